@@ -1,0 +1,18 @@
+"""Strengths of tools per task and subject; knows nothing of LangGraph."""
+
+from importlib.resources import files
+from pathlib import Path
+
+from .store import MAX_STRENGTH, MIN_STRENGTH, CapabilityStore, Source, StrengthEntry, load_entries
+
+__all__ = [
+    "MAX_STRENGTH",
+    "MIN_STRENGTH",
+    "PAPER_SEED",
+    "CapabilityStore",
+    "Source",
+    "StrengthEntry",
+    "load_entries",
+]
+
+PAPER_SEED = Path(str(files(__package__) / "seed" / "paper.yaml"))

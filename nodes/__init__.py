@@ -1,0 +1,20 @@
+"""One module per stage of the graph; each node returns only the keys it changed."""
+
+from .choose import choose_winner
+from .execute import dispatch_routes, execute_route
+from .inputs import inspect_inputs
+from .intent import recognize_intent
+from .judge import judge_candidates
+from .models import select_models
+from .routes import plan_routes
+
+__all__ = [
+    "choose_winner",
+    "dispatch_routes",
+    "execute_route",
+    "inspect_inputs",
+    "judge_candidates",
+    "plan_routes",
+    "recognize_intent",
+    "select_models",
+]

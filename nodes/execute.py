@@ -1,0 +1,89 @@
+"""Route execution: one branch per distinct route, its tools run in order.
+
+Each step's output feeds the next step. A step that another branch already
+ran with the same inputs is reused (see `ArtifactStore.once`). A failing tool
+ends its route with the error recorded in the candidate; the steps that did
+finish keep their files, and the other route carries on.
+"""
+
+from __future__ import annotations
+
+import time
+
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from spagent_graph.artifacts import step_key
+from spagent_graph.context import Context, context_of
+from spagent_graph.errors import SpagentError
+from spagent_graph.principles import input_kind, output_kind
+from spagent_graph.state import Candidate, RouteJob, RouteState, State, StepRecord
+
+
+def dispatch_routes(state: State) -> list[Send]:
+    """One `Send` per distinct (tools, seed): identical routes run once and serve both."""
+    seed = state["request"].options.seed
+    jobs: dict[tuple, list[int]] = {}
+    choices_by_key = {}
+    for index, route in enumerate(state["model_plan"].routes):
+        key = tuple((c.task, c.tool) for c in route)
+        jobs.setdefault(key, []).append(index)
+        choices_by_key[key] = route
+    sends = []
+    for key, indices in jobs.items():
+        job = RouteJob(
+            candidate_id="route-" + "+".join(str(i + 1) for i in indices),
+            route_indices=tuple(indices),
+            choices=choices_by_key[key],
+            seed=seed,
+        )
+        payload: RouteState = {
+            "job": job, "request": state["request"], "visual": state.get("visual"), "run_id": state["run_id"],
+        }
+        sends.append(Send("execute_route", payload))
+    return sends
+
+
+def execute_route(state: RouteState, runtime: Runtime[Context]) -> dict:
+    context = context_of(runtime)
+    job, request, options = state["job"], state["request"], state["request"].options
+    toolbox, artifacts = context.tool_box(), context.artifact_store()
+    current = {"image": request.image, "video": request.video}  # what the next step takes as input
+    if state["visual"] is not None:
+        current = {"image": state["visual"].path, "video": state["visual"].path}
+    steps: list[StepRecord] = []
+    error = None
+    started = time.perf_counter()
+    for index, choice in enumerate(job.choices):
+        kind = input_kind(choice.task)
+        inputs = {"prompt": request.text or ""}
+        if kind in ("image", "video"):
+            inputs[kind] = str(current[kind])
+        tool = toolbox.tool(choice.tool)
+        settings = {
+            "num_frames": options.num_frames, "height": options.height, "width": options.width,
+            "fps": options.fps, "num_inference_steps": options.num_inference_steps, "seed": job.seed,
+        }
+        key = step_key(task=choice.task, tool=choice.tool, **inputs, **settings)
+        output_path = artifacts.step_path(state["run_id"], key, choice.task, choice.tool, tool.output_suffix)
+        runtime.stream_writer({"stage": "execute", "candidate": job.candidate_id, "step": index, "tool": choice.tool})
+        step_started = time.perf_counter()
+        try:
+            path, reused = artifacts.once(
+                state["run_id"], key, lambda: tool.invoke({"output_path": str(output_path), **inputs, **settings})
+            )
+        except SpagentError as exc:
+            error = f"step {index + 1} ({choice.task} with {choice.tool}) failed: {exc}"
+            steps.append(StepRecord(index=index, task=choice.task, tool=choice.tool, inputs=inputs,
+                                    seconds=time.perf_counter() - step_started, error=str(exc)))
+            break
+        steps.append(StepRecord(index=index, task=choice.task, tool=choice.tool, inputs=inputs, output=path,
+                                seconds=time.perf_counter() - step_started, reused=reused))
+        current[output_kind(choice.task)] = path
+    video = steps[-1].output if steps and error is None else None
+    candidate = Candidate(
+        id=job.candidate_id, route_indices=job.route_indices, tasks=tuple(c.task for c in job.choices),
+        tools=tuple(c.tool for c in job.choices), seed=job.seed, steps=steps, video=video,
+        seconds=time.perf_counter() - started, error=error,
+    )
+    return {"candidates": [candidate]}

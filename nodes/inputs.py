@@ -1,0 +1,38 @@
+"""Check the request and find out what its visual input really is."""
+
+from __future__ import annotations
+
+import uuid
+
+from langgraph.runtime import Runtime
+from pydantic import ValidationError
+
+from spagent_graph.context import Context
+from spagent_graph.errors import InputError
+from spagent_graph.media import inspect_media
+from spagent_graph.state import Request, State
+
+
+def inspect_inputs(state: State, runtime: Runtime[Context]) -> dict:
+    request = _as_request(state.get("request"))
+    if not (request.text and request.text.strip()) and request.image is None and request.video is None:
+        raise InputError("request", "is empty; give `text`, `image` or `video` (or text with one of them).")
+    if request.image is not None and request.video is not None:
+        raise InputError("request", "has both `image` and `video`; give one visual input.")
+    visual = None
+    if request.image is not None:
+        visual = inspect_media(request.image, "image")
+    elif request.video is not None:
+        visual = inspect_media(request.video, "video")
+    return {"request": request, "visual": visual, "run_id": state.get("run_id") or uuid.uuid4().hex[:12]}
+
+
+def _as_request(value) -> Request:
+    if isinstance(value, Request):
+        return value
+    if value is None:
+        raise InputError("request", "is missing; invoke the graph with {'request': {...}}.")
+    try:
+        return Request.model_validate(value)
+    except ValidationError as exc:
+        raise InputError("request", f"is not a valid request:\n{exc}") from exc

@@ -1,0 +1,90 @@
+"""Decoupled intent recognition: two separate questions, asked at the same time.
+
+1. Types and subject. The types are read from the files (they are facts, not
+   opinions); the MLLM's own reading is kept and any disagreement noted. The
+   subject is the MLLM's answer.
+2. Alignment. Only asked when there are both text and a visual input; by the
+   paper's definition it is "No" otherwise.
+
+Without an MLLM, or when it fails, the MLLM-free planner decides and the
+intent says so.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from langgraph.runtime import Runtime
+
+from spagent_graph.answers import AlignmentAnswer, TypesAnswer
+from spagent_graph.context import Context, context_of
+from spagent_graph.errors import MLLMError
+from spagent_graph.fallback import text_matches_visual, text_type_of, visual_type_of
+from spagent_graph.mllm import Visual
+from spagent_graph.prompts import ALIGNMENT, SYSTEM, TYPES_AND_SUBJECT
+from spagent_graph.state import Intent, State
+
+
+def recognize_intent(state: State, runtime: Runtime[Context]) -> dict:
+    context = context_of(runtime)
+    request, visual = state["request"], state.get("visual")
+    text_type, visual_type = text_type_of(request.text), visual_type_of(visual)
+    both_present = text_type != "None" and visual is not None
+    visuals = [Visual(path=visual.path, kind=visual.kind)] if visual else []
+    mllm = context.mllm_client()
+    notes: list[str] = []
+
+    types_answer = alignment_answer = None
+    if mllm is not None:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            types_call = pool.submit(
+                mllm.ask, TYPES_AND_SUBJECT.format(text=request.text or "(none)", visual=visual_type), TypesAnswer,
+                visuals, system=SYSTEM,
+            )
+            alignment_call = (
+                pool.submit(mllm.ask, ALIGNMENT.format(text=request.text), AlignmentAnswer, visuals, system=SYSTEM)
+                if both_present else None
+            )
+            types_answer = _result_or_note(types_call, "types and subject", notes, context)
+            alignment_answer = _result_or_note(alignment_call, "alignment", notes, context) if alignment_call else None
+
+    if types_answer is not None:
+        subject, types_by = types_answer.parsed.subject, "mllm"
+        for field, ours in (("text_type", text_type), ("visual_type", visual_type)):
+            theirs = getattr(types_answer.parsed, field)
+            if theirs != ours:
+                notes.append(f"the MLLM read {field} as {theirs!r}; the files say {ours!r}, which is kept.")
+    else:
+        subject, types_by = context.classifier().classify(request.text), "fallback"
+
+    if not both_present:
+        aligned, alignment_by = False, "principles"
+    elif alignment_answer is not None:
+        aligned, alignment_by = alignment_answer.parsed.aligned == "Yes", "mllm"
+    else:
+        aligned, reason = text_matches_visual(request.text, visual)
+        alignment_by = "fallback"
+        notes.append(f"alignment heuristic: {reason}.")
+
+    intent = Intent(
+        text_type=text_type,
+        visual_type=visual_type,
+        subject=subject,
+        aligned=aligned,
+        types_decided_by=types_by,
+        alignment_decided_by=alignment_by,
+        raw_types_answer=types_answer.raw if types_answer else None,
+        raw_alignment_answer=alignment_answer.raw if alignment_answer else None,
+        notes=notes,
+    )
+    return {"intent": intent}
+
+
+def _result_or_note(call, what: str, notes: list[str], context: Context):
+    try:
+        return call.result()
+    except MLLMError as exc:
+        if not context.fallback_on_mllm_error:
+            raise
+        notes.append(f"MLLM failed on {what} ({exc}); the MLLM-free planner decided instead.")
+        return None

@@ -1,0 +1,18 @@
+"""Capability-based model selection, from the capability store's strengths."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from spagent_graph.context import Context, context_of
+from spagent_graph.selection import select_models as select_by_strength
+from spagent_graph.state import State
+
+
+def select_models(state: State, runtime: Runtime[Context]) -> dict:
+    context = context_of(runtime)
+    toolbox = context.tool_box()
+    plan = select_by_strength(
+        state["route_plan"].routes, state["intent"].subject, toolbox.names_for, context.capability_store()
+    )
+    return {"model_plan": plan}

@@ -1,0 +1,42 @@
+"""The shapes of the MLLM's answers; their JSON schemas go out with every question.
+
+Enumerations use the paper's exact words, so a constrained decoder can only
+produce values the planner understands.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .state import Subject, Task, TextType, VisualType
+
+__all__ = ["AlignmentAnswer", "JudgeAnswer", "NextTaskAnswer", "TypesAnswer"]
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TypesAnswer(_Answer):
+    text_type: TextType
+    visual_type: VisualType
+    subject: Subject
+
+
+class AlignmentAnswer(_Answer):
+    aligned: Literal["Yes", "No"]
+
+
+class NextTaskAnswer(_Answer):
+    next_task: Task | Literal["done"]
+
+
+class JudgeAnswer(_Answer):
+    visual_aesthetics: int = Field(ge=1, le=10)
+    physical_plausibility: int = Field(ge=1, le=10)
+    visual_alignment: int = Field(ge=1, le=10)
+    motion_alignment: int = Field(ge=1, le=10)
+    overall: int = Field(ge=1, le=20)
+    rationale: str = Field(max_length=400)

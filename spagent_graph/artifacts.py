@@ -1,0 +1,71 @@
+"""Where a run's files go, and the sharing of identical steps.
+
+Each run writes under `<root>/<run_id>/`. A step is identified by everything
+that determines its output (task, tool, prompt, input file, settings, seed);
+when two routes need the same step (say, the same text-to-image call before
+two different image-to-video tools), it runs once and both use its file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ArtifactStore", "step_key"]
+
+
+def step_key(**identity: Any) -> str:
+    """A short stable hash of everything that determines a step's output."""
+    encoded = json.dumps(identity, sort_keys=True, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+class ArtifactStore:
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self._steps: dict[str, Future] = {}
+        self._lock = threading.Lock()
+
+    def run_dir(self, run_id: str) -> Path:
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id):
+            raise ValueError(f"`run_id` must be letters, digits, '.', '_' or '-', got {run_id!r}.")
+        path = self.root / run_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def step_path(self, run_id: str, key: str, task: str, tool: str, suffix: str) -> Path:
+        safe_tool = re.sub(r"[^A-Za-z0-9._-]", "_", tool)
+        return self.run_dir(run_id) / "steps" / f"{task}-{safe_tool}-{key}{suffix}"
+
+    def once(self, run_id: str, key: str, produce: Callable[[], Path]) -> tuple[Path, bool]:
+        """Runs `produce` for (run_id, key) once; later and concurrent callers get its result.
+
+        Returns the path and whether it was reused. A failure is shared too:
+        every caller of a failed step sees the same exception.
+        """
+        slot = f"{run_id}/{key}"
+        with self._lock:
+            future = self._steps.get(slot)
+            owner = future is None
+            if owner:
+                future = self._steps[slot] = Future()
+        if not owner:
+            return future.result(), True
+        try:
+            path = produce()
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        future.set_result(path)
+        return path, False
+
+    def forget_run(self, run_id: str) -> None:
+        with self._lock:
+            for slot in [s for s in self._steps if s.startswith(f"{run_id}/")]:
+                del self._steps[slot]

@@ -1,0 +1,162 @@
+"""Run-scoped settings, and the services built from them.
+
+`Context` is the graph's `context_schema`: pass one per run
+(`graph.invoke(inputs, context=Context(...))`), or a dict of its fields (as
+`langgraph dev` does). Services can be handed in ready-made (`mllm`,
+`toolbox`, `store`, ...) or are built from the settings. Built services are
+shared by every context with the same settings in a process, so a tool's
+loaded pipeline outlives one request.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from langgraph.runtime import Runtime
+
+from spagent_graph.capability_store import PAPER_SEED, CapabilityStore, StrengthEntry
+from spagent_graph.tool_adapters.registry import ToolRegistry
+from spagent_graph.tool_adapters.toolbox import Toolbox
+
+from .artifacts import ArtifactStore
+from .mllm import MLLMClient
+from .subject import SubjectClassifier
+
+__all__ = ["Context", "context_of"]
+
+_shared: dict[tuple, Any] = {}
+_shared_lock = threading.Lock()
+
+
+def _shared_service(key: tuple, build):
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = build()
+        return _shared[key]
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Settings of a run. Every field has a default; services are optional."""
+
+    mllm_url: str | None = field(
+        default_factory=lambda: _env("SPAGENT_MLLM_URL"),
+        metadata={"description": "OpenAI-compatible base URL (e.g. http://host:8000/v1). None: MLLM-free planner."},
+    )
+    mllm_model: str | None = field(
+        default_factory=lambda: _env("SPAGENT_MLLM_MODEL"),
+        metadata={"description": "Served model id; None asks the server for its first model."},
+    )
+    mllm_timeout_s: float = field(default=120.0, metadata={"description": "Timeout of one MLLM request."})
+    mllm_max_retries: int = field(default=3, metadata={"description": "Retries of transient MLLM failures."})
+    mllm_video_input: Literal["frames", "video_url"] = field(
+        default="frames", metadata={"description": "Send videos as sampled frames, or as video_url where supported."}
+    )
+    fallback_on_mllm_error: bool = field(
+        default=True, metadata={"description": "On an MLLM failure, decide with the MLLM-free planner and say so."}
+    )
+    judge: Literal["auto", "mllm", "classical"] = field(
+        default="auto", metadata={"description": "auto: the MLLM when configured, else frame statistics."}
+    )
+    registry: str = field(
+        default="demo", metadata={"description": "Built-in tool registry (demo, paper) or a registry YAML path."}
+    )
+    tools: list[str] | None = field(
+        default=None, metadata={"description": "Restrict selection to these registry tools; None allows all."}
+    )
+    store_path: str | None = field(
+        default=None, metadata={"description": "Capability store SQLite file; None keeps it in memory."}
+    )
+    artifacts_dir: str = field(default="spagent_outputs", metadata={"description": "Where runs write their files."})
+    cache_dir: str = field(
+        default_factory=lambda: str(Path.home() / ".cache" / "spagent_graph"),
+        metadata={"description": "Where built demo pipelines are kept."},
+    )
+    device: str = field(default="auto", metadata={"description": "Torch device for the tools; auto picks CUDA if any."})
+
+    mllm: MLLMClient | None = field(default=None, compare=False, repr=False)
+    toolbox: Toolbox | None = field(default=None, compare=False, repr=False)
+    store: CapabilityStore | None = field(default=None, compare=False, repr=False)
+    artifacts: ArtifactStore | None = field(default=None, compare=False, repr=False)
+    subject_classifier: SubjectClassifier | None = field(default=None, compare=False, repr=False)
+
+    # Services ------------------------------------------------------------------
+
+    def mllm_client(self) -> MLLMClient | None:
+        if self.mllm is None and self.mllm_url:
+            key = ("mllm", self.mllm_url, self.mllm_model, self.mllm_timeout_s, self.mllm_max_retries, self.mllm_video_input)
+            self.mllm = _shared_service(
+                key,
+                lambda: MLLMClient(
+                    base_url=self.mllm_url,
+                    model=self.mllm_model,
+                    timeout_s=self.mllm_timeout_s,
+                    max_retries=self.mllm_max_retries,
+                    video_input=self.mllm_video_input,
+                ),
+            )
+        return self.mllm
+
+    def tool_box(self) -> Toolbox:
+        if self.toolbox is None:
+            key = ("toolbox", self.registry, tuple(self.tools or ()), self.device, self.cache_dir)
+            self.toolbox = _shared_service(key, self._build_toolbox)
+        return self.toolbox
+
+    def _build_toolbox(self) -> Toolbox:
+        registry = ToolRegistry.from_yaml(self.registry)
+        if self.tools is not None:
+            registry = registry.restricted_to(self.tools)
+        return Toolbox(registry, device=self.device, cache_dir=Path(self.cache_dir))
+
+    def capability_store(self) -> CapabilityStore:
+        if self.store is None:
+            key = ("store", self.store_path, self.registry)
+            self.store = _shared_service(key, self._build_store)
+        return self.store
+
+    def _build_store(self) -> CapabilityStore:
+        store = CapabilityStore(self.store_path)
+        # Seeds never overwrite what a store file has learned.
+        store.import_file(PAPER_SEED, overwrite=False)
+        priors = [
+            StrengthEntry(model=spec.name, task=spec.task, subject=subject, strength=strength, source="prior")
+            for spec in self.tool_box().registry
+            for subject, strength in spec.prior_by_subject().items()
+        ]
+        store.put(priors, overwrite=False)
+        return store
+
+    def artifact_store(self) -> ArtifactStore:
+        if self.artifacts is None:
+            self.artifacts = _shared_service(("artifacts", str(Path(self.artifacts_dir).resolve())),
+                                             lambda: ArtifactStore(self.artifacts_dir))
+        return self.artifacts
+
+    def classifier(self) -> SubjectClassifier:
+        if self.subject_classifier is None:
+            self.subject_classifier = _shared_service(("classifier",), SubjectClassifier)
+        return self.subject_classifier
+
+
+def context_of(runtime: Runtime | None) -> Context:
+    """The run's `Context`, whatever form the caller gave it in.
+
+    A parent graph that embeds ours may run with its own context type, or
+    none; then our defaults apply.
+    """
+    context = getattr(runtime, "context", None)
+    if isinstance(context, Context):
+        return context
+    if isinstance(context, dict):
+        known = {k: v for k, v in context.items() if k in Context.__dataclass_fields__}
+        return Context(**known)
+    return Context()

@@ -1,0 +1,89 @@
+"""Every error spagent-graph raises on purpose.
+
+    SpagentError
+    ├── InputError           the request or one of its files is not what we expected
+    ├── ConfigError          a registry, tool set or setting is wrong
+    │   └── UnknownToolError a tool name that no registry entry defines
+    ├── MLLMError            the multimodal LLM could not give a usable answer
+    │   ├── MLLMUnavailableError   the endpoint cannot be reached
+    │   └── MLLMResponseError      it answered, but not with what the schema asks
+    └── ToolError            a generative tool failed to produce its artifact
+
+Each carries the thing a user needs to fix it (the input name, the file, the
+tool) both in its message and as attributes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "ConfigError",
+    "InputError",
+    "MLLMError",
+    "MLLMResponseError",
+    "MLLMUnavailableError",
+    "SpagentError",
+    "ToolError",
+    "UnknownToolError",
+]
+
+
+class SpagentError(Exception):
+    """Base class of every error raised deliberately by spagent-graph."""
+
+
+class InputError(SpagentError, ValueError):
+    """The request, or a file it names, is missing, unreadable or of the wrong kind."""
+
+    def __init__(self, input_name: str, message: str, path: Path | str | None = None) -> None:
+        self.input_name = input_name
+        self.path = Path(path) if path is not None else None
+        where = f" ({self.path})" if self.path is not None else ""
+        super().__init__(f"`{input_name}`{where}: {message}")
+
+
+class ConfigError(SpagentError, ValueError):
+    """A registry file, tool set or setting cannot be used as given."""
+
+
+class UnknownToolError(ConfigError, KeyError):
+    """A tool name that no loaded registry defines."""
+
+    def __init__(self, tool: str, known: list[str], where: str = "the tool registry") -> None:
+        self.tool = tool
+        self.known = known
+        super().__init__(f"Unknown tool `{tool}` in {where}; known tools are: {', '.join(sorted(known)) or 'none'}.")
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the whole message
+        return self.args[0]
+
+
+class MLLMError(SpagentError):
+    """The multimodal LLM did not give a usable answer."""
+
+
+class MLLMUnavailableError(MLLMError):
+    """The MLLM endpoint could not be reached (connection refused, DNS, timeout)."""
+
+    def __init__(self, base_url: str, cause: BaseException) -> None:
+        self.base_url = base_url
+        super().__init__(f"The MLLM endpoint {base_url} could not be reached: {cause}")
+
+
+class MLLMResponseError(MLLMError):
+    """The MLLM answered, but the answer does not fit the JSON schema we asked for."""
+
+    def __init__(self, schema_name: str, answer: str, cause: BaseException | str) -> None:
+        self.schema_name = schema_name
+        self.answer = answer
+        shown = answer if len(answer) < 300 else answer[:300] + "..."
+        super().__init__(f"The MLLM answer for `{schema_name}` does not fit its schema ({cause}): {shown!r}")
+
+
+class ToolError(SpagentError):
+    """A generative tool failed; the message names the tool and the step."""
+
+    def __init__(self, tool: str, message: str) -> None:
+        self.tool = tool
+        super().__init__(f"Tool `{tool}`: {message}")

@@ -1,0 +1,64 @@
+"""The SPAgent graph.
+
+    inspect_inputs -> recognize_intent -> plan_routes -> select_models
+        -> execute_route (one branch per distinct route, in parallel)
+        -> judge_candidates -> choose_winner
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from spagent_graph.nodes import (
+    choose_winner,
+    dispatch_routes,
+    execute_route,
+    inspect_inputs,
+    judge_candidates,
+    plan_routes,
+    recognize_intent,
+    select_models,
+)
+
+from .context import Context
+from .state import InputState, State
+
+__all__ = ["build_graph", "builder", "graph"]
+
+
+def make_builder() -> StateGraph:
+    builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=State)
+    builder.add_node("inspect_inputs", inspect_inputs)
+    builder.add_node("recognize_intent", recognize_intent)
+    builder.add_node("plan_routes", plan_routes)
+    builder.add_node("select_models", select_models)
+    builder.add_node("execute_route", execute_route)
+    builder.add_node("judge_candidates", judge_candidates)
+    builder.add_node("choose_winner", choose_winner)
+
+    builder.add_edge(START, "inspect_inputs")
+    builder.add_edge("inspect_inputs", "recognize_intent")
+    builder.add_edge("recognize_intent", "plan_routes")
+    builder.add_edge("plan_routes", "select_models")
+    builder.add_conditional_edges("select_models", dispatch_routes, ["execute_route"])
+    builder.add_edge("execute_route", "judge_candidates")
+    builder.add_edge("judge_candidates", "choose_winner")
+    builder.add_edge("choose_winner", END)
+    return builder
+
+
+def build_graph(*, checkpointer: Any = None, store: Any = None, name: str = "spagent", **compile_kwargs: Any) -> CompiledStateGraph:
+    """A compiled SPAgent graph.
+
+    It can be invoked, streamed (`updates`, `custom` for tool progress),
+    checkpointed (pass a checkpointer and a `thread_id`), and added as a node
+    of a larger graph. Settings and services come per run as `Context`.
+    """
+    return make_builder().compile(checkpointer=checkpointer, store=store, name=name, **compile_kwargs)
+
+
+builder = make_builder()
+graph = builder.compile(name="spagent")

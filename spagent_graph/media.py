@@ -1,0 +1,271 @@
+"""What a visual input really is, and frames in and out of files.
+
+Kinds are read from the content, never from the file name: a PNG that holds
+an MP4 is a video, a text file named `.png` is an error. Following the paper,
+an animated image (GIF, WEBP, APNG) and a still image made of a grid of
+several pictures both count as video.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import av
+import numpy as np
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from .errors import InputError
+from .state import MediaInfo
+
+__all__ = [
+    "detect_grid",
+    "inspect_media",
+    "read_frames",
+    "sample_evenly",
+    "write_image",
+    "write_video",
+]
+
+T = TypeVar("T")
+
+# Divisions tried when looking for a grid: up to 4 x 4 pictures.
+_GRID_DIVISIONS = (2, 3, 4)
+
+
+def inspect_media(path: Path | str, input_name: Literal["image", "video"]) -> MediaInfo:
+    """Reads enough of `path` to say whether it is a single image or a video.
+
+    Raises `InputError` naming `input_name` when the file is missing, empty or
+    neither an image nor a video that Pillow or FFmpeg can decode.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(input_name, "file does not exist.", path)
+    if not path.is_file():
+        raise InputError(input_name, "is not a regular file.", path)
+    if path.stat().st_size == 0:
+        raise InputError(input_name, "file is empty (0 bytes); expected an image or a video.", path)
+
+    still = _inspect_as_image(path, input_name)
+    if still is not None:
+        return still
+    moving = _inspect_as_video(path, input_name)
+    if moving is not None:
+        return moving
+    raise InputError(
+        input_name,
+        "is neither an image (PNG, JPEG, WEBP, GIF, ...) nor a video (MP4, WEBM, ...) that can be decoded.",
+        path,
+    )
+
+
+def _inspect_as_image(path: Path, input_name: Literal["image", "video"]) -> MediaInfo | None:
+    try:
+        with Image.open(path) as image:
+            container = image.format or "image"
+            frame_count = getattr(image, "n_frames", 1)
+            image.load()  # a truncated file fails here rather than later in a tool
+            width, height = image.size
+            rgb = image.convert("RGB") if frame_count == 1 else None
+            duration_ms = image.info.get("duration")
+    except UnidentifiedImageError:
+        return None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(input_name, f"looks like an image but cannot be decoded: {exc}", path) from exc
+
+    if frame_count > 1:
+        fps = 1000.0 / duration_ms if duration_ms else None
+        return MediaInfo(
+            input_name=input_name, path=path, kind="video", container=container,
+            width=width, height=height, frame_count=frame_count, fps=fps,
+        )
+    grid = detect_grid(np.asarray(rgb))
+    rows, cols = grid if grid else (1, 1)
+    return MediaInfo(
+        input_name=input_name, path=path, kind="video" if grid else "single image", container=container,
+        width=width, height=height, frame_count=rows * cols, grid=grid,
+    )
+
+
+def _inspect_as_video(path: Path, input_name: Literal["image", "video"]) -> MediaInfo | None:
+    try:
+        container = av.open(str(path))
+    except (av.error.InvalidDataError, av.error.ValueError, UnicodeDecodeError):
+        return None
+    except av.error.FFmpegError as exc:
+        raise InputError(input_name, f"cannot be opened as a video: {exc}", path) from exc
+    with container:
+        if not container.streams.video:
+            return None
+        stream = container.streams.video[0]
+        try:
+            frame_count = sum(1 for _ in container.decode(stream))
+        except av.error.FFmpegError as exc:
+            raise InputError(input_name, f"video stream cannot be decoded: {exc}", path) from exc
+        if frame_count == 0:
+            raise InputError(input_name, "video has no decodable frames.", path)
+        fps = float(stream.average_rate) if stream.average_rate else None
+        return MediaInfo(
+            input_name=input_name, path=path, kind="video" if frame_count > 1 else "single image",
+            container=_container_name(container.format.name), width=stream.codec_context.width,
+            height=stream.codec_context.height, frame_count=frame_count, fps=fps,
+        )
+
+
+def _container_name(ffmpeg_names: str) -> str:
+    # FFmpeg names the demuxer by its whole family ("mov,mp4,m4a,..."); say the common one.
+    names = ffmpeg_names.split(",")
+    for preferred in ("mp4", "webm", "matroska", "avi", "gif"):
+        if preferred in names:
+            return preferred
+    return names[0]
+
+
+def detect_grid(rgb: np.ndarray) -> tuple[int, int] | None:
+    """Returns (rows, columns) when a still image is a grid of several pictures.
+
+    The heuristic: a grid splits the image at equal divisions, and at each
+    division there is either a hard seam (the mean jump between neighbouring
+    pixel lines is several times the image's typical jump) or a gutter (a
+    band of lines of one flat colour running across the whole image). A
+    division counts only if every one of its seams is found, so a single edge
+    that happens to sit in the middle of a photo is not enough for a 3-way
+    split, and needs to span the whole image for a 2-way split.
+    """
+    gray = rgb.astype(np.float32).mean(axis=2) / 255.0
+    if gray.shape[0] < 16 or gray.shape[1] < 16 or gray.std() < 0.02:
+        return None
+    cols = _divisions_along(gray)
+    rows = _divisions_along(gray.T)
+    if cols == 1 and rows == 1:
+        return None
+    return rows, cols
+
+
+def _divisions_along(gray: np.ndarray) -> int:
+    """How many equal parts the image's columns split into (1 when none)."""
+    width = gray.shape[1]
+    jumps = np.abs(np.diff(gray, axis=1))  # jump between column x and x+1, per row
+    mean_jump = jumps.mean(axis=0)
+    typical = float(np.median(mean_jump)) + 1e-4
+    flat_column = gray.std(axis=0) < 0.01
+    for parts in sorted(_GRID_DIVISIONS, reverse=True):
+        seams = [round(i * width / parts) for i in range(1, parts)]
+        tolerance = max(2, width // 50)
+        if all(_is_seam(mean_jump, jumps, flat_column, seam, tolerance, typical) for seam in seams):
+            return parts
+    return 1
+
+
+def _is_seam(mean_jump, jumps, flat_column, seam: int, tolerance: int, typical: float) -> bool:
+    lo, hi = max(seam - tolerance, 1), min(seam + tolerance, len(mean_jump) - 1)
+    if flat_column[lo:hi].any() and _flat_band_width(flat_column, lo + int(np.argmax(flat_column[lo:hi]))) < 0.15 * len(flat_column):
+        return True
+    at = lo + int(np.argmax(mean_jump[lo:hi]))
+    strong = mean_jump[at] > max(6 * typical, 0.06)
+    spans_whole_image = (jumps[:, at] > 3 * typical).mean() > 0.6
+    return bool(strong and spans_whole_image)
+
+
+def _flat_band_width(flat_column: np.ndarray, at: int) -> int:
+    # A gutter is a narrow band; a flat half of a picture is not a gutter.
+    left = at
+    while left > 0 and flat_column[left - 1]:
+        left -= 1
+    right = at
+    while right < len(flat_column) - 1 and flat_column[right + 1]:
+        right += 1
+    return right - left + 1
+
+
+def read_frames(path: Path | str, max_frames: int | None = None) -> list[Image.Image]:
+    """Decodes a visual input into RGB frames.
+
+    A grid image is cut into its pictures (row by row); an animated image or a
+    video gives its frames; a still image gives one frame. With `max_frames`,
+    frames are sampled evenly, first and last included.
+    """
+    path = Path(path)
+    frames: list[Image.Image] = []
+    try:
+        with Image.open(path) as image:
+            frames = [frame.convert("RGB") for frame in ImageSequence.Iterator(image)]
+    except UnidentifiedImageError:
+        with av.open(str(path)) as container:
+            frames = [frame.to_image() for frame in container.decode(video=0)]
+    if len(frames) == 1:
+        grid = detect_grid(np.asarray(frames[0]))
+        if grid:
+            frames = _cut_grid(frames[0], *grid)
+    if max_frames is not None and len(frames) > max_frames:
+        frames = sample_evenly(frames, max_frames)
+    return frames
+
+
+def _cut_grid(image: Image.Image, rows: int, cols: int) -> list[Image.Image]:
+    width, height = image.size
+    cells = []
+    for r in range(rows):
+        for c in range(cols):
+            box = (c * width // cols, r * height // rows, (c + 1) * width // cols, (r + 1) * height // rows)
+            cells.append(image.crop(box))
+    return cells
+
+
+def sample_evenly(items: Sequence[T], count: int) -> list[T]:
+    """`count` items spread evenly over `items`, the first and the last included."""
+    if count <= 0:
+        return []
+    if count >= len(items):
+        return list(items)
+    if count == 1:
+        return [items[0]]
+    positions = np.linspace(0, len(items) - 1, count).round().astype(int)
+    return [items[i] for i in positions]
+
+
+def write_video(frames: Sequence[Image.Image | np.ndarray], path: Path | str, fps: int) -> Path:
+    """Writes frames as an H.264 MP4 (yuv420p) that browsers play.
+
+    H.264 in 4:2:0 needs even sides, so an odd side is padded by one pixel.
+    Float frames in [0, 1] and uint8 frames are both accepted.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = [_as_uint8(frame) for frame in frames]
+    if not arrays:
+        raise ValueError(f"No frames to write to {path}.")
+    height, width = arrays[0].shape[:2]
+    even_h, even_w = height + height % 2, width + width % 2
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height = even_w, even_h
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "18", "preset": "veryfast"}
+        for array in arrays:
+            if array.shape[:2] != (even_h, even_w):
+                array = np.pad(array, ((0, even_h - array.shape[0]), (0, even_w - array.shape[1]), (0, 0)), mode="edge")
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def write_image(image: Image.Image | np.ndarray, path: Path | str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(_as_uint8(image)).save(path)
+    return path
+
+
+def _as_uint8(frame: Image.Image | np.ndarray) -> np.ndarray:
+    if isinstance(frame, Image.Image):
+        return np.asarray(frame.convert("RGB"))
+    array = np.asarray(frame)
+    if array.dtype != np.uint8:
+        array = (np.clip(array, 0.0, 1.0) * 255).round().astype(np.uint8)
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    return array[..., :3]

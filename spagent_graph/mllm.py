@@ -1,0 +1,201 @@
+"""A client for any OpenAI-compatible multimodal LLM endpoint (vLLM first).
+
+Every question goes out with a JSON schema generated from a pydantic type
+(`response_format` of type `json_schema`, which vLLM enforces with its
+structured-output backend) and comes back parsed into that type. Images go as
+data URLs; a video goes as evenly sampled frames, or as one `video_url` for
+servers whose model takes video.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import io
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, Literal, TypeVar
+
+import openai
+from PIL import Image
+from pydantic import BaseModel, ValidationError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from .errors import MLLMResponseError, MLLMUnavailableError
+from .media import read_frames
+
+__all__ = ["Answer", "CallRecord", "MLLMClient", "Visual"]
+
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+# Worth retrying: the server was unreachable for a moment, slow, overloaded or restarting.
+_TRANSIENT = (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError, openai.RateLimitError)
+
+
+@dataclass(frozen=True)
+class Visual:
+    """A visual input to show the MLLM: a still image, or a video (sampled to frames)."""
+
+    path: Path
+    kind: Literal["single image", "video"]
+
+
+@dataclass(frozen=True)
+class Answer(Generic[SchemaT]):
+    parsed: SchemaT
+    raw: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One request as it went out and came back; kept so callers can audit every call."""
+
+    schema_name: str
+    response_format: dict
+    content_types: tuple[str, ...]
+    raw: str | None
+    parsed: bool
+    seconds: float
+    error: str | None = None
+
+
+@dataclass
+class MLLMClient:
+    """Structured questions to an OpenAI-compatible endpoint.
+
+    `model=None` asks the server for its first model. Settings left out fall
+    back to the environment: SPAGENT_MLLM_URL, SPAGENT_MLLM_MODEL,
+    SPAGENT_MLLM_API_KEY (or OPENAI_API_KEY).
+    """
+
+    base_url: str
+    model: str | None = None
+    api_key: str | None = None
+    timeout_s: float = 120.0
+    max_retries: int = 3
+    max_frames: int = 8
+    max_image_side: int = 448
+    video_input: Literal["frames", "video_url"] = "frames"
+    max_tokens: int = 512
+    history_size: int = 256
+    calls: collections.deque[CallRecord] = field(init=False, repr=False)
+    _client: openai.OpenAI = field(init=False, repr=False)
+    _model_lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        self.calls = collections.deque(maxlen=self.history_size)
+        key = self.api_key or os.environ.get("SPAGENT_MLLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        # Retries are ours (tenacity, below), so the SDK's own are off.
+        self._client = openai.OpenAI(base_url=self.base_url, api_key=key, timeout=self.timeout_s, max_retries=0)
+
+    @classmethod
+    def from_env(cls, **overrides) -> MLLMClient | None:
+        """A client from SPAGENT_MLLM_* variables, or None when no URL is set."""
+        url = overrides.pop("base_url", None) or os.environ.get("SPAGENT_MLLM_URL")
+        if not url:
+            return None
+        overrides.setdefault("model", os.environ.get("SPAGENT_MLLM_MODEL") or None)
+        return cls(base_url=url, **overrides)
+
+    @property
+    def model_id(self) -> str:
+        with self._model_lock:
+            if self.model is None:
+                models = self._with_retries(lambda: self._client.models.list().data)
+                if not models:
+                    raise MLLMUnavailableError(self.base_url, RuntimeError("the server lists no models"))
+                self.model = models[0].id
+            return self.model
+
+    def ask(self, prompt: str, schema: type[SchemaT], visuals: Sequence[Visual] = (), *, system: str | None = None) -> Answer[SchemaT]:
+        """Asks one question and returns the answer parsed into `schema`."""
+        content = [{"type": "text", "text": prompt}, *self._visual_parts(visuals)]
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": True},
+        }
+        content_types = tuple(part["type"] for part in content)
+        started = time.perf_counter()
+        raw: str | None = None
+        try:
+            completion = self._with_retries(
+                lambda: self._client.chat.completions.create(
+                    model=self.model_id,
+                    messages=messages,
+                    response_format=response_format,
+                    max_tokens=self.max_tokens,
+                    temperature=0.0,
+                )
+            )
+            raw = completion.choices[0].message.content or ""
+            parsed = schema.model_validate_json(raw)
+        except ValidationError as exc:
+            error = MLLMResponseError(schema.__name__, raw or "", f"{exc.error_count()} validation errors")
+            self._log(schema, response_format, content_types, raw, started, error)
+            raise error from exc
+        except openai.APIStatusError as exc:
+            error = MLLMResponseError(schema.__name__, raw or "", f"HTTP {exc.status_code}: {exc.message}")
+            self._log(schema, response_format, content_types, raw, started, error)
+            raise error from exc
+        except MLLMUnavailableError as exc:
+            self._log(schema, response_format, content_types, raw, started, exc)
+            raise
+        seconds = time.perf_counter() - started
+        self._log(schema, response_format, content_types, raw, started, None)
+        return Answer(parsed=parsed, raw=raw, seconds=seconds)
+
+    def _with_retries(self, call):
+        retrying = Retrying(
+            retry=retry_if_exception_type(_TRANSIENT),
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=wait_exponential(multiplier=0.5, max=8),
+            reraise=True,
+        )
+        try:
+            return retrying(call)
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            raise MLLMUnavailableError(self.base_url, exc) from exc
+
+    def _log(self, schema, response_format, content_types, raw, started, error) -> None:
+        self.calls.append(
+            CallRecord(
+                schema_name=schema.__name__,
+                response_format=response_format,
+                content_types=content_types,
+                raw=raw,
+                parsed=error is None,
+                seconds=time.perf_counter() - started,
+                error=str(error) if error else None,
+            )
+        )
+
+    # Media ---------------------------------------------------------------------
+
+    def _visual_parts(self, visuals: Sequence[Visual]) -> list[dict]:
+        parts: list[dict] = []
+        for visual in visuals:
+            if visual.kind == "video" and self.video_input == "video_url" and Path(visual.path).suffix in (".mp4", ".webm"):
+                mime = "video/mp4" if Path(visual.path).suffix == ".mp4" else "video/webm"
+                data = base64.b64encode(Path(visual.path).read_bytes()).decode()
+                parts.append({"type": "video_url", "video_url": {"url": f"data:{mime};base64,{data}"}})
+                continue
+            if visual.kind == "single image":
+                frames = [Image.open(visual.path).convert("RGB")]
+            else:
+                frames = read_frames(visual.path, max_frames=self.max_frames)
+            parts.extend({"type": "image_url", "image_url": {"url": self._data_url(frame)}} for frame in frames)
+        return parts
+
+    def _data_url(self, image: Image.Image) -> str:
+        image = image.convert("RGB")
+        image.thumbnail((self.max_image_side, self.max_image_side))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

@@ -1,0 +1,206 @@
+"""What flows through the graph.
+
+The graph state is a `TypedDict`; every value that needs validation is a
+pydantic model defined here, and only these types cross node boundaries.
+`candidates` and `evaluations` are written by parallel branches, so they carry
+an `operator.add` reducer: two routes append, never overwrite.
+"""
+
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+from typing import Annotated, Literal, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "SUBJECTS",
+    "TASKS",
+    "Candidate",
+    "Choice",
+    "Evaluation",
+    "GenerationOptions",
+    "InputState",
+    "Intent",
+    "MediaInfo",
+    "ModelChoice",
+    "ModelPlan",
+    "OutputState",
+    "Request",
+    "RouteJob",
+    "RoutePlan",
+    "RouteState",
+    "State",
+    "StepRecord",
+    "Subject",
+    "Task",
+    "TextType",
+    "VisualType",
+]
+
+Task = Literal["text_to_video", "text_to_image", "image_to_image", "image_to_video", "video_to_video"]
+TASKS: tuple[Task, ...] = ("text_to_video", "text_to_image", "image_to_image", "image_to_video", "video_to_video")
+TextType = Literal["None", "natural language text"]
+VisualType = Literal["None", "single image", "video"]
+Subject = Literal["sports", "transportation", "people", "animals", "objects", "landscapes"]
+SUBJECTS: tuple[Subject, ...] = ("sports", "transportation", "people", "animals", "objects", "landscapes")
+
+# Who made a decision: the served MLLM, the MLLM-free planner (used when no MLLM is
+# configured, or as the fallback when it fails), the route principles, the capability
+# store's ranking, or the classical frame-statistics judge.
+DecidedBy = Literal["mllm", "fallback", "principles", "capability_store", "classical"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenerationOptions(_Model):
+    """Settings every tool of a run shares; a tool may round them to what it supports."""
+
+    num_frames: int = Field(16, ge=2, le=1024, description="Frames of the final video.")
+    height: int = Field(320, ge=16, le=4096, description="Pixel height; tools round to their multiple.")
+    width: int = Field(512, ge=16, le=4096, description="Pixel width; tools round to their multiple.")
+    fps: int = Field(8, ge=1, le=120, description="Frame rate of written videos.")
+    num_inference_steps: int | None = Field(None, ge=1, le=1000, description="None keeps each tool's own default.")
+    seed: int = Field(0, ge=0, description="Base seed; both routes use it, so equal work is shared.")
+
+
+class Request(_Model):
+    """What the user asks for: text, one visual input (image or video), or both."""
+
+    text: str | None = None
+    image: Path | None = Field(None, description="An image file; a multi-frame GIF or a grid of pictures counts as video.")
+    video: Path | None = Field(None, description="A video file (MP4, WEBM, animated GIF, ...).")
+    options: GenerationOptions = Field(default_factory=GenerationOptions)
+
+
+class MediaInfo(_Model):
+    """What a visual input really is, read from its content rather than its name."""
+
+    input_name: Literal["image", "video"]
+    path: Path
+    kind: Literal["single image", "video"]
+    container: str = Field(description="Format found in the content, e.g. PNG, JPEG, GIF, mp4, webm.")
+    width: int
+    height: int
+    frame_count: int
+    fps: float | None = None
+    grid: tuple[int, int] | None = Field(None, description="(rows, columns) when a still image is a grid of pictures.")
+
+
+class Intent(_Model):
+    """Decoupled intent recognition: input types and subject, and text-visual alignment."""
+
+    text_type: TextType
+    visual_type: VisualType
+    subject: Subject
+    aligned: bool = Field(description="True only when text and visual input are both present and agree.")
+    types_decided_by: DecidedBy
+    alignment_decided_by: DecidedBy
+    raw_types_answer: str | None = None
+    raw_alignment_answer: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class RoutePlan(_Model):
+    """Exactly two routes; each is an ordered list of tasks that ends in a video."""
+
+    routes: tuple[tuple[Task, ...], tuple[Task, ...]]
+    decided_by: DecidedBy
+    repairs: list[str] = Field(default_factory=list, description="Every change made to an invalid route, and why.")
+    raw_answers: list[str] = Field(default_factory=list)
+
+
+class ModelChoice(_Model):
+    task: Task
+    tool: str
+    strength: float = Field(description="Strength for the request's subject on the 100-2000 scale.")
+    rank: int = Field(ge=1, description="1 for the best tool for this task and subject, 2 for the second, ...")
+
+
+class ModelPlan(_Model):
+    routes: tuple[tuple[ModelChoice, ...], tuple[ModelChoice, ...]]
+    decided_by: DecidedBy = "capability_store"
+    notes: list[str] = Field(default_factory=list)
+
+
+class StepRecord(_Model):
+    index: int
+    task: Task
+    tool: str
+    inputs: dict[str, str] = Field(default_factory=dict, description="prompt and input artifact paths")
+    output: Path | None = None
+    seconds: float = 0.0
+    reused: bool = Field(False, description="True when an identical earlier step's artifact was reused.")
+    error: str | None = None
+
+
+class Candidate(_Model):
+    id: str
+    route_indices: tuple[int, ...] = Field(description="Routes (0, 1) that this work serves; both when they were identical.")
+    tasks: tuple[Task, ...]
+    tools: tuple[str, ...]
+    seed: int
+    steps: list[StepRecord] = Field(default_factory=list)
+    video: Path | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+
+class Evaluation(_Model):
+    candidate_id: str
+    visual_aesthetics: float = Field(ge=1, le=10)
+    physical_plausibility: float = Field(ge=1, le=10)
+    visual_alignment: float = Field(ge=1, le=10)
+    motion_alignment: float = Field(ge=1, le=10)
+    overall: float = Field(ge=1, le=20)
+    judge: str = Field(description="Which judge scored: the MLLM's model id, or the classical scorer's name.")
+    decided_by: DecidedBy
+    rationale: str = ""
+    notes: list[str] = Field(default_factory=list)
+
+
+class Choice(_Model):
+    candidate_id: str | None
+    video: Path | None
+    overall: float | None
+    reason: str
+
+
+class RouteJob(_Model):
+    """One route's work, sent to its own execution branch."""
+
+    candidate_id: str
+    route_indices: tuple[int, ...]
+    choices: tuple[ModelChoice, ...]
+    seed: int
+
+
+class InputState(TypedDict):
+    request: Request
+
+
+class RouteState(TypedDict):
+    """What one execution branch receives (through LangGraph's `Send`)."""
+
+    job: RouteJob
+    request: Request
+    visual: MediaInfo | None
+    run_id: str
+
+
+class State(TypedDict, total=False):
+    request: Request
+    run_id: str
+    visual: MediaInfo | None
+    intent: Intent
+    route_plan: RoutePlan
+    model_plan: ModelPlan
+    candidates: Annotated[list[Candidate], operator.add]
+    evaluations: Annotated[list[Evaluation], operator.add]
+    choice: Choice
+
+
+OutputState = State

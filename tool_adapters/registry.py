@@ -1,0 +1,142 @@
+"""The tool registry: a YAML file that names each tool, its task and how to run it.
+
+    tools:
+      svd:
+        task: image_to_video
+        adapter: diffusers
+        pipeline: StableVideoDiffusionPipeline
+        model: stabilityai/stable-video-diffusion-img2vid-xt   # hub id or local folder
+        torch_dtype: float16
+        call: {decode_chunk_size: 8}        # fixed keyword arguments of the pipeline call
+        defaults: {num_inference_steps: 25} # used when the request leaves them open
+        prior_strengths: 1374                # or {sports: 1400, ...}; seeds the capability store
+
+`model: demo://NAME` names one of the tiny random-weight pipelines that
+`demo_pipelines` builds in code, so the whole graph runs with no downloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from spagent_graph.errors import ConfigError, UnknownToolError
+from spagent_graph.state import SUBJECTS, Subject, Task
+
+__all__ = ["BUILTIN_REGISTRIES", "ComponentSpec", "ToolRegistry", "ToolSpec", "resolve_registry_path"]
+
+BUILTIN_REGISTRIES = ("demo", "paper")
+
+
+class ComponentSpec(BaseModel):
+    """A pipeline component loaded on its own, e.g. AnimateDiff's motion adapter."""
+
+    model_config = ConfigDict(extra="forbid")
+    cls: str = Field(alias="class", description="A class exported by diffusers or transformers.")
+    model: str
+    subfolder: str | None = None
+
+
+class ToolSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    task: Task
+    adapter: Literal["diffusers"] = "diffusers"
+    pipeline: str = Field(description="A pipeline class exported by diffusers, e.g. AnimateDiffPipeline.")
+    model: str = Field(description="Hub id, local folder, or demo://NAME.")
+    components: dict[str, ComponentSpec] = Field(default_factory=dict)
+    torch_dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    variant: str | None = None
+    call: dict[str, Any] = Field(default_factory=dict)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    size_multiple: int = Field(8, ge=1, description="Height and width are rounded down to a multiple of this.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries of transient failures (I/O, connection).")
+    prior_strengths: float | dict[Subject, float] | None = None
+    description: str = ""
+
+    @field_validator("prior_strengths")
+    @classmethod
+    def _strengths_on_scale(cls, value):
+        values = value.values() if isinstance(value, dict) else [value] if value is not None else []
+        for strength in values:
+            if not 100 <= strength <= 2000:
+                raise ValueError(f"prior strengths are on the 100-2000 scale, got {strength}")
+        return value
+
+    def prior_by_subject(self) -> dict[Subject, float]:
+        if self.prior_strengths is None:
+            return {}
+        if isinstance(self.prior_strengths, dict):
+            return dict(self.prior_strengths)
+        return {subject: float(self.prior_strengths) for subject in SUBJECTS}
+
+
+def resolve_registry_path(registry: str | Path) -> Path:
+    """A built-in registry name (`demo`, `paper`) or a path to a YAML file."""
+    if str(registry) in BUILTIN_REGISTRIES:
+        return Path(str(files(__package__) / "registries" / f"{registry}.yaml"))
+    path = Path(registry)
+    if not path.is_file():
+        raise ConfigError(
+            f"Tool registry {registry!r} is neither a built-in registry ({', '.join(BUILTIN_REGISTRIES)}) "
+            "nor an existing YAML file."
+        )
+    return path
+
+
+class ToolRegistry:
+    """Tool specs by name, read from one or more registry files."""
+
+    def __init__(self, specs: dict[str, ToolSpec], source: str = "code") -> None:
+        self._specs = dict(specs)
+        self.source = source
+
+    @classmethod
+    def from_yaml(cls, registry: str | Path) -> ToolRegistry:
+        path = resolve_registry_path(registry)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"Tool registry {path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("tools"), dict):
+            raise ConfigError(f"Tool registry {path} must be a mapping with a `tools` mapping.")
+        specs = {}
+        for name, entry in data["tools"].items():
+            if not isinstance(entry, dict):
+                raise ConfigError(f"Tool registry {path}: entry `{name}` must be a mapping.")
+            try:
+                specs[name] = ToolSpec(name=name, **entry)
+            except ValidationError as exc:
+                raise ConfigError(f"Tool registry {path}: entry `{name}` is invalid:\n{exc}") from exc
+        return cls(specs, source=str(path))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __iter__(self) -> Iterator[ToolSpec]:
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def get(self, name: str) -> ToolSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise UnknownToolError(name, self.names(), where=f"tool registry {self.source}") from None
+
+    def for_task(self, task: Task) -> list[ToolSpec]:
+        return [spec for spec in self._specs.values() if spec.task == task]
+
+    def restricted_to(self, names: list[str]) -> ToolRegistry:
+        """Only the named tools; every name must exist."""
+        return ToolRegistry({name: self.get(name) for name in names}, source=f"{self.source} (restricted)")
