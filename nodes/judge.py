@@ -25,7 +25,6 @@ def judge_candidates(state: State, runtime: Runtime[Context]) -> dict:
     mllm = context.mllm_client() if context.judge != "classical" else None
 
     def evaluate(candidate: Candidate) -> Evaluation:
-        runtime.stream_writer({"stage": "judge", "candidate": candidate.id})
         if mllm is None:
             return classical_evaluation(candidate, state.get("visual"))
         try:
@@ -36,6 +35,8 @@ def judge_candidates(state: State, runtime: Runtime[Context]) -> dict:
             fallback = classical_evaluation(candidate, state.get("visual"))
             return fallback.model_copy(update={"notes": [*fallback.notes, f"MLLM judge failed ({exc})."]})
 
+    for candidate in finished:  # the stream writer belongs to this thread, not the pool's
+        runtime.stream_writer({"stage": "judge", "candidate": candidate.id})
     with ThreadPoolExecutor(max_workers=len(finished)) as pool:
         evaluations = list(pool.map(evaluate, finished))
     return {"evaluations": evaluations}

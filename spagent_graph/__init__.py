@@ -7,7 +7,8 @@
     result["choice"].video
 """
 
-from .context import Context
+from typing import TYPE_CHECKING
+
 from .errors import (
     ConfigError,
     InputError,
@@ -18,8 +19,6 @@ from .errors import (
     ToolError,
     UnknownToolError,
 )
-from .graph import build_graph, builder, graph
-from .mllm import MLLMClient
 from .state import (
     Candidate,
     Choice,
@@ -35,6 +34,33 @@ from .state import (
     State,
     StepRecord,
 )
+
+if TYPE_CHECKING:
+    from .context import Context
+    from .graph import build_graph, builder, graph
+    from .mllm import MLLMClient
+
+# The graph, its context and the MLLM client pull in torch, diffusers and
+# LangGraph; they load on first use so that `spagent_graph.state` and the
+# capability store stay cheap to import (worker processes, tooling).
+_LAZY = {
+    "Context": ".context",
+    "MLLMClient": ".mllm",
+    "build_graph": ".graph",
+    "builder": ".graph",
+    "graph": ".graph",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Candidate",

@@ -93,7 +93,7 @@ def _inspect_as_image(path: Path, input_name: Literal["image", "video"]) -> Medi
 def _inspect_as_video(path: Path, input_name: Literal["image", "video"]) -> MediaInfo | None:
     try:
         container = av.open(str(path))
-    except (av.error.InvalidDataError, av.error.ValueError, UnicodeDecodeError):
+    except (av.error.InvalidDataError, UnicodeDecodeError):
         return None
     except av.error.FFmpegError as exc:
         raise InputError(input_name, f"cannot be opened as a video: {exc}", path) from exc
@@ -101,9 +101,13 @@ def _inspect_as_video(path: Path, input_name: Literal["image", "video"]) -> Medi
         if not container.streams.video:
             return None
         stream = container.streams.video[0]
+        frame_count = 0
         try:
-            frame_count = sum(1 for _ in container.decode(stream))
+            for _ in container.decode(stream):
+                frame_count += 1
         except av.error.FFmpegError as exc:
+            if frame_count == 0 and _is_image_demuxer(container.format.name):
+                return None  # FFmpeg guessed an image format from the name; Pillow already said no
             raise InputError(input_name, f"video stream cannot be decoded: {exc}", path) from exc
         if frame_count == 0:
             raise InputError(input_name, "video has no decodable frames.", path)
@@ -113,6 +117,10 @@ def _inspect_as_video(path: Path, input_name: Literal["image", "video"]) -> Medi
             container=_container_name(container.format.name), width=stream.codec_context.width,
             height=stream.codec_context.height, frame_count=frame_count, fps=fps,
         )
+
+
+def _is_image_demuxer(name: str) -> bool:
+    return name.endswith("_pipe") or name == "image2"
 
 
 def _container_name(ffmpeg_names: str) -> str:
@@ -151,7 +159,10 @@ def _divisions_along(gray: np.ndarray) -> int:
     jumps = np.abs(np.diff(gray, axis=1))  # jump between column x and x+1, per row
     mean_jump = jumps.mean(axis=0)
     typical = float(np.median(mean_jump)) + 1e-4
-    flat_column = gray.std(axis=0) < 0.01
+    column_spread = gray.std(axis=0)
+    # A gutter is flat in absolute terms and next to the picture's own columns;
+    # a low-contrast picture has columns of low spread by chance.
+    flat_column = column_spread < min(0.01, 0.15 * float(np.median(column_spread)))
     for parts in sorted(_GRID_DIVISIONS, reverse=True):
         seams = [round(i * width / parts) for i in range(1, parts)]
         tolerance = max(2, width // 50)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
 
+import httpx
 import openai
 from PIL import Image
 from pydantic import BaseModel, ValidationError
@@ -83,6 +84,7 @@ class MLLMClient:
     video_input: Literal["frames", "video_url"] = "frames"
     max_tokens: int = 512
     history_size: int = 256
+    http_client: httpx.Client | None = field(default=None, repr=False)
     calls: collections.deque[CallRecord] = field(init=False, repr=False)
     _client: openai.OpenAI = field(init=False, repr=False)
     _model_lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
@@ -92,7 +94,9 @@ class MLLMClient:
         self.calls = collections.deque(maxlen=self.history_size)
         key = self.api_key or os.environ.get("SPAGENT_MLLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         # Retries are ours (tenacity, below), so the SDK's own are off.
-        self._client = openai.OpenAI(base_url=self.base_url, api_key=key, timeout=self.timeout_s, max_retries=0)
+        self._client = openai.OpenAI(
+            base_url=self.base_url, api_key=key, timeout=self.timeout_s, max_retries=0, http_client=self.http_client
+        )
 
     @classmethod
     def from_env(cls, **overrides) -> MLLMClient | None:

@@ -106,7 +106,9 @@ def enforce_principles(
         if route in allowed:
             routes.append(route)  # type: ignore[arg-type]
             continue
-        nearest = min(allowed, key=lambda valid: _edit_distance(route, valid))
+        # Nearest in edits; between equals, the one that keeps more of the proposal's opening
+        # (so [text_to_image] is completed with image_to_video rather than replaced).
+        nearest = min(allowed, key=lambda valid: (_edit_distance(route, valid), -_common_prefix(route, valid)))
         repairs.append(f"route {index + 1} {list(route)} {_why_invalid(route, intent)}; repaired to {list(nearest)}.")
         routes.append(nearest)
     return (routes[0], routes[1]), repairs
@@ -136,6 +138,15 @@ def _principle_text(intent: Intent) -> str:
             "an image that does not match the text is edited first"
         )
     return f"a {intent.visual_type} input"
+
+
+def _common_prefix(a: Sequence[str], b: Sequence[str]) -> int:
+    length = 0
+    for item_a, item_b in zip(a, b):
+        if item_a != item_b:
+            break
+        length += 1
+    return length
 
 
 def _edit_distance(a: Sequence[str], b: Sequence[str]) -> int:

@@ -1,0 +1,66 @@
+"""Fixtures shared by every test: small real media files and demo-tool contexts."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from spagent_graph import Context
+
+
+def smooth_picture(seed: int, size: int = 64, tint: tuple[float, float, float] | None = None) -> np.ndarray:
+    """A photo-like picture: smooth random colour blobs (not noise, which no detector likes)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((6, 6, 3))
+    if tint is not None:
+        coarse = 0.3 * coarse + 0.7 * np.array(tint)
+    image = Image.fromarray((coarse * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC)
+    return np.asarray(image)
+
+
+def write_test_video(path: Path, frames: list[np.ndarray], fps: int = 8, codec: str = "libx264") -> Path:
+    """Encodes frames with FFmpeg (through PyAV): MP4/H.264 or WEBM/VP9 by `codec`."""
+    fmt = "webm" if codec.startswith("libvpx") else "mp4"
+    with av.open(str(path), mode="w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=Fraction(fps))
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def panning_frames(count: int = 8, size: int = 64, step: int = 2) -> list[np.ndarray]:
+    wide = np.asarray(Image.fromarray(smooth_picture(7, size=size * 2)).resize((size * 2, size)))
+    return [wide[:, i * step : i * step + size].copy() for i in range(count)]
+
+
+@pytest.fixture
+def red_parrot_png(tmp_path: Path) -> Path:
+    path = tmp_path / "parrot.png"
+    Image.fromarray(smooth_picture(1, tint=(0.85, 0.1, 0.1))).save(path)
+    return path
+
+
+@pytest.fixture
+def panning_mp4(tmp_path: Path) -> Path:
+    return write_test_video(tmp_path / "pan.mp4", panning_frames())
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder of built demo pipelines for the whole session (building them takes seconds)."""
+    return tmp_path_factory.mktemp("demo-cache")
+
+
+@pytest.fixture
+def demo_context(tmp_path: Path, demo_cache: Path) -> Context:
+    """Demo tools on CPU, no MLLM, a fresh in-memory store and artifacts under tmp_path."""
+    return Context(mllm_url=None, registry="demo", cache_dir=str(demo_cache), artifacts_dir=str(tmp_path / "runs"),
+                   device="cpu")

@@ -1,0 +1,87 @@
+"""The MLLM-free planner's decisions and the classical frame-statistics judge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from spagent_graph.fallback import text_matches_visual
+from spagent_graph.judging import CLASSICAL_JUDGE, classical_evaluation
+from spagent_graph.media import inspect_media, write_video
+from spagent_graph.state import Candidate
+from spagent_graph.subject import SubjectClassifier
+from tests.conftest import panning_frames, smooth_picture
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a red parrot sitting on a branch", True),
+        ("a green parrot sitting on a branch", False),  # the paper's example: the picture is red
+        ("make it snow", False),
+        ("the same bird in the style of Van Gogh", False),
+        ("a bird on a branch", True),
+    ],
+)
+def test_alignment_heuristic(red_parrot_png: Path, text: str, expected: bool):
+    aligned, reason = text_matches_visual(text, inspect_media(red_parrot_png, "image"))
+    assert aligned is expected, reason
+
+
+def test_alignment_needs_both_inputs(red_parrot_png: Path):
+    assert text_matches_visual(None, inspect_media(red_parrot_png, "image"))[0] is False
+    assert text_matches_visual("a parrot", None)[0] is False
+
+
+@pytest.fixture(scope="module")
+def classifier() -> SubjectClassifier:
+    return SubjectClassifier()
+
+
+@pytest.mark.parametrize(
+    "text, subject",
+    [
+        ("two men playing tennis on a clay court", "sports"),
+        ("a freight train crossing a bridge", "transportation"),
+        ("a woman laughing with her friends", "people"),
+        ("a golden retriever chasing a ball", "animals"),
+        ("a teapot and two cups on a wooden table", "objects"),
+        ("snowy mountains under a starry sky", "landscapes"),
+        (None, "objects"),
+    ],
+)
+def test_subject_classifier_runs_offline(classifier: SubjectClassifier, text, subject):
+    assert classifier.classify(text) == subject
+
+
+def _judge(tmp_path: Path, name: str, frames: list[np.ndarray], visual_path: Path | None = None):
+    video = write_video(frames, tmp_path / f"{name}.mp4", fps=8)
+    candidate = Candidate(id=name, route_indices=(0,), tasks=("text_to_video",), tools=("t",), seed=0, video=video)
+    visual = inspect_media(visual_path, "image") if visual_path else None
+    return classical_evaluation(candidate, visual)
+
+
+def test_classical_judge_tells_still_flicker_and_smooth_motion_apart(tmp_path: Path):
+    still = _judge(tmp_path, "still", [smooth_picture(3)] * 8)
+    pan = _judge(tmp_path, "pan", panning_frames(8))
+    flicker_frames = [np.clip(smooth_picture(3).astype(int) + (60 if i % 2 else -60), 0, 255).astype(np.uint8) for i in range(8)]
+    flicker = _judge(tmp_path, "flicker", flicker_frames)
+    assert {still.judge, pan.judge, flicker.judge} == {CLASSICAL_JUDGE}
+    assert pan.motion_alignment > still.motion_alignment
+    assert pan.physical_plausibility > flicker.physical_plausibility
+    assert pan.overall > flicker.overall and pan.overall > still.overall
+    for evaluation in (still, pan, flicker):
+        assert 1 <= evaluation.overall <= 20
+        assert "neutral" in evaluation.notes[0]  # text-only: visual alignment is not measurable
+
+
+def test_classical_judge_compares_with_the_input_image(tmp_path: Path):
+    source = tmp_path / "source.png"
+    Image.fromarray(panning_frames(1)[0]).save(source)
+    faithful = _judge(tmp_path, "faithful", panning_frames(8), source)
+    unrelated = _judge(tmp_path, "unrelated", [smooth_picture(40 + i) for i in range(8)], source)
+    assert faithful.visual_alignment > unrelated.visual_alignment
+    assert faithful.notes == []

@@ -1,0 +1,173 @@
+"""The whole graph on the demo tools (real diffusers pipelines, tiny random weights, CPU).
+
+Each request kind of the paper is run end to end and checked on its plan,
+both candidate files, the evaluations and the winner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TypedDict
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+
+from spagent_graph import Choice, Context, GenerationOptions, InputError, Request, UnknownToolError, build_graph
+from spagent_graph.media import inspect_media
+
+T2V, T2I, I2I, I2V, V2V = "text_to_video", "text_to_image", "image_to_image", "image_to_video", "video_to_video"
+SMALL = GenerationOptions(num_frames=8, height=64, width=64, fps=8)
+
+
+def run(context: Context, **request) -> dict:
+    return build_graph().invoke({"request": Request(options=SMALL, **request)}, context=context)
+
+
+def assert_candidates_are_playable_videos(state: dict, count: int) -> None:
+    assert len(state["candidates"]) == count
+    for candidate in state["candidates"]:
+        assert candidate.error is None, candidate.error
+        info = inspect_media(candidate.video, "video")
+        assert (info.kind, info.container, info.frame_count, info.width, info.height) == ("video", "mp4", 8, 64, 64)
+        assert all(step.output.is_file() for step in candidate.steps)
+    assert {e.candidate_id for e in state["evaluations"]} == {c.id for c in state["candidates"]}
+    best = max(state["evaluations"], key=lambda e: e.overall)
+    assert state["choice"].candidate_id == best.candidate_id
+    assert state["choice"].video == next(c.video for c in state["candidates"] if c.id == best.candidate_id)
+
+
+def tools_of(state: dict) -> list[list[str]]:
+    return [[choice.tool for choice in route] for route in state["model_plan"].routes]
+
+
+def test_text_only(demo_context: Context):
+    state = run(demo_context, text="a red sports car driving along a coastal road")
+    intent = state["intent"]
+    assert (intent.text_type, intent.visual_type, intent.subject) == ("natural language text", "None", "transportation")
+    assert (intent.types_decided_by, intent.alignment_decided_by, intent.aligned) == ("fallback", "principles", False)
+    assert state["route_plan"].routes == ((T2V,), (T2I, I2V))
+    assert state["route_plan"].decided_by == "principles"
+    assert tools_of(state) == [["demo-modelscope-t2v"], ["demo-sd3", "demo-svd"]]  # transportation priors
+    assert_candidates_are_playable_videos(state, 2)
+    assert all(e.decided_by == "classical" for e in state["evaluations"])
+
+
+def test_text_with_an_aligned_image(demo_context: Context, red_parrot_png: Path):
+    state = run(demo_context, text="a red parrot on a branch", image=red_parrot_png)
+    assert (state["intent"].visual_type, state["intent"].aligned, state["intent"].subject) == ("single image", True, "animals")
+    assert state["route_plan"].routes == ((I2V,), (I2V,))
+    assert tools_of(state) == [["demo-svd"], ["demo-i2vgenxl"]]  # best, then second best
+    assert [c.rank for route in state["model_plan"].routes for c in route] == [1, 2]
+    assert_candidates_are_playable_videos(state, 2)
+
+
+def test_text_with_an_unaligned_image(demo_context: Context, red_parrot_png: Path):
+    state = run(demo_context, text="a green parrot on a branch", image=red_parrot_png)
+    assert state["intent"].aligned is False and state["intent"].alignment_decided_by == "fallback"
+    assert state["route_plan"].routes == ((I2I, I2V), (I2I, I2V))
+    assert tools_of(state) == [["demo-sd3-img2img", "demo-svd"], ["demo-instruct-pix2pix", "demo-i2vgenxl"]]
+    assert_candidates_are_playable_videos(state, 2)
+    edited = state["candidates"][0].steps[0].output
+    assert inspect_media(edited, "image").kind == "single image"
+
+
+def test_text_with_a_video(demo_context: Context, panning_mp4: Path):
+    state = run(demo_context, text="the same scene in winter", video=panning_mp4)
+    assert (state["intent"].visual_type, state["intent"].subject) == ("video", "landscapes")
+    assert state["route_plan"].routes == ((V2V,), (V2V,))
+    assert tools_of(state) == [["demo-modelscope-v2v"], ["demo-animatediff-v2v"]]  # landscape priors
+    assert_candidates_are_playable_videos(state, 2)
+
+
+def test_identical_work_runs_once(demo_context: Context, red_parrot_png: Path):
+    context = replace(demo_context, tools=["demo-svd"])
+    state = run(context, text="a red parrot", image=red_parrot_png)
+    assert tools_of(state) == [["demo-svd"], ["demo-svd"]]
+    assert len(state["candidates"]) == 1
+    assert state["candidates"][0].route_indices == (0, 1) and state["candidates"][0].id == "route-1+2"
+    assert_candidates_are_playable_videos(state, 1)
+
+
+def test_a_step_shared_by_both_routes_is_made_once(demo_context: Context, red_parrot_png: Path):
+    context = replace(demo_context, tools=["demo-sd3-img2img", "demo-svd", "demo-i2vgenxl"])
+    state = run(context, text="turn the parrot blue", image=red_parrot_png)
+    first_steps = [c.steps[0] for c in state["candidates"]]
+    assert first_steps[0].output == first_steps[1].output
+    assert sorted(step.reused for step in first_steps) == [False, True]
+    assert_candidates_are_playable_videos(state, 2)
+
+
+def test_checkpointed_runs_keep_their_state(demo_context: Context):
+    graph = build_graph(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "t1"}}
+    graph.invoke({"request": Request(text="a cat", options=SMALL)}, config=config, context=demo_context)
+    saved = graph.get_state(config).values
+    assert saved["choice"].video.is_file() and len(saved["candidates"]) == 2
+
+
+def test_streams_stage_updates_and_custom_progress(demo_context: Context):
+    stages, progress = [], []
+    for mode, chunk in build_graph().stream({"request": Request(text="a cat", options=SMALL)}, context=demo_context,
+                                            stream_mode=["updates", "custom"]):
+        (stages if mode == "updates" else progress).append(chunk)
+    names = [next(iter(update)) for update in stages]
+    assert names[:4] == ["inspect_inputs", "recognize_intent", "plan_routes", "select_models"]
+    assert names[-2:] == ["judge_candidates", "choose_winner"]
+    assert {p["stage"] for p in progress} == {"execute", "judge"}
+
+
+class Storyboard(TypedDict, total=False):
+    request: Request
+    choice: Choice
+    shots: list[str]
+
+
+def test_embeds_as_a_node_of_a_larger_graph(demo_context: Context):
+    parent = StateGraph(Storyboard)
+    parent.add_node("spagent", build_graph())
+    parent.add_node("collect", lambda state: {"shots": [str(state["choice"].video)]})
+    parent.add_edge(START, "spagent")
+    parent.add_edge("spagent", "collect")
+    parent.add_edge("collect", END)
+    result = parent.compile().invoke({"request": Request(text="a dog", options=SMALL)}, context=demo_context)
+    assert Path(result["shots"][0]).is_file()
+
+
+def test_graph_shape_is_pinned():
+    snapshot = Path(__file__).parent / "snapshots" / "graph.mmd"
+    assert build_graph().get_graph().draw_mermaid() == snapshot.read_text()
+
+
+@pytest.mark.parametrize(
+    "request_fields, message",
+    [
+        ({}, r"`request`: is empty"),
+        ({"text": "   "}, r"`request`: is empty"),
+        ({"image": "/nonexistent/cat.png"}, r"`image` \(/nonexistent/cat.png\): file does not exist"),
+        ({"text": "x", "image": "a.png", "video": "b.mp4"}, r"has both `image` and `video`"),
+    ],
+)
+def test_bad_requests_fail_with_the_input_named(demo_context: Context, request_fields: dict, message: str):
+    with pytest.raises(InputError, match=message):
+        build_graph().invoke({"request": request_fields}, context=demo_context)
+
+
+def test_a_text_file_named_png(demo_context: Context, tmp_path: Path):
+    fake = tmp_path / "photo.png"
+    fake.write_text("hello")
+    with pytest.raises(InputError, match=r"`image` \(.*photo.png\): is neither an image"):
+        run(demo_context, text="a cat", image=fake)
+
+
+def test_an_unreadable_file(demo_context: Context, tmp_path: Path):
+    garbage = tmp_path / "clip.mp4"
+    garbage.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    with pytest.raises(InputError, match=r"`video` \(.*clip.mp4\)"):
+        run(demo_context, text="a cat", video=garbage)
+
+
+def test_an_unknown_tool_in_the_config(demo_context: Context):
+    with pytest.raises(UnknownToolError, match=r"Unknown tool `sora`"):
+        run(replace(demo_context, tools=["demo-svd", "sora"]), text="a cat")

@@ -1,0 +1,60 @@
+"""Registry files: the built-in ones load, and bad entries fail with a message that names them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spagent_graph.errors import ConfigError, UnknownToolError
+from spagent_graph.state import TASKS
+from spagent_graph.tool_adapters.registry import ToolRegistry
+from spagent_graph.tool_adapters.toolbox import Toolbox
+
+
+def test_demo_registry_has_two_tools_for_every_task():
+    registry = ToolRegistry.from_yaml("demo")
+    assert {task: len(registry.for_task(task)) for task in TASKS} == {task: 2 for task in TASKS}
+
+
+def test_paper_registry_has_a_tool_for_every_task():
+    registry = ToolRegistry.from_yaml("paper")
+    assert all(registry.for_task(task) for task in TASKS)
+    assert registry.get("animatediff").components["motion_adapter"].cls == "MotionAdapter"
+
+
+def test_unknown_tool_names_the_tool_and_lists_the_known_ones():
+    registry = ToolRegistry.from_yaml("demo")
+    with pytest.raises(UnknownToolError, match=r"Unknown tool `sora` in tool registry .*demo.yaml; known tools are: demo-"):
+        registry.get("sora")
+    with pytest.raises(UnknownToolError, match="`sora`"):
+        registry.restricted_to(["demo-svd", "sora"])
+
+
+def test_missing_registry_file(tmp_path: Path):
+    with pytest.raises(ConfigError, match="neither a built-in registry"):
+        ToolRegistry.from_yaml(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("tools: [1, 2]", "must be a mapping with a `tools` mapping"),
+        ("tools:\n  x: {task: text_to_sound, pipeline: P, model: m}", "entry `x` is invalid"),
+        ("tools:\n  x: {task: text_to_video, pipeline: P, model: m, colour: red}", "entry `x` is invalid"),
+        ("tools:\n  x: {task: text_to_video, pipeline: P, model: m, prior_strengths: 5}", "100-2000 scale"),
+        ("tools: {x: [", "not valid YAML"),
+    ],
+)
+def test_bad_registry_entries(tmp_path: Path, body: str, message: str):
+    path = tmp_path / "registry.yaml"
+    path.write_text(body)
+    with pytest.raises(ConfigError, match=message):
+        ToolRegistry.from_yaml(path)
+
+
+def test_a_pipeline_class_diffusers_does_not_have_is_refused_when_the_tool_is_made(tmp_path: Path):
+    path = tmp_path / "registry.yaml"
+    path.write_text("tools:\n  x: {task: text_to_video, pipeline: NoSuchPipeline, model: m}")
+    with pytest.raises(ConfigError, match="has no pipeline class `NoSuchPipeline`"):
+        Toolbox(ToolRegistry.from_yaml(path)).tool("x")
