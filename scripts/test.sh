@@ -11,5 +11,5 @@ python -m pytest -m "not vllm and not gpu"
 
 port="${SPAGENT_TEST_MLLM_PORT:-18431}"
 bash tests/integration/tiny_mllm/serve.sh "$port"
-trap 'kill "$(cat .cache/tiny_mllm/server.pid 2>/dev/null)" 2>/dev/null || true' EXIT
+trap 'bash tests/integration/tiny_mllm/serve.sh --stop "$port"' EXIT
 SPAGENT_TEST_MLLM_URL="http://127.0.0.1:${port}/v1" python -m pytest -m vllm tests/integration

@@ -80,6 +80,7 @@ class MLLMClient:
     timeout_s: float = 120.0
     max_retries: int = 3
     max_frames: int = 8
+    max_images_per_request: int = 8
     max_image_side: int = 448
     video_input: Literal["frames", "video_url"] = "frames"
     max_tokens: int = 512
@@ -183,6 +184,11 @@ class MLLMClient:
     # Media ---------------------------------------------------------------------
 
     def _visual_parts(self, visuals: Sequence[Visual]) -> list[dict]:
+        # Servers cap images per prompt (vLLM's --limit-mm-per-prompt): stills take one
+        # image each and the videos share what is left, each at most `max_frames`.
+        stills = sum(1 for visual in visuals if visual.kind == "single image")
+        videos = len(visuals) - stills
+        frames_per_video = min(self.max_frames, max(1, (self.max_images_per_request - stills) // max(videos, 1)))
         parts: list[dict] = []
         for visual in visuals:
             if visual.kind == "video" and self.video_input == "video_url" and Path(visual.path).suffix in (".mp4", ".webm"):
@@ -193,7 +199,7 @@ class MLLMClient:
             if visual.kind == "single image":
                 frames = [Image.open(visual.path).convert("RGB")]
             else:
-                frames = read_frames(visual.path, max_frames=self.max_frames)
+                frames = read_frames(visual.path, max_frames=frames_per_video)
             parts.extend({"type": "image_url", "image_url": {"url": self._data_url(frame)}} for frame in frames)
         return parts
 

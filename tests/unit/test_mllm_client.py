@@ -105,6 +105,14 @@ def test_images_go_as_data_urls_and_videos_as_sampled_frames(tmp_path: Path):
     assert all(p["image_url"]["url"].startswith("data:image/png;base64,") for p in parts[1:])
 
 
+def test_two_videos_share_the_per_request_image_limit(tmp_path: Path):
+    video = write_test_video(tmp_path / "v.mp4", panning_frames(12))
+    client, sent = client_with(lambda request, n: httpx.Response(200, json=completion(json.dumps(GOOD))),
+                               max_frames=8, max_images_per_request=8)
+    client.ask("look", TypesAnswer, [Visual(video, "video"), Visual(video, "video")])
+    assert [p["type"] for p in sent[0]["messages"][-1]["content"]].count("image_url") == 8
+
+
 def test_video_url_mode_sends_the_file_itself(tmp_path: Path):
     video = write_test_video(tmp_path / "v.mp4", panning_frames(4))
     client, sent = client_with(lambda request, n: httpx.Response(200, json=completion(json.dumps(GOOD))),

