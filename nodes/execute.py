@@ -48,9 +48,10 @@ def execute_route(state: RouteState, runtime: Runtime[Context]) -> dict:
     context = context_of(runtime)
     job, request, options = state["job"], state["request"], state["request"].options
     toolbox, artifacts = context.tool_box(), context.artifact_store()
-    current = {"image": request.image, "video": request.video}  # what the next step takes as input
-    if state["visual"] is not None:
-        current = {"image": state["visual"].path, "video": state["visual"].path}
+    # What the next step takes as input; the first step reads the user's visual input,
+    # whichever kind its content turned out to be.
+    source = state["visual"].path if state["visual"] is not None else None
+    current = {"image": source, "video": source}
     steps: list[StepRecord] = []
     error = None
     started = time.perf_counter()

@@ -1,0 +1,44 @@
+"""examples/run_graph.py, the README's first command, on its defaults and with bad input."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from spagent_graph.media import inspect_media
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "run_graph.py"
+
+
+@pytest.fixture(scope="module")
+def run_graph():
+    spec = importlib.util.spec_from_file_location("run_graph", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_defaults_write_a_report_with_two_playable_candidates(run_graph, tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.delenv("SPAGENT_MLLM_URL", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # keep the run's demo cache out of the real home
+    assert run_graph.main(["--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "MLLM: none (MLLM-free planner)" in printed and "winner: route-" in printed
+
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["route_plan"]["routes"] == [["text_to_video"], ["text_to_image", "image_to_video"]]
+    assert report["choice"]["candidate_id"] in {c["id"] for c in report["candidates"]}
+    html = (tmp_path / "out" / "report.html").read_text()
+    sources = re.findall(r'<video src="([^"]+)"', html)
+    assert len(sources) == 2
+    for source in sources:
+        assert inspect_media(tmp_path / "out" / source, "video").frame_count == 8
+
+
+def test_a_missing_input_file_is_reported_and_exits_2(run_graph, tmp_path: Path, capsys):
+    assert run_graph.main(["--image", str(tmp_path / "nope.png"), "--out", str(tmp_path / "out")]) == 2
+    assert "`image`" in capsys.readouterr().err
