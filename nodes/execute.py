@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+from langchain_core.runnables import ensure_config
+from langchain_core.runnables.config import merge_configs
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
@@ -54,6 +56,10 @@ def execute_route(state: RouteState, runtime: Runtime[Context]) -> dict:
     current = {"image": source, "video": source}
     steps: list[StepRecord] = []
     error = None
+
+    def report(event: dict) -> None:  # denoising progress from inside the tool, on this thread
+        runtime.stream_writer({"stage": "denoise", "candidate": job.candidate_id, **event})
+
     started = time.perf_counter()
     for index, choice in enumerate(job.choices):
         kind = input_kind(choice.task)
@@ -67,19 +73,20 @@ def execute_route(state: RouteState, runtime: Runtime[Context]) -> dict:
         }
         key = step_key(task=choice.task, tool=choice.tool, **inputs, **settings)
         output_path = artifacts.step_path(state["run_id"], key, choice.task, choice.tool, tool.output_suffix)
+        call = {"output_path": str(output_path), **inputs, **settings}
+        record = {"index": index, "task": choice.task, "tool": choice.tool, "inputs": inputs}
         runtime.stream_writer({"stage": "execute", "candidate": job.candidate_id, "step": index, "tool": choice.tool})
         step_started = time.perf_counter()
         try:
+            record["adjustments"] = list(tool.fit(call).adjustments)
             path, reused = artifacts.once(
-                state["run_id"], key, lambda: tool.invoke({"output_path": str(output_path), **inputs, **settings})
+                state["run_id"], key, lambda: tool.invoke(call, config=merge_configs(ensure_config(), {"configurable": {"progress": report}}))
             )
         except SpagentError as exc:
             error = f"step {index + 1} ({choice.task} with {choice.tool}) failed: {exc}"
-            steps.append(StepRecord(index=index, task=choice.task, tool=choice.tool, inputs=inputs,
-                                    seconds=time.perf_counter() - step_started, error=str(exc)))
+            steps.append(StepRecord(**record, seconds=time.perf_counter() - step_started, error=str(exc)))
             break
-        steps.append(StepRecord(index=index, task=choice.task, tool=choice.tool, inputs=inputs, output=path,
-                                seconds=time.perf_counter() - step_started, reused=reused))
+        steps.append(StepRecord(**record, output=path, seconds=time.perf_counter() - step_started, reused=reused))
         current[output_kind(choice.task)] = path
     video = steps[-1].output if steps and error is None else None
     candidate = Candidate(

@@ -8,6 +8,7 @@
     │   ├── MLLMUnavailableError   the endpoint cannot be reached
     │   └── MLLMResponseError      it answered, but not with what the schema asks
     └── ToolError            a generative tool failed to produce its artifact
+        └── ToolTimeoutError a step ran past its tool's `timeout_s` and was stopped
 
 Each carries the thing a user needs to fix it (the input name, the file, the
 tool) both in its message and as attributes.
@@ -25,6 +26,7 @@ __all__ = [
     "MLLMUnavailableError",
     "SpagentError",
     "ToolError",
+    "ToolTimeoutError",
     "UnknownToolError",
 ]
 
@@ -87,3 +89,11 @@ class ToolError(SpagentError):
     def __init__(self, tool: str, message: str) -> None:
         self.tool = tool
         super().__init__(f"Tool `{tool}`: {message}")
+
+
+class ToolTimeoutError(ToolError):
+    """A step ran longer than its tool's `timeout_s` and was stopped."""
+
+    def __init__(self, tool: str, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(tool, f"stopped after running past its timeout of {seconds:g} s.")

@@ -24,6 +24,7 @@ __all__ = [
     "detect_grid",
     "inspect_media",
     "read_frames",
+    "resample",
     "sample_evenly",
     "write_image",
     "write_video",
@@ -234,6 +235,14 @@ def sample_evenly(items: Sequence[T], count: int) -> list[T]:
         return list(items)
     if count == 1:
         return [items[0]]
+    positions = np.linspace(0, len(items) - 1, count).round().astype(int)
+    return [items[i] for i in positions]
+
+
+def resample(items: Sequence[T], count: int) -> list[T]:
+    """Exactly `count` items spread evenly over `items`: drops some, or repeats some."""
+    if not items or count <= 0:
+        return []
     positions = np.linspace(0, len(items) - 1, count).round().astype(int)
     return [items[i] for i in positions]
 

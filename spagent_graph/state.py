@@ -132,6 +132,7 @@ class StepRecord(_Model):
     tool: str
     inputs: dict[str, str] = Field(default_factory=dict, description="prompt and input artifact paths")
     output: Path | None = None
+    adjustments: list[str] = Field(default_factory=list, description="How the request was fitted to the tool.")
     seconds: float = 0.0
     reused: bool = Field(False, description="True when an identical earlier step's artifact was reused.")
     error: str | None = None

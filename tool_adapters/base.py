@@ -2,30 +2,44 @@
 
 A tool takes the request's prompt and the previous step's artifact (an image
 or a video file), writes its own artifact to the path it is given, and
-returns that path. Subclasses implement `_generate`; the base class checks
-inputs, retries transient failures and checks that the artifact exists.
+returns that path. Before it runs, the request is fitted to what the model
+can make (`fit`): frame counts to the model's rule, sizes to its multiple and
+largest side, input images cropped and scaled, input videos resampled. The
+changes are returned by `fit` so the caller can record them.
+
+During a run the tool reports each denoising step to an optional progress
+callback (passed as `config["configurable"]["progress"]`) and stops a step
+that runs past the entry's `timeout_s`.
 """
 
 from __future__ import annotations
 
 import abc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
+from PIL import Image
 from pydantic import BaseModel, Field
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from spagent_graph.errors import ToolError
+from spagent_graph.errors import ToolError, ToolTimeoutError
+from spagent_graph.media import inspect_media
 from spagent_graph.principles import input_kind, output_kind
 
 from .registry import ToolSpec
 
-__all__ = ["ARGS_BY_INPUT", "GenerationArgs", "GenerativeTool", "TRANSIENT_ERRORS"]
+__all__ = ["ARGS_BY_INPUT", "Fitted", "GenerationArgs", "GenerativeTool", "StepControl", "TRANSIENT_ERRORS"]
 
 # Failures worth another try: a hub or network hiccup while loading, a file
 # system that was briefly busy. Errors in the model itself are not retried.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, BlockingIOError)
+
+Progress = Callable[[dict[str, Any]], None]
 
 
 class GenerationArgs(BaseModel):
@@ -58,6 +72,31 @@ class VideoArgs(GenerationArgs):
 ARGS_BY_INPUT: dict[str, type[GenerationArgs]] = {"text": TextArgs, "image": ImageArgs, "video": VideoArgs}
 
 
+@dataclass(frozen=True)
+class Fitted:
+    args: GenerationArgs
+    adjustments: tuple[str, ...]
+
+
+@dataclass
+class StepControl:
+    """Reports denoising steps and enforces the step's deadline."""
+
+    tool: str
+    progress: Progress | None = None
+    deadline: float | None = None
+    timeout_s: float | None = None
+
+    def step(self, step: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress({"tool": self.tool, "step": step, "total": total})
+        self.check_deadline()
+
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise ToolTimeoutError(self.tool, self.timeout_s or 0.0)
+
+
 class GenerativeTool(BaseTool, abc.ABC):
     """A generative model as a LangChain tool; one instance per registry entry."""
 
@@ -67,7 +106,7 @@ class GenerativeTool(BaseTool, abc.ABC):
         super().__init__(
             spec=spec,
             name=spec.name,
-            description=spec.description or f"{spec.task} with {spec.pipeline} ({spec.model}).",
+            description=spec.description or f"{spec.task} with {spec.pipeline or spec.command} ({spec.model}).",
             args_schema=ARGS_BY_INPUT[input_kind(spec.task)],
             **kwargs,
         )
@@ -76,8 +115,50 @@ class GenerativeTool(BaseTool, abc.ABC):
     def output_suffix(self) -> str:
         return ".mp4" if output_kind(self.spec.task) == "video" else ".png"
 
-    def _run(self, output_path: str, run_manager: Any = None, **inputs: Any) -> str:
-        args = GenerationArgs(output_path=output_path, **inputs)
+    def fit(self, args: GenerationArgs | dict[str, Any]) -> Fitted:
+        """The request as this model will run it, and a note for every change."""
+        if isinstance(args, dict):
+            args = GenerationArgs(**args)
+        spec, notes = self.spec, []
+        height, width = args.height, args.width
+        if spec.max_side and max(height, width) > spec.max_side:
+            scale = spec.max_side / max(height, width)
+            height, width = round(height * scale), round(width * scale)
+        multiple = spec.size_multiple
+        height, width = max(multiple, height // multiple * multiple), max(multiple, width // multiple * multiple)
+        if (height, width) != (args.height, args.width):
+            limit = f", longest side at most {spec.max_side}" if spec.max_side else ""
+            notes.append(f"size {args.width}x{args.height} -> {width}x{height} (sides a multiple of {multiple}{limit})")
+        frames = args.num_frames
+        if output_kind(spec.task) == "video":
+            frames = spec.frames.fit(args.num_frames)
+            if frames != args.num_frames:
+                rule = spec.frames
+                notes.append(
+                    f"num_frames {args.num_frames} -> {frames} (makes {rule.offset} + k x {rule.step} frames, "
+                    f"{rule.min} to {rule.max or 'any'})"
+                )
+        if args.image:
+            with Image.open(args.image) as image:
+                if image.size != (width, height):
+                    notes.append(f"input image {image.size[0]}x{image.size[1]} -> {width}x{height} (scaled, centre-cropped)")
+        if args.video:
+            info = inspect_media(args.video, "video")
+            if info.frame_count != frames:
+                notes.append(f"input video {info.frame_count} frames -> {frames} (resampled evenly)")
+            if (info.width, info.height) != (width, height):
+                notes.append(f"input video {info.width}x{info.height} -> {width}x{height} (scaled, centre-cropped)")
+        fitted = args.model_copy(update={"height": height, "width": width, "num_frames": frames})
+        return Fitted(args=fitted, adjustments=tuple(notes))
+
+    def _run(self, output_path: str, config: RunnableConfig, run_manager: Any = None, **inputs: Any) -> str:
+        fitted = self.fit(GenerationArgs(output_path=output_path, **inputs))
+        progress = (config.get("configurable") or {}).get("progress")
+        timeout = self.spec.timeout_s
+        control = StepControl(
+            tool=self.name, progress=progress, timeout_s=timeout,
+            deadline=time.monotonic() + timeout if timeout else None,
+        )
         retrying = Retrying(
             retry=retry_if_exception_type(TRANSIENT_ERRORS),
             stop=stop_after_attempt(self.spec.max_retries + 1),
@@ -85,7 +166,7 @@ class GenerativeTool(BaseTool, abc.ABC):
             reraise=True,
         )
         try:
-            path = retrying(self._generate, args)
+            path = retrying(self._generate, fitted.args, control)
         except ToolError:
             raise
         except Exception as exc:
@@ -95,8 +176,8 @@ class GenerativeTool(BaseTool, abc.ABC):
         return str(path)
 
     @abc.abstractmethod
-    def _generate(self, args: GenerationArgs) -> Path:
-        """Runs the model and writes the artifact to `args.output_path`."""
+    def _generate(self, args: GenerationArgs, control: StepControl) -> Path:
+        """Runs the model on fitted `args` and writes the artifact to `args.output_path`."""
 
     def unload(self) -> None:
         """Frees whatever the tool holds (weights on a device); the next call loads again."""

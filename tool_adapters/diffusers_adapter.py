@@ -1,43 +1,38 @@
 """Runs any diffusers pipeline named in the registry.
 
 The pipeline class comes from the registry entry, so a new diffusers model is
-a few lines of YAML. Our standard arguments (prompt, image, video, frames,
-size, steps, generator) are passed only where the pipeline's `__call__`
-takes them, and the entry's `call` mapping adds the rest.
+a few lines of YAML. How it is called is the entry's `call_style`
+(`pipeline_calls.py`); most use `generic`, which passes our standard
+arguments where the pipeline's `__call__` takes them.
+
+Pipelines live in the shared `PipelinePool`: loaded once, reused by every
+step, route and request. A CUDA out-of-memory error frees the cache, reloads
+the tool with its `low_memory` settings (CPU offload, VAE tiling and
+slicing) and retries once.
 """
 
 from __future__ import annotations
 
-import inspect
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
-from pydantic import PrivateAttr
+from PIL import Image, ImageOps
+from pydantic import ConfigDict, PrivateAttr
 
 from spagent_graph.errors import ConfigError, ToolError
-from spagent_graph.media import read_frames, write_image, write_video
+from spagent_graph.media import read_frames, resample, write_image, write_video
 
-from .base import GenerationArgs, GenerativeTool
-from .registry import ToolSpec
+from .base import GenerationArgs, GenerativeTool, StepControl
+from .pipeline_calls import CALL_STYLES
+from .pool import PipelinePool
+from .registry import MemoryOptions, ToolSpec
 
-__all__ = ["DiffusersTool", "pick_device", "pick_dtype"]
+__all__ = ["DiffusersTool", "pick_dtype"]
 
 DEMO_SCHEME = "demo://"
-
-# `from_pretrained` builds modules on the meta device by patching torch process-wide
-# while it loads, so two loads in two threads corrupt each other ("Cannot copy out
-# of meta tensor"). Loads are therefore serialised across all tools; calls are not.
-_LOADING = threading.Lock()
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def pick_dtype(name: str, device: torch.device) -> torch.dtype:
@@ -50,14 +45,18 @@ def pick_dtype(name: str, device: torch.device) -> torch.dtype:
 class DiffusersTool(GenerativeTool):
     """A registry entry whose `adapter` is `diffusers`."""
 
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     device: str = "auto"
     cache_dir: Path = Path.home() / ".cache" / "spagent_graph"
+    pool: PipelinePool
 
-    _pipeline: Any = PrivateAttr(default=None)
-    _load_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _call_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _low_memory: bool = PrivateAttr(default=False)
+    _call_locks: dict[int, threading.Lock] = PrivateAttr(default_factory=dict)
+    _locks_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, spec: ToolSpec, **kwargs: Any) -> None:
+        kwargs.setdefault("pool", PipelinePool())
         super().__init__(spec, **kwargs)
         import diffusers
 
@@ -65,34 +64,34 @@ class DiffusersTool(GenerativeTool):
             raise ConfigError(
                 f"Tool `{spec.name}`: diffusers {diffusers.__version__} has no pipeline class `{spec.pipeline}`."
             )
+        if spec.call_style not in CALL_STYLES:
+            raise ConfigError(f"Tool `{spec.name}`: unknown call_style `{spec.call_style}`; known: {sorted(CALL_STYLES)}.")
 
     # Loading -------------------------------------------------------------------
 
-    def pipeline(self) -> Any:
-        """The loaded pipeline; the first call loads it, later calls reuse it."""
-        with self._load_lock:  # two routes asking at once must not load the weights twice
-            if self._pipeline is None:
-                with _LOADING:
-                    self._pipeline = self._load()
-            return self._pipeline
+    @property
+    def pool_key(self) -> str:
+        return f"{self.name}@low-memory" if self._low_memory else self.name
 
-    def _load(self) -> Any:
+    def pipeline(self) -> Any:
+        """The resident pipeline; the first call loads it, later calls reuse it."""
+        return self.pool.get(self.pool_key, self._load, device=self.device, estimated_bytes=self._estimate_bytes()).pipeline
+
+    def _load(self, device: torch.device) -> Any:
         import diffusers
 
-        device = pick_device(self.device)
         dtype = pick_dtype(self.spec.torch_dtype, device)
-        source = self._resolve_model(self.spec.model)
         components = {
             name: _component_class(component.cls).from_pretrained(
                 self._resolve_model(component.model), subfolder=component.subfolder, dtype=dtype
             )
             for name, component in self.spec.components.items()
         }
-        pipeline_cls = getattr(diffusers, self.spec.pipeline)
         extra = {"variant": self.spec.variant} if self.spec.variant else {}
-        pipeline = pipeline_cls.from_pretrained(source, dtype=dtype, **components, **extra)
+        pipeline_cls = getattr(diffusers, self.spec.pipeline)
+        pipeline = pipeline_cls.from_pretrained(self._resolve_model(self.spec.model), dtype=dtype, **components, **extra)
         pipeline.set_progress_bar_config(disable=True)
-        return pipeline.to(device)
+        return _place(pipeline, self.spec.low_memory if self._low_memory else self.spec.memory, device)
 
     def _resolve_model(self, model: str) -> str:
         if not model.startswith(DEMO_SCHEME):
@@ -101,51 +100,93 @@ class DiffusersTool(GenerativeTool):
 
         return str(ensure_demo_pipeline(model.removeprefix(DEMO_SCHEME), self.cache_dir / "demo"))
 
+    def _estimate_bytes(self) -> int:
+        # Only a local folder can be measured before loading; a hub id is learnt on first load.
+        folder = Path(self.spec.model)
+        if not folder.is_dir():
+            return 0
+        return sum(f.stat().st_size for f in folder.rglob("*") if f.suffix in (".safetensors", ".bin"))
+
     def unload(self) -> None:
-        with self._load_lock:
-            self._pipeline = None
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        self.pool.evict(self.pool_key)
 
     # Calling -------------------------------------------------------------------
 
-    def _generate(self, args: GenerationArgs) -> Path:
-        pipeline = self.pipeline()
-        accepted = inspect.signature(pipeline.__call__).parameters
+    def _generate(self, args: GenerationArgs, control: StepControl) -> Path:
+        try:
+            return self._generate_once(args, control)
+        except torch.OutOfMemoryError:
+            if self._low_memory:
+                raise
+            # Free what this tool holds, then try once more with the low-memory settings.
+            self.pool.evict(self.pool_key)
+            self._low_memory = True
+            return self._generate_once(args, control)
 
-        # 1. Fit the request to the pipeline: sizes it can take, and its own step default.
-        multiple = self.spec.size_multiple
-        height, width = max(multiple, args.height // multiple * multiple), max(multiple, args.width // multiple * multiple)
+    def _generate_once(self, args: GenerationArgs, control: StepControl) -> Path:
+        pipeline = self.pipeline()
+
+        # 1. Read the inputs the previous step wrote, fitted to this model's size and frame count.
+        size = (args.width, args.height)
+        image = ImageOps.fit(Image.open(args.image).convert("RGB"), size) if args.image else None
+        video = [ImageOps.fit(f, size) for f in resample(read_frames(args.video), args.num_frames)] if args.video else None
+
+        # 2. Offer our standard arguments; the call style picks what this pipeline takes.
         steps = args.num_inference_steps or self.spec.defaults.get("num_inference_steps")
 
-        # 2. Read the inputs the previous step wrote.
-        image = Image.open(args.image).convert("RGB").resize((width, height)) if args.image else None
-        video = [frame.resize((width, height)) for frame in read_frames(args.video, args.num_frames)] if args.video else None
+        def on_step_end(pipe, step, timestep, tensors):
+            control.step(step + 1, getattr(pipe, "num_timesteps", None) or steps or 0)
+            return tensors
 
-        # 3. Offer our standard arguments; keep those this pipeline's __call__ takes.
         offered = {
+            **self.spec.defaults,
             "prompt": args.prompt,
             "image": image,
             "video": video,
-            "height": height,
-            "width": width,
+            "height": args.height,
+            "width": args.width,
             "num_frames": args.num_frames,
             "num_inference_steps": steps,
             "generator": torch.Generator(device="cpu").manual_seed(args.seed),
             "output_type": "pil",
+            "callback_on_step_end": on_step_end,
         }
-        kwargs = {k: v for k, v in {**self.spec.defaults, **offered}.items() if k in accepted and v is not None}
-        kwargs.update(self.spec.call)
+        kwargs = CALL_STYLES[self.spec.call_style](pipeline, offered, self.spec)
 
-        # 4. Run; one call at a time per pipeline, since a pipeline object is not re-entrant.
-        with self._call_lock, torch.inference_mode():
+        # 3. Run; one call at a time per pipeline object, which is not re-entrant.
+        control.check_deadline()
+        with self._call_lock(pipeline), torch.inference_mode():
             result = pipeline(**kwargs)
 
-        # 5. Write the artifact.
+        # 4. Write the artifact.
         output = Path(args.output_path)
         if self.output_suffix == ".mp4":
             return write_video(_first_video(result, self.name), output, fps=args.fps)
         return write_image(_first_image(result, self.name), output)
+
+    def _call_lock(self, pipeline: Any) -> threading.Lock:
+        with self._locks_lock:
+            return self._call_locks.setdefault(id(pipeline), threading.Lock())
+
+
+def _place(pipeline: Any, options: MemoryOptions, device: torch.device) -> Any:
+    if options.attention_backend:
+        for component in pipeline.components.values():
+            if hasattr(component, "set_attention_backend"):
+                component.set_attention_backend(options.attention_backend)
+    vae = getattr(pipeline, "vae", None)
+    if options.vae_tiling and hasattr(vae, "enable_tiling"):
+        vae.enable_tiling()
+    if options.vae_slicing and hasattr(vae, "enable_slicing"):
+        vae.enable_slicing()
+    # Offloading moves weights between the CPU and a GPU; with no GPU there is nothing to offload.
+    if device.type == "cuda" and options.cpu_offload == "model":
+        pipeline.enable_model_cpu_offload(device=device)
+        return pipeline
+    if device.type == "cuda" and options.cpu_offload == "sequential":
+        pipeline.enable_sequential_cpu_offload(device=device)
+        return pipeline
+    return pipeline.to(device)
 
 
 def _component_class(name: str) -> Any:

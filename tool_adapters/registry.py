@@ -23,12 +23,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from spagent_graph.errors import ConfigError, UnknownToolError
 from spagent_graph.state import SUBJECTS, Subject, Task
 
-__all__ = ["BUILTIN_REGISTRIES", "ComponentSpec", "ToolRegistry", "ToolSpec", "resolve_registry_path"]
+__all__ = [
+    "BUILTIN_REGISTRIES",
+    "ComponentSpec",
+    "FrameRule",
+    "MemoryOptions",
+    "ToolRegistry",
+    "ToolSpec",
+    "resolve_registry_path",
+]
 
 BUILTIN_REGISTRIES = ("demo", "paper")
 
@@ -42,23 +50,80 @@ class ComponentSpec(BaseModel):
     subfolder: str | None = None
 
 
+class FrameRule(BaseModel):
+    """The frame counts a model can make: `offset + k * step`, from `min` to `max`.
+
+    CogVideoX and LTX-Video take 8k+1 frames, Wan 4k+1: their video VAEs
+    compress time by 4 or 8 and keep the first frame apart.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    min: int = Field(1, ge=1)
+    max: int | None = Field(None, ge=1)
+    step: int = Field(1, ge=1)
+    offset: int = Field(0, ge=0)
+
+    def fit(self, wanted: int) -> int:
+        """The valid count nearest to `wanted`, rounding up so that nothing asked for is lost."""
+        k = max(0, -(-(wanted - self.offset) // self.step))
+        count = max(self.offset + k * self.step, self.min)
+        while count < self.min:
+            count += self.step
+        if self.max is not None and count > self.max:
+            count = self.offset + (self.max - self.offset) // self.step * self.step
+        return count
+
+
+class MemoryOptions(BaseModel):
+    """How a pipeline is placed: offloading, VAE tiling and slicing, attention backend."""
+
+    model_config = ConfigDict(extra="forbid")
+    cpu_offload: Literal["none", "model", "sequential"] = "none"
+    vae_tiling: bool = False
+    vae_slicing: bool = False
+    attention_backend: str | None = Field(None, description="A diffusers attention backend, e.g. flash, sage, native.")
+
+
 class ToolSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
     task: Task
-    adapter: Literal["diffusers"] = "diffusers"
-    pipeline: str = Field(description="A pipeline class exported by diffusers, e.g. AnimateDiffPipeline.")
-    model: str = Field(description="Hub id, local folder, or demo://NAME.")
+    adapter: Literal["diffusers", "research_repo"] = "diffusers"
+    pipeline: str | None = Field(None, description="A pipeline class exported by diffusers, e.g. AnimateDiffPipeline.")
+    model: str | None = Field(None, description="Hub id, local folder, or demo://NAME.")
     components: dict[str, ComponentSpec] = Field(default_factory=dict)
     torch_dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     variant: str | None = None
     call: dict[str, Any] = Field(default_factory=dict)
+    call_style: str = Field("generic", description="How the pipeline is called; see tool_adapters/pipeline_calls.py.")
     defaults: dict[str, Any] = Field(default_factory=dict)
     size_multiple: int = Field(8, ge=1, description="Height and width are rounded down to a multiple of this.")
+    max_side: int | None = Field(None, ge=8, description="Longest side the model is meant for; larger asks are scaled down.")
+    frames: FrameRule = Field(default_factory=FrameRule)
+    native_fps: int | None = Field(None, ge=1, description="The frame rate the model was trained for, if it has one.")
+    memory: MemoryOptions = Field(default_factory=MemoryOptions)
+    low_memory: MemoryOptions = Field(
+        default_factory=lambda: MemoryOptions(cpu_offload="model", vae_tiling=True, vae_slicing=True),
+        description="Settings to fall back to after a CUDA out-of-memory error.",
+    )
+    timeout_s: float | None = Field(None, gt=0, description="A step running longer than this is stopped.")
     max_retries: int = Field(2, ge=0, le=10, description="Retries of transient failures (I/O, connection).")
+    # research_repo adapter: the authors' own inference command.
+    repo_dir: str | None = Field(None, description="The user's clone of the research repository.")
+    command: list[str] | None = Field(None, description="Argument list with {placeholders}; never run through a shell.")
+    output_glob: str = Field("**/*.mp4", description="Where the command leaves its video, relative to its output folder.")
+    env: dict[str, str] = Field(default_factory=dict)
     prior_strengths: float | dict[Subject, float] | None = None
     description: str = ""
+
+    @model_validator(mode="after")
+    def _adapter_has_what_it_needs(self):
+        if self.adapter == "diffusers" and (not self.pipeline or not self.model):
+            raise ValueError("a diffusers tool needs `pipeline` and `model`")
+        if self.adapter == "research_repo" and not self.command:
+            raise ValueError("a research_repo tool needs `command` (an argument list)")
+        return self
 
     @field_validator("prior_strengths")
     @classmethod

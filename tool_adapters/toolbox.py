@@ -1,7 +1,8 @@
 """One tool object per registry entry, created on first use and then kept.
 
-Keeping the object keeps its loaded pipeline, so a tool loads its weights
-once per process however many steps, routes and requests use it.
+All tools of a toolbox share one `PipelinePool`, so a tool loads its weights
+once per process however many steps, routes and requests use it, and the
+pool can evict across tools when a GPU fills.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from spagent_graph.state import Task
 
 from .base import GenerativeTool
 from .diffusers_adapter import DiffusersTool
+from .pool import PipelinePool
 from .registry import ToolRegistry
 
 __all__ = ["ADAPTERS", "Toolbox"]
@@ -21,9 +23,17 @@ ADAPTERS: dict[str, type[GenerativeTool]] = {"diffusers": DiffusersTool}
 
 
 class Toolbox:
-    def __init__(self, registry: ToolRegistry, *, device: str = "auto", cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        registry: ToolRegistry,
+        *,
+        device: str = "auto",
+        cache_dir: Path | None = None,
+        pool: PipelinePool | None = None,
+    ) -> None:
         self.registry = registry
         self.device = device
+        self.pool = pool or PipelinePool()
         self.cache_dir = cache_dir or Path.home() / ".cache" / "spagent_graph"
         self._tools: dict[str, GenerativeTool] = {}
         self._lock = threading.Lock()
@@ -32,13 +42,13 @@ class Toolbox:
         with self._lock:
             if name not in self._tools:
                 spec = self.registry.get(name)
-                self._tools[name] = ADAPTERS[spec.adapter](spec, device=self.device, cache_dir=self.cache_dir)
+                self._tools[name] = ADAPTERS[spec.adapter](
+                    spec, device=self.device, cache_dir=self.cache_dir, pool=self.pool
+                )
             return self._tools[name]
 
     def names_for(self, task: Task) -> list[str]:
         return sorted(spec.name for spec in self.registry.for_task(task))
 
     def unload_all(self) -> None:
-        with self._lock:
-            for tool in self._tools.values():
-                tool.unload()
+        self.pool.clear()

@@ -99,6 +99,15 @@ def test_a_step_shared_by_both_routes_is_made_once(demo_context: Context, red_pa
     assert_candidates_are_playable_videos(state, 2)
 
 
+def test_fitting_a_request_to_each_tool_is_recorded(demo_context: Context):
+    options = GenerationOptions(num_frames=8, height=72, width=72, fps=8)
+    state = build_graph().invoke({"request": Request(text="a cat", options=options)}, context=demo_context)
+    two_step = next(c for c in state["candidates"] if len(c.steps) == 2)
+    assert two_step.steps[0].adjustments == ["size 72x72 -> 64x64 (sides a multiple of 16)"]  # SD3
+    assert two_step.steps[1].adjustments == ["input image 64x64 -> 72x72 (scaled, centre-cropped)"]
+    assert inspect_media(two_step.video, "video").width == 72
+
+
 def test_checkpointed_runs_keep_their_state(demo_context: Context):
     graph = build_graph(checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": "t1"}}
@@ -115,7 +124,9 @@ def test_streams_stage_updates_and_custom_progress(demo_context: Context):
     names = [next(iter(update)) for update in stages]
     assert names[:4] == ["inspect_inputs", "recognize_intent", "plan_routes", "select_models"]
     assert names[-2:] == ["judge_candidates", "choose_winner"]
-    assert {p["stage"] for p in progress} == {"execute", "judge"}
+    assert {p["stage"] for p in progress} == {"execute", "denoise", "judge"}
+    denoise = [p for p in progress if p["stage"] == "denoise"]
+    assert {(p["step"], p["total"]) for p in denoise if p["tool"] == "demo-sd3"} == {(1, 2), (2, 2)}
 
 
 class Storyboard(TypedDict, total=False):

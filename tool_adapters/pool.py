@@ -1,0 +1,149 @@
+"""Loaded pipelines kept resident and shared, placed over the visible GPUs.
+
+A pipeline, once loaded, serves every step, route and request that needs its
+tool. Loads of one tool are serialised (two routes never load the same
+weights twice), and so are all loads in the process: `from_pretrained`
+builds modules on the meta device by patching torch process-wide, and two
+loads in two threads corrupt each other.
+
+Placement: a new pipeline goes to the visible GPU with the most free memory.
+When its estimated size does not fit there, resident pipelines on that GPU
+are evicted, least recently used first, until it does. `max_resident` caps
+the number of resident pipelines regardless of memory (useful on a CPU).
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = ["PipelinePool", "Resident"]
+
+# Kept free on a GPU beside the weights for activations; a rough share, refined by OOM handling.
+_ACTIVATION_HEADROOM = 1.3
+
+
+@dataclass
+class Resident:
+    key: str
+    pipeline: Any
+    device: torch.device
+    bytes: int
+    loaded_at: float = field(default_factory=time.time)
+    uses: int = 0
+
+
+class PipelinePool:
+    def __init__(self, *, max_resident: int | None = None) -> None:
+        self.max_resident = max_resident
+        self._residents: OrderedDict[str, Resident] = OrderedDict()  # least recently used first
+        self._lock = threading.RLock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._loading = threading.Lock()
+        self.loads: dict[str, int] = {}
+        self.evictions: list[str] = []
+
+    def get(
+        self,
+        key: str,
+        load: Callable[[torch.device], Any],
+        *,
+        device: str = "auto",
+        estimated_bytes: int = 0,
+    ) -> Resident:
+        """The resident pipeline for `key`, loading it with `load(device)` when absent."""
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                resident = self._residents.get(key)
+                if resident is not None:
+                    self._residents.move_to_end(key)
+                    resident.uses += 1
+                    return resident
+            target = self._place(estimated_bytes, device)
+            with self._loading:
+                pipeline = load(target)
+            resident = Resident(key=key, pipeline=pipeline, device=target, bytes=_pipeline_bytes(pipeline), uses=1)
+            with self._lock:
+                self._residents[key] = resident
+                self.loads[key] = self.loads.get(key, 0) + 1
+                self._enforce_count()
+            return resident
+
+    def evict(self, key: str) -> bool:
+        with self._lock:
+            resident = self._residents.pop(key, None)
+        if resident is None:
+            return False
+        self.evictions.append(key)
+        del resident
+        _free_memory()
+        return True
+
+    def clear(self) -> None:
+        for key in list(self._residents):
+            self.evict(key)
+
+    def resident_keys(self) -> list[str]:
+        """Least recently used first."""
+        with self._lock:
+            return list(self._residents)
+
+    # Placement -----------------------------------------------------------------
+
+    def _place(self, estimated_bytes: int, device: str) -> torch.device:
+        if device != "auto":
+            chosen = torch.device(device)
+            if chosen.type == "cuda":
+                self._make_room(chosen, estimated_bytes)
+            return chosen
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        gpus = [torch.device("cuda", index) for index in range(torch.cuda.device_count())]
+        best = max(gpus, key=_free_bytes)
+        self._make_room(best, estimated_bytes)
+        return best
+
+    def _make_room(self, device: torch.device, estimated_bytes: int) -> None:
+        needed = int(estimated_bytes * _ACTIVATION_HEADROOM)
+        while needed and _free_bytes(device) < needed:
+            with self._lock:
+                victims = [k for k, r in self._residents.items() if r.device == device]
+            if not victims:
+                return  # nothing left to evict; the load may still fit once freed caches are counted
+            self.evict(victims[0])
+
+    def _enforce_count(self) -> None:
+        while self.max_resident is not None and len(self._residents) > self.max_resident:
+            oldest = next(iter(self._residents))
+            resident = self._residents.pop(oldest)
+            self.evictions.append(oldest)
+            del resident
+        _free_memory()
+
+
+def _free_bytes(device: torch.device) -> int:
+    free, _total = torch.cuda.mem_get_info(device)
+    return free
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _pipeline_bytes(pipeline: Any) -> int:
+    total = 0
+    for component in getattr(pipeline, "components", {}).values():
+        if isinstance(component, torch.nn.Module):
+            total += sum(p.numel() * p.element_size() for p in component.parameters())
+    return total
