@@ -27,7 +27,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from spagent_graph.errors import ToolError, ToolTimeoutError
+from spagent_graph.errors import SpagentError, ToolError, ToolTimeoutError
 from spagent_graph.media import inspect_media
 from spagent_graph.principles import input_kind, output_kind
 
@@ -167,7 +167,7 @@ class GenerativeTool(BaseTool, abc.ABC):
         )
         try:
             path = retrying(self._generate, fitted.args, control)
-        except ToolError:
+        except SpagentError:  # already says what went wrong and where
             raise
         except Exception as exc:
             raise ToolError(self.name, f"{type(exc).__name__}: {exc}") from exc

@@ -113,6 +113,8 @@ class ToolSpec(BaseModel):
     repo_dir: str | None = Field(None, description="The user's clone of the research repository.")
     command: list[str] | None = Field(None, description="Argument list with {placeholders}; never run through a shell.")
     output_glob: str = Field("**/*.mp4", description="Where the command leaves its video, relative to its output folder.")
+    python: str | None = Field(None, description="Interpreter for {python}; default the one running spagent-graph.")
+    config: dict[str, Any] = Field(default_factory=dict, description="Written to {config_file}, placeholders filled.")
     env: dict[str, str] = Field(default_factory=dict)
     prior_strengths: float | dict[Subject, float] | None = None
     description: str = ""
@@ -121,8 +123,13 @@ class ToolSpec(BaseModel):
     def _adapter_has_what_it_needs(self):
         if self.adapter == "diffusers" and (not self.pipeline or not self.model):
             raise ValueError("a diffusers tool needs `pipeline` and `model`")
-        if self.adapter == "research_repo" and not self.command:
-            raise ValueError("a research_repo tool needs `command` (an argument list)")
+        if self.adapter == "research_repo":
+            if not self.command:
+                raise ValueError("a research_repo tool needs `command` (an argument list)")
+            # The program position never takes anything derived from a request.
+            program = self.command[0]
+            if "{" in program and program not in ("{python}",):
+                raise ValueError(f"the program (first element of `command`) must be {{python}} or fixed, not {program!r}")
         return self
 
     @field_validator("prior_strengths")

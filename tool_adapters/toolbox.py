@@ -16,10 +16,11 @@ from .base import GenerativeTool
 from .diffusers_adapter import DiffusersTool
 from .pool import PipelinePool
 from .registry import ToolRegistry
+from .research_repo import ResearchRepoTool
 
 __all__ = ["ADAPTERS", "Toolbox"]
 
-ADAPTERS: dict[str, type[GenerativeTool]] = {"diffusers": DiffusersTool}
+ADAPTERS: dict[str, type[GenerativeTool]] = {"diffusers": DiffusersTool, "research_repo": ResearchRepoTool}
 
 
 class Toolbox:

@@ -1,0 +1,111 @@
+"""The pipeline pool: reuse, eviction order, one load under concurrency; and the tool's
+recovery from out-of-memory and its step timeout, on a real demo pipeline."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+
+from spagent_graph.errors import ToolTimeoutError
+from spagent_graph.media import inspect_media
+from spagent_graph.tool_adapters.pipeline_calls import CALL_STYLES, generic
+from spagent_graph.tool_adapters.pool import PipelinePool
+from spagent_graph.tool_adapters.registry import ToolRegistry
+from spagent_graph.tool_adapters.toolbox import Toolbox
+
+
+class Loader:
+    """Counts loads; each load returns a fresh object standing for a pipeline."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.count = 0
+        self.seconds = seconds
+        self.lock = threading.Lock()
+
+    def __call__(self, device):
+        time.sleep(self.seconds)
+        with self.lock:
+            self.count += 1
+        return object()
+
+
+def test_a_resident_pipeline_is_reused():
+    pool, load = PipelinePool(), Loader()
+    first = pool.get("svd", load).pipeline
+    assert all(pool.get("svd", load).pipeline is first for _ in range(5))
+    assert load.count == 1 and pool.loads == {"svd": 1}
+
+
+def test_least_recently_used_is_evicted_first():
+    pool = PipelinePool(max_resident=2)
+    pool.get("a", Loader())
+    pool.get("b", Loader())
+    pool.get("a", Loader())  # a is now the most recent
+    pool.get("c", Loader())
+    assert pool.evictions == ["b"] and pool.resident_keys() == ["a", "c"]
+    pool.get("b", Loader())
+    assert pool.evictions == ["b", "a"] and pool.resident_keys() == ["c", "b"]
+
+
+def test_concurrent_requests_for_one_tool_load_it_once():
+    pool, load = PipelinePool(), Loader(seconds=0.2)
+    with ThreadPoolExecutor(max_workers=6) as workers:
+        pipelines = list(workers.map(lambda _: pool.get("cogvideox", load).pipeline, range(6)))
+    assert load.count == 1 and len({id(p) for p in pipelines}) == 1
+
+
+def test_toolbox_tools_share_the_pool_across_calls(tmp_path: Path, demo_cache: Path):
+    toolbox = Toolbox(ToolRegistry.from_yaml("demo").restricted_to(["demo-sd"]), device="cpu", cache_dir=demo_cache)
+    tool = toolbox.tool("demo-sd")
+    for index in range(3):
+        tool.invoke({"output_path": str(tmp_path / f"{index}.png"), "prompt": "a cat", "height": 64, "width": 64})
+    assert toolbox.pool.loads == {"demo-sd": 1}
+
+
+@pytest.fixture
+def flaky_style():
+    """A call style that runs out of memory on its first call: a fault injected at the public hook."""
+    calls = {"n": 0}
+
+    def out_of_memory_once(pipeline, offered, spec):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return generic(pipeline, offered, spec)
+
+    CALL_STYLES["out_of_memory_once"] = out_of_memory_once
+    yield calls
+    del CALL_STYLES["out_of_memory_once"]
+
+
+def demo_tool(demo_cache: Path, **changes):
+    registry = ToolRegistry.from_yaml("demo")
+    spec = registry.get("demo-sd").model_copy(update=changes)
+    return Toolbox(ToolRegistry({"demo-sd": spec}), device="cpu", cache_dir=demo_cache)
+
+
+def test_out_of_memory_reloads_with_low_memory_settings_and_retries_once(flaky_style, tmp_path: Path, demo_cache: Path):
+    toolbox = demo_tool(demo_cache, call_style="out_of_memory_once")
+    path = toolbox.tool("demo-sd").invoke({"output_path": str(tmp_path / "x.png"), "prompt": "a cat", "height": 64, "width": 64})
+    assert inspect_media(path, "image").kind == "single image"
+    assert flaky_style["n"] == 2
+    assert toolbox.pool.evictions == ["demo-sd"] and toolbox.pool.resident_keys() == ["demo-sd@low-memory"]
+
+
+def test_a_step_past_its_timeout_is_stopped(tmp_path: Path, demo_cache: Path):
+    toolbox = demo_tool(demo_cache, timeout_s=0.001)
+    with pytest.raises(ToolTimeoutError, match="timeout of 0.001 s"):
+        toolbox.tool("demo-sd").invoke({"output_path": str(tmp_path / "x.png"), "prompt": "a cat", "height": 64, "width": 64})
+
+
+def test_progress_is_reported_per_denoising_step(tmp_path: Path, demo_cache: Path):
+    events = []
+    tool = demo_tool(demo_cache).tool("demo-sd")
+    tool.invoke({"output_path": str(tmp_path / "x.png"), "prompt": "a cat", "height": 64, "width": 64, "num_inference_steps": 3},
+                config={"configurable": {"progress": events.append}})
+    assert events == [{"tool": "demo-sd", "step": s, "total": 3} for s in (1, 2, 3)]
