@@ -247,11 +247,15 @@ def resample(items: Sequence[T], count: int) -> list[T]:
     return [items[i] for i in positions]
 
 
-def write_video(frames: Sequence[Image.Image | np.ndarray], path: Path | str, fps: int) -> Path:
+def write_video(
+    frames: Sequence[Image.Image | np.ndarray], path: Path | str, fps: int, *, preset: str = "ultrafast", crf: int = 18
+) -> Path:
     """Writes frames as an H.264 MP4 (yuv420p) that browsers play.
 
     H.264 in 4:2:0 needs even sides, so an odd side is padded by one pixel.
-    Float frames in [0, 1] and uint8 frames are both accepted.
+    Float frames in [0, 1] and uint8 frames are both accepted. The x264
+    preset defaults to `ultrafast`: writing is on every step's critical
+    path, and it is about 4x faster than `veryfast` for files a little larger.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -264,7 +268,7 @@ def write_video(frames: Sequence[Image.Image | np.ndarray], path: Path | str, fp
         stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.width, stream.height = even_w, even_h
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18", "preset": "veryfast"}
+        stream.options = {"crf": str(crf), "preset": preset}
         for array in arrays:
             if array.shape[:2] != (even_h, even_w):
                 array = np.pad(array, ((0, even_h - array.shape[0]), (0, even_w - array.shape[1]), (0, 0)), mode="edge")
@@ -274,9 +278,11 @@ def write_video(frames: Sequence[Image.Image | np.ndarray], path: Path | str, fp
 
 
 def write_image(image: Image.Image | np.ndarray, path: Path | str) -> Path:
+    """Writes a PNG with light compression: it is on a step's critical path, and size matters less."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(_as_uint8(image)).save(path)
+    picture = image.convert("RGB") if isinstance(image, Image.Image) else Image.fromarray(_as_uint8(image))
+    picture.save(path, compress_level=1)
     return path
 
 
