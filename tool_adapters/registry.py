@@ -38,7 +38,7 @@ __all__ = [
     "resolve_registry_path",
 ]
 
-BUILTIN_REGISTRIES = ("demo", "paper")
+BUILTIN_REGISTRIES = ("demo", "paper", "library", "research")
 
 
 class ComponentSpec(BaseModel):
@@ -112,6 +112,9 @@ class ToolSpec(BaseModel):
     # research_repo adapter: the authors' own inference command.
     repo_dir: str | None = Field(None, description="The user's clone of the research repository.")
     command: list[str] | None = Field(None, description="Argument list with {placeholders}; never run through a shell.")
+    prepare: list[list[str]] = Field(
+        default_factory=list, description="Commands run before `command`, in order (e.g. an inversion step)."
+    )
     output_glob: str = Field("**/*.mp4", description="Where the command leaves its video, relative to its output folder.")
     python: str | None = Field(None, description="Interpreter for {python}; default the one running spagent-graph.")
     config: dict[str, Any] = Field(default_factory=dict, description="Written to {config_file}, placeholders filled.")
@@ -127,9 +130,10 @@ class ToolSpec(BaseModel):
             if not self.command:
                 raise ValueError("a research_repo tool needs `command` (an argument list)")
             # The program position never takes anything derived from a request.
-            program = self.command[0]
-            if "{" in program and program not in ("{python}",):
-                raise ValueError(f"the program (first element of `command`) must be {{python}} or fixed, not {program!r}")
+            for argv in [self.command, *self.prepare]:
+                program = argv[0] if argv else ""
+                if not program or ("{" in program and program != "{python}"):
+                    raise ValueError(f"a command's program must be {{python}} or a fixed name, not {program!r}")
         return self
 
     @field_validator("prior_strengths")

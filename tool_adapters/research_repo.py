@@ -20,12 +20,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 from string import Formatter
 from typing import Any
 
 import yaml
-from PIL import Image
+from PIL import Image, ImageOps
 
 from spagent_graph.errors import ConfigError, ToolError, ToolTimeoutError
 from spagent_graph.media import inspect_media, read_frames, resample, write_image, write_video
@@ -35,9 +36,11 @@ from .base import GenerationArgs, GenerativeTool, StepControl
 __all__ = ["PLACEHOLDERS", "ResearchRepoTool"]
 
 PLACEHOLDERS = (
-    "python", "repo_dir", "output_dir", "prompt", "prompt_file", "image", "video", "frames_dir",
-    "num_frames", "height", "width", "fps", "seed", "steps", "config_file", "checkpoint",
+    "python", "repo_dir", "output_dir", "prompt", "prompt_file", "image", "video", "frames_dir", "input_dir",
+    "run_id", "num_frames", "height", "width", "fps", "seed", "steps", "config_file", "checkpoint",
 )
+# In a config file these stay numbers when a value is exactly the placeholder.
+_NUMERIC = ("num_frames", "height", "width", "fps", "seed", "steps")
 _STDERR_TAIL = 2000
 
 
@@ -49,7 +52,8 @@ class ResearchRepoTool(GenerativeTool):
         kwargs.pop("device", None)
         kwargs.pop("cache_dir", None)
         super().__init__(spec, **kwargs)
-        for part in [*spec.command, *_strings(spec.config)]:
+        for part in [*spec.command, *(arg for argv in spec.prepare for arg in argv), *_strings(spec.config),
+                     spec.output_glob]:
             for _, field, _, _ in Formatter().parse(part):
                 if field is not None and field not in PLACEHOLDERS:
                     raise ConfigError(f"Tool `{spec.name}`: unknown placeholder {{{field}}}; known: {', '.join(PLACEHOLDERS)}.")
@@ -61,9 +65,10 @@ class ResearchRepoTool(GenerativeTool):
             output_dir = scratch / "output"
             output_dir.mkdir()
             values = self._placeholder_values(args, repo_dir, scratch, output_dir)
-            command = [_fill(part, values) for part in self.spec.command]
-            self._run_command(command, repo_dir, control)
-            return self._collect(output_dir, args)
+            for argv in [*self.spec.prepare, self.spec.command]:
+                self._run_command([_fill(part, values) for part in argv], repo_dir, control)
+            control.step(1, 1)
+            return self._collect(output_dir, _fill(self.spec.output_glob, values), args)
 
     def _repo_dir(self) -> Path:
         if not self.spec.repo_dir:
@@ -93,20 +98,32 @@ class ResearchRepoTool(GenerativeTool):
             "steps": str(args.num_inference_steps or self.spec.defaults.get("num_inference_steps", "")),
             "checkpoint": self.spec.model or "",
             "config_file": "",
+            "run_id": f"spagent-{uuid.uuid4().hex[:12]}",
         }
         size = (args.width, args.height)
+        # {input_dir}: the step's inputs alone in one folder, for scripts that read a folder.
+        input_dir = scratch / "inputs"
+        input_dir.mkdir()
+        (input_dir / "prompt.txt").write_text(prompt_file.read_text(encoding="utf-8"), encoding="utf-8")
+        values["input_dir"] = str(input_dir)
         if args.image:
-            values["image"] = str(write_image(Image.open(args.image).convert("RGB").resize(size), scratch / "input.png"))
+            picture = ImageOps.fit(Image.open(args.image).convert("RGB"), size)
+            values["image"] = str(write_image(picture, scratch / "input.png"))
+            write_image(picture, input_dir / "input.png")
         if args.video:
-            frames = [frame.resize(size) for frame in resample(read_frames(args.video), args.num_frames)]
+            frames = [ImageOps.fit(frame, size) for frame in resample(read_frames(args.video), args.num_frames)]
             values["video"] = str(write_video(frames, scratch / "input.mp4", fps=args.fps))
-            frames_dir = scratch / "frames"
+            # Named after the video's stem: some repos find cached inversions by that name.
+            frames_dir = scratch / "frames" / "input"
             for index, frame in enumerate(frames):
                 write_image(frame, frames_dir / f"{index:05d}.png")
             values["frames_dir"] = str(frames_dir)
         if self.spec.config:
             config_file = scratch / "config.yaml"
-            config_file.write_text(yaml.safe_dump(_fill_tree(self.spec.config, values), sort_keys=False))
+            # Many of these repos read configs with OmegaConf, which would resolve `${...}`
+            # found in user text; escaped, it stays literal.
+            config_values = {**values, "prompt": values["prompt"].replace("${", "\\${")}
+            config_file.write_text(yaml.safe_dump(_fill_tree(self.spec.config, config_values), sort_keys=False))
             values["config_file"] = str(config_file)
         return values
 
@@ -128,13 +145,15 @@ class ResearchRepoTool(GenerativeTool):
             tail = (stderr or stdout or "")[-_STDERR_TAIL:]
             raise ToolError(self.name, f"`{Path(command[1] if len(command) > 1 else command[0]).name}` exited with "
                                        f"status {process.returncode}:\n{tail}")
-        control.step(1, 1)
 
-    def _collect(self, output_dir: Path, args: GenerationArgs) -> Path:
-        made = sorted(output_dir.glob(self.spec.output_glob), key=lambda p: p.stat().st_mtime)
+    def _collect(self, output_dir: Path, pattern: str, args: GenerationArgs) -> Path:
+        # A relative pattern looks in the step's output folder; some repos only write into
+        # their clone, which an absolute pattern (e.g. "{repo_dir}/results/...") reaches.
+        base = Path("/") if Path(pattern).is_absolute() else output_dir
+        made = sorted(base.glob(pattern.lstrip("/")), key=lambda p: p.stat().st_mtime)
         if not made:
             found = sorted(str(p.relative_to(output_dir)) for p in output_dir.rglob("*")) or ["nothing"]
-            raise ToolError(self.name, f"wrote no file matching `{self.spec.output_glob}` (found: {', '.join(found[:10])}).")
+            raise ToolError(self.name, f"wrote no file matching `{pattern}` (found: {', '.join(found[:10])}).")
         produced = made[-1]
         info = inspect_media(produced, "video")  # a broken file fails here, naming it
         output = Path(args.output_path)
@@ -151,6 +170,9 @@ def _fill(template: str, values: dict[str, str]) -> str:
 
 def _fill_tree(tree: Any, values: dict[str, str]) -> Any:
     if isinstance(tree, str):
+        for name in _NUMERIC:
+            if tree == f"{{{name}}}" and values[name].lstrip("-").isdigit():
+                return int(values[name])
         return _fill(tree, values)
     if isinstance(tree, dict):
         return {key: _fill_tree(value, values) for key, value in tree.items()}

@@ -58,3 +58,13 @@ def test_a_pipeline_class_diffusers_does_not_have_is_refused_when_the_tool_is_ma
     path.write_text("tools:\n  x: {task: text_to_video, pipeline: NoSuchPipeline, model: m}")
     with pytest.raises(ConfigError, match="has no pipeline class `NoSuchPipeline`"):
         Toolbox(ToolRegistry.from_yaml(path)).tool("x")
+
+
+def test_research_registry_entries_are_complete_templates():
+    registry = ToolRegistry.from_yaml("research")
+    assert registry.names() == ["dynamicrafter", "flatten", "lavie", "opensora", "pnp", "rave", "seine", "tokenflow", "vidtome"]
+    toolbox = Toolbox(registry)
+    for spec in registry:
+        assert spec.adapter == "research_repo" and spec.repo_dir is None  # the user points it at a clone
+        toolbox.tool(spec.name)  # placeholders and programs are checked when the tool is made
+    assert {spec.task for spec in registry} == {"text_to_video", "image_to_video", "video_to_video", "image_to_image"}

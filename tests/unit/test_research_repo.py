@@ -128,7 +128,7 @@ def test_a_script_that_writes_no_video(clone: Path, tmp_path: Path):
 
 
 def test_user_input_can_never_be_the_program():
-    with pytest.raises(ValueError, match="must be {python} or fixed"):
+    with pytest.raises(ValueError, match="must be {python} or a fixed name"):
         ToolSpec(name="x", task="text_to_video", adapter="research_repo", command=["{prompt}", "--x"])
 
 
@@ -150,4 +150,48 @@ def test_repo_dir_must_be_set(tmp_path: Path):
 
 def test_the_interpreter_can_be_chosen_per_entry(clone: Path, tmp_path: Path):
     path = call(tool_for(clone, SAMPLE_COMMAND, python=sys.executable), tmp_path)
+    assert path.is_file()
+
+
+def test_prepare_commands_run_first_and_config_numbers_stay_numbers(clone: Path, tmp_path: Path):
+    (clone / "prepare.py").write_text("import pathlib, sys\npathlib.Path(sys.argv[1], 'prepared').write_text('yes')\n")
+    (clone / "check.py").write_text(textwrap.dedent(
+        """
+        import pathlib, subprocess, sys, yaml
+        config = yaml.safe_load(open(sys.argv[1]))
+        assert isinstance(config["video_length"], int), config
+        assert (pathlib.Path(config["save_path"]) / "prepared").exists(), "prepare did not run first"
+        assert config["text"] == "a \\\\${oc.env:HOME} cat", config["text"]
+        subprocess.run([sys.executable, "sample.py", "--prompt", "x", "--frames", str(config["video_length"]),
+                        "--out", config["save_path"]], check=True)
+        """
+    ))
+    tool = tool_for(clone, ["{python}", "check.py", "{config_file}"], prepare=[["{python}", "prepare.py", "{output_dir}"]],
+                    config={"text": "{prompt}", "video_length": "{num_frames}", "save_path": "{output_dir}"})
+    assert inspect_media(call(tool, tmp_path, prompt="a ${oc.env:HOME} cat"), "video").frame_count == 6
+
+
+def test_outputs_left_in_the_clone_are_found_by_an_absolute_pattern(clone: Path, tmp_path: Path):
+    tool = tool_for(clone, ["{python}", "sample.py", "--prompt", "x", "--out", "{repo_dir}/results/{run_id}"],
+                    output_glob="{repo_dir}/results/{run_id}/**/*.mp4")
+    assert inspect_media(call(tool, tmp_path), "video").frame_count == 4
+
+
+def test_input_dir_holds_the_image_and_the_prompt(clone: Path, tmp_path: Path):
+    (clone / "folder.py").write_text(textwrap.dedent(
+        """
+        import pathlib, subprocess, sys
+        folder = pathlib.Path(sys.argv[1])
+        assert sorted(p.name for p in folder.iterdir()) == ["input.png", "prompt.txt"]
+        subprocess.run([sys.executable, "sample.py", "--prompt-file", str(folder / "prompt.txt"), "--out", sys.argv[2]],
+                       check=True)
+        """
+    ))
+    spec = ToolSpec(name="dc", task="image_to_video", adapter="research_repo", repo_dir=str(clone),
+                    command=["{python}", "folder.py", "{input_dir}", "{output_dir}"])
+    image = tmp_path / "a.png"
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), "red").save(image)
+    path = call(Toolbox(ToolRegistry({"dc": spec})).tool("dc"), tmp_path, image=str(image))
     assert path.is_file()
