@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spagent_graph import Context
-
 
 def smooth_picture(seed: int, size: int = 64, tint: tuple[float, float, float] | None = None) -> np.ndarray:
     """A photo-like picture: smooth random colour blobs (not noise, which no detector likes)."""
@@ -60,7 +58,9 @@ def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def demo_context(tmp_path: Path, demo_cache: Path) -> Context:
+def demo_context(tmp_path: Path, demo_cache: Path):
     """Demo tools on CPU, no MLLM, a fresh in-memory store and artifacts under tmp_path."""
+    from spagent_graph import Context  # LangGraph is imported only by the tests that use the graph
+
     return Context(mllm_url=None, registry="demo", cache_dir=str(demo_cache), artifacts_dir=str(tmp_path / "runs"),
                    device="cpu")

@@ -109,3 +109,13 @@ def test_progress_is_reported_per_denoising_step(tmp_path: Path, demo_cache: Pat
     tool.invoke({"output_path": str(tmp_path / "x.png"), "prompt": "a cat", "height": 64, "width": 64, "num_inference_steps": 3},
                 config={"configurable": {"progress": events.append}})
     assert events == [{"tool": "demo-sd", "step": s, "total": 3} for s in (1, 2, 3)]
+
+
+def test_memory_options_are_applied_when_the_pipeline_loads(demo_cache: Path):
+    from spagent_graph.tool_adapters.registry import MemoryOptions
+
+    options = MemoryOptions(vae_tiling=True, vae_slicing=True, attention_backend="native", cpu_offload="model")
+    tool = demo_tool(demo_cache, memory=options).tool("demo-sd")
+    pipeline = tool.pipeline()
+    assert pipeline.vae.use_tiling and pipeline.vae.use_slicing
+    assert pipeline.device.type == "cpu"  # offloading needs a GPU; on a CPU the pipeline just stays there

@@ -1,0 +1,57 @@
+"""The tool paths that only a GPU exercises: half precision by default, model CPU
+offload, placement in the pool, and freeing memory on eviction.
+
+Run on the lent GPU machine: `python -m pytest -m gpu tests/gpu`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from spagent_graph.media import inspect_media
+from spagent_graph.tool_adapters.registry import MemoryOptions, ToolRegistry
+from spagent_graph.tool_adapters.toolbox import Toolbox
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+
+
+def toolbox_for(name: str, cache: Path, **changes) -> Toolbox:
+    spec = ToolRegistry.from_yaml("demo").get(name).model_copy(update=changes)
+    return Toolbox(ToolRegistry({name: spec}), device="auto", cache_dir=cache)
+
+
+def test_auto_device_and_dtype_put_the_pipeline_on_the_gpu_in_half_precision(tmp_path: Path):
+    toolbox = toolbox_for("demo-animatediff", tmp_path)
+    tool = toolbox.tool("demo-animatediff")
+    path = tool.invoke({"output_path": str(tmp_path / "a.mp4"), "prompt": "a cat", "num_frames": 8, "height": 64, "width": 64})
+    assert inspect_media(path, "video").frame_count == 8
+    pipeline = tool.pipeline()
+    assert pipeline.unet.device.type == "cuda" and pipeline.unet.dtype == torch.float16
+
+
+def test_model_cpu_offload_keeps_weights_off_the_gpu_between_calls(tmp_path: Path):
+    toolbox = toolbox_for("demo-sd", tmp_path, memory=MemoryOptions(cpu_offload="model", vae_tiling=True))
+    tool = toolbox.tool("demo-sd")
+    path = tool.invoke({"output_path": str(tmp_path / "a.png"), "prompt": "a cat", "height": 64, "width": 64})
+    assert inspect_media(path, "image").kind == "single image"
+    assert tool.pipeline().unet.device.type == "cpu"  # moved back after the call
+
+
+def test_eviction_frees_gpu_memory(tmp_path: Path):
+    toolbox = toolbox_for("demo-svd", tmp_path)
+    tool = toolbox.tool("demo-svd")
+    image = tmp_path / "in.png"
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), "red").save(image)
+    tool.invoke({"output_path": str(tmp_path / "a.mp4"), "image": str(image), "num_frames": 8, "height": 64, "width": 64})
+    loaded = torch.cuda.memory_allocated()
+    toolbox.unload_all()
+    assert torch.cuda.memory_allocated() < loaded
+    assert toolbox.pool.resident_keys() == []
