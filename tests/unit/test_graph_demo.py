@@ -103,7 +103,7 @@ def test_fitting_a_request_to_each_tool_is_recorded(demo_context: Context):
     options = GenerationOptions(num_frames=8, height=72, width=72, fps=8)
     state = build_graph().invoke({"request": Request(text="a cat", options=options)}, context=demo_context)
     two_step = next(c for c in state["candidates"] if len(c.steps) == 2)
-    assert two_step.steps[0].adjustments == ["size 72x72 -> 64x64 (sides a multiple of 16)"]  # SD3
+    assert two_step.steps[0].adjustments == ["size 72x72 -> 64x64 (sides a multiple of 16, longest side at most 128)"]  # SD3
     assert two_step.steps[1].adjustments == ["input image 64x64 -> 72x72 (scaled, centre-cropped)"]
     assert inspect_media(two_step.video, "video").width == 72
 
