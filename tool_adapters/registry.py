@@ -174,23 +174,39 @@ class ToolRegistry:
         self.source = source
 
     @classmethod
-    def from_yaml(cls, registry: str | Path) -> ToolRegistry:
-        path = resolve_registry_path(registry)
+    def from_yaml(cls, registry: str | Path, _seen: tuple[Path, ...] = ()) -> ToolRegistry:
+        """Reads a registry file.
+
+        Besides `tools`, a file may `include` other registries (built-in names
+        or paths relative to it), whose entries its own `tools` extend or
+        replace, and may keep `only` some of the names.
+        """
+        path = resolve_registry_path(registry).resolve()
+        if path in _seen:
+            raise ConfigError(f"Tool registry {path} includes itself (through {' -> '.join(map(str, _seen))}).")
         try:
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:
             raise ConfigError(f"Tool registry {path} is not valid YAML: {exc}") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("tools"), dict):
-            raise ConfigError(f"Tool registry {path} must be a mapping with a `tools` mapping.")
-        specs = {}
-        for name, entry in data["tools"].items():
+        if not isinstance(data, dict) or not isinstance(data.get("tools", {}), dict) or not (
+            "tools" in data or "include" in data
+        ):
+            raise ConfigError(f"Tool registry {path} must be a mapping with a `tools` mapping (or an `include` list).")
+        specs: dict[str, ToolSpec] = {}
+        for included in data.get("include", []):
+            target = included if included in BUILTIN_REGISTRIES else path.parent / included
+            specs.update(cls.from_yaml(target, (*_seen, path))._specs)
+        for name, entry in (data.get("tools") or {}).items():
             if not isinstance(entry, dict):
                 raise ConfigError(f"Tool registry {path}: entry `{name}` must be a mapping.")
             try:
                 specs[name] = ToolSpec(name=name, **entry)
             except ValidationError as exc:
                 raise ConfigError(f"Tool registry {path}: entry `{name}` is invalid:\n{exc}") from exc
-        return cls(specs, source=str(path))
+        merged = cls(specs, source=str(path))
+        if "only" in data:
+            merged = cls({name: merged.get(name) for name in data["only"]}, source=str(path))
+        return merged
 
     def __contains__(self, name: object) -> bool:
         return name in self._specs

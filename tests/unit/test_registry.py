@@ -68,3 +68,28 @@ def test_research_registry_entries_are_complete_templates():
         assert spec.adapter == "research_repo" and spec.repo_dir is None  # the user points it at a clone
         toolbox.tool(spec.name)  # placeholders and programs are checked when the tool is made
     assert {spec.task for spec in registry} == {"text_to_video", "image_to_video", "video_to_video", "image_to_image"}
+
+
+def test_a_registry_can_include_others_extend_them_and_keep_only_some(tmp_path: Path):
+    (tmp_path / "mine.yaml").write_text(
+        "include: [demo, extra.yaml]\n"
+        "only: [demo-svd, my-sd, demo-sd3]\n"
+        "tools:\n  demo-sd3: {task: text_to_image, pipeline: StableDiffusion3Pipeline, model: /weights/sd3, size_multiple: 16}\n"
+    )
+    (tmp_path / "extra.yaml").write_text("tools:\n  my-sd: {task: text_to_image, pipeline: StableDiffusionPipeline, model: /w}\n")
+    registry = ToolRegistry.from_yaml(tmp_path / "mine.yaml")
+    assert registry.names() == ["demo-sd3", "demo-svd", "my-sd"]
+    assert registry.get("demo-sd3").model == "/weights/sd3"  # the including file's entry wins
+
+
+def test_an_include_cycle_is_refused(tmp_path: Path):
+    (tmp_path / "a.yaml").write_text("include: [b.yaml]\n")
+    (tmp_path / "b.yaml").write_text("include: [a.yaml]\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        ToolRegistry.from_yaml(tmp_path / "a.yaml")
+
+
+def test_only_naming_an_unknown_tool_is_refused(tmp_path: Path):
+    (tmp_path / "a.yaml").write_text("include: [demo]\nonly: [demo-svd, sora]\n")
+    with pytest.raises(UnknownToolError, match="`sora`"):
+        ToolRegistry.from_yaml(tmp_path / "a.yaml")
