@@ -75,7 +75,7 @@ class DiffusersTool(GenerativeTool):
 
     def pipeline(self) -> Any:
         """The resident pipeline; the first call loads it, later calls reuse it."""
-        return self.pool.get(self.pool_key, self._load, device=self.device, estimated_bytes=self._estimate_bytes()).pipeline
+        return self.pool.get(self.pool_key, self._load, device=self.device, estimate_bytes=self._estimate_bytes).pipeline
 
     def _load(self, device: torch.device) -> Any:
         import diffusers

@@ -56,9 +56,12 @@ class PipelinePool:
         load: Callable[[torch.device], Any],
         *,
         device: str = "auto",
-        estimated_bytes: int = 0,
+        estimate_bytes: Callable[[], int] = lambda: 0,
     ) -> Resident:
-        """The resident pipeline for `key`, loading it with `load(device)` when absent."""
+        """The resident pipeline for `key`, loading it with `load(device)` when absent.
+
+        `estimate_bytes` is asked only when a load is needed, to make room for it.
+        """
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
@@ -68,7 +71,7 @@ class PipelinePool:
                     self._residents.move_to_end(key)
                     resident.uses += 1
                     return resident
-            target = self._place(estimated_bytes, device)
+            target = self._place(estimate_bytes(), device)
             with self._loading:
                 pipeline = load(target)
             resident = Resident(key=key, pipeline=pipeline, device=target, bytes=_pipeline_bytes(pipeline), uses=1)
