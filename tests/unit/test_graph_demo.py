@@ -182,3 +182,28 @@ def test_an_unreadable_file(demo_context: Context, tmp_path: Path):
 def test_an_unknown_tool_in_the_config(demo_context: Context):
     with pytest.raises(UnknownToolError, match=r"Unknown tool `sora`"):
         run(replace(demo_context, tools=["demo-svd", "sora"]), text="a cat")
+
+
+def test_a_failing_tool_fails_only_its_route_and_keeps_finished_steps(demo_context: Context, tmp_path: Path):
+    from spagent_graph.tool_adapters.pipeline_calls import CALL_STYLES
+
+    def broken(pipeline, offered, spec):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(
+        "include: [demo]\n"
+        "tools:\n"
+        "  demo-svd: {task: image_to_video, pipeline: StableVideoDiffusionPipeline, model: demo://demo-svd,\n"
+        "             call_style: broken, prior_strengths: 1900}\n"
+    )
+    CALL_STYLES["broken"] = broken
+    try:
+        state = run(replace(demo_context, registry=str(registry)), text="a red car on a road")
+    finally:
+        del CALL_STYLES["broken"]
+    failed = next(c for c in state["candidates"] if c.error)
+    assert failed.tools == ("demo-sd3", "demo-svd") and "illegal memory access" in failed.error
+    assert failed.video is None and failed.steps[0].output.is_file()  # the image made before the failure stays
+    assert state["choice"].candidate_id != failed.id and state["choice"].video.is_file()
+    assert [e.candidate_id for e in state["evaluations"]] == [state["choice"].candidate_id]

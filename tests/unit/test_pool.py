@@ -119,3 +119,21 @@ def test_memory_options_are_applied_when_the_pipeline_loads(demo_cache: Path):
     pipeline = tool.pipeline()
     assert pipeline.vae.use_tiling and pipeline.vae.use_slicing
     assert pipeline.device.type == "cpu"  # offloading needs a GPU; on a CPU the pipeline just stays there
+
+
+def test_transient_errors_are_retried(tmp_path: Path, demo_cache: Path):
+    calls = {"n": 0}
+
+    def connection_drops_twice(pipeline, offered, spec):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise ConnectionError("connection reset while fetching a shard")
+        return generic(pipeline, offered, spec)
+
+    CALL_STYLES["connection_drops_twice"] = connection_drops_twice
+    try:
+        tool = demo_tool(demo_cache, call_style="connection_drops_twice", max_retries=2).tool("demo-sd")
+        tool.invoke({"output_path": str(tmp_path / "x.png"), "prompt": "a cat", "height": 64, "width": 64})
+    finally:
+        del CALL_STYLES["connection_drops_twice"]
+    assert calls["n"] == 3
