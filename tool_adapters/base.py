@@ -126,9 +126,12 @@ class GenerativeTool(BaseTool, abc.ABC):
             height, width = round(height * scale), round(width * scale)
         multiple = spec.size_multiple
         height, width = max(multiple, height // multiple * multiple), max(multiple, width // multiple * multiple)
+        if spec.fixed_size:
+            width, height = spec.fixed_size
         if (height, width) != (args.height, args.width):
             limit = f", longest side at most {spec.max_side}" if spec.max_side else ""
-            notes.append(f"size {args.width}x{args.height} -> {width}x{height} (sides a multiple of {multiple}{limit})")
+            rule = f"runs at {width}x{height} only" if spec.fixed_size else f"sides a multiple of {multiple}{limit}"
+            notes.append(f"size {args.width}x{args.height} -> {width}x{height} ({rule})")
         frames = args.num_frames
         if output_kind(spec.task) == "video":
             frames = spec.frames.fit(args.num_frames)

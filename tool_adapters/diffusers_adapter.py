@@ -151,11 +151,11 @@ class DiffusersTool(GenerativeTool):
             "output_type": "pil",
             "callback_on_step_end": on_step_end,
         }
-        kwargs = CALL_STYLES[self.spec.call_style](pipeline, offered, self.spec)
-
-        # 3. Run; one call at a time per pipeline object, which is not re-entrant.
+        # 3. Run; one call at a time per pipeline object, which is not re-entrant. The call
+        #    style runs under the same lock: some (LEdits++) keep inversion state on the pipeline.
         control.check_deadline()
         with self._call_lock(pipeline), torch.inference_mode():
+            kwargs = CALL_STYLES[self.spec.call_style](pipeline, offered, self.spec)
             result = pipeline(**kwargs)
 
         # 4. Write the artifact.

@@ -9,12 +9,14 @@ in its registry entry.
 from __future__ import annotations
 
 import inspect
+import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
 from .registry import ToolSpec
 
-__all__ = ["CALL_STYLES", "CallStyle", "generic"]
+__all__ = ["CALL_STYLES", "CallStyle", "generic", "latte", "ledits_pp", "wan"]
 
 CallStyle = Callable[[Any, dict[str, Any], ToolSpec], dict[str, Any]]
 
@@ -27,4 +29,81 @@ def generic(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[str,
     return kwargs
 
 
-CALL_STYLES: dict[str, CallStyle] = {"generic": generic}
+def latte(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[str, Any]:
+    """LattePipeline: `generic`, with the frame count passed as `video_length` (it has no `num_frames`).
+
+    Latte-1 has a fixed table of 16 temporal positions, so its entry's frame rule
+    is exactly 16; any other count fails inside the transformer.
+    """
+    kwargs = generic(pipeline, offered, spec)
+    if offered.get("num_frames") is not None and "video_length" not in spec.call:
+        kwargs["video_length"] = offered["num_frames"]
+    return kwargs
+
+
+def wan(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[str, Any]:
+    """The Wan pipelines: `generic`, once their prompt cleaning works without `ftfy`.
+
+    diffusers 0.42's WanImageToVideoPipeline and WanVideoToVideoPipeline call
+    `ftfy.fix_text` on every prompt but import `ftfy` only when it is installed,
+    so without it they fail with `NameError: name 'ftfy' is not defined`
+    (WanPipeline checks first). Where `ftfy` is missing, the pipeline's module
+    gets a stand-in whose `fix_text` returns the text unchanged -- what
+    WanPipeline itself does then. Installing `ftfy` makes this a no-op.
+    """
+    module = sys.modules.get(type(pipeline).__module__)
+    if module is not None and "ftfy" not in vars(module):
+        try:
+            import ftfy
+        except ImportError:
+            ftfy = types.SimpleNamespace(fix_text=lambda text: text)
+        module.ftfy = ftfy
+    return generic(pipeline, offered, spec)
+
+
+def _named_parameters(function: Callable[..., Any]) -> set[str]:
+    """Parameter names a function takes by name (not a `**kwargs` catch-all)."""
+    return {
+        name
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+    }
+
+
+def ledits_pp(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[str, Any]:
+    """The LEdits++ pipelines: invert the input image, then edit with the prompt.
+
+    `pipeline.invert(image=...)` runs the inversion (`num_inference_steps`
+    inversion steps, of which the first `skip` fraction is skipped) and keeps
+    its latents on the pipeline; the returned arguments then make the edit,
+    with the request's prompt as the single `editing_prompt`. The edit's
+    length follows from the inversion, so the call takes no step count.
+
+    Entries of `call` go to whichever of the two takes them (`skip`,
+    `source_prompt`, `source_guidance_scale` to `invert`; `edit_guidance_scale`,
+    `edit_threshold`, ... to the edit; both for names both take). The inverted
+    latents live on the pipeline object until the edit runs, so two requests
+    must not share one pipeline concurrently.
+    """
+    if offered.get("image") is None:
+        raise ValueError("LEdits++ edits an image: the request has none.")
+    invert_takes = _named_parameters(pipeline.invert)
+    call_takes = _named_parameters(pipeline.__call__)
+
+    inversion = {"image": offered["image"]}
+    for name in ("height", "width", "generator"):
+        if offered.get(name) is not None:
+            inversion[name] = offered[name]
+    if offered.get("num_inference_steps") is not None:
+        inversion["num_inversion_steps"] = offered["num_inference_steps"]
+    inversion.update({k: v for k, v in spec.call.items() if k in invert_takes})
+    pipeline.invert(**inversion)
+
+    kwargs = {k: v for k, v in offered.items() if k in call_takes and v is not None}
+    if offered.get("prompt"):
+        kwargs["editing_prompt"] = [offered["prompt"]]
+    kwargs.update({k: v for k, v in spec.call.items() if k in call_takes or k not in invert_takes})
+    return kwargs
+
+
+CALL_STYLES: dict[str, CallStyle] = {"generic": generic, "latte": latte, "ledits_pp": ledits_pp, "wan": wan}

@@ -100,6 +100,7 @@ class ToolSpec(BaseModel):
     defaults: dict[str, Any] = Field(default_factory=dict)
     size_multiple: int = Field(8, ge=1, description="Height and width are rounded down to a multiple of this.")
     max_side: int | None = Field(None, ge=8, description="Longest side the model is meant for; larger asks are scaled down.")
+    fixed_size: tuple[int, int] | None = Field(None, description="(width, height) for models that run at one size only.")
     frames: FrameRule = Field(default_factory=FrameRule)
     native_fps: int | None = Field(None, ge=1, description="The frame rate the model was trained for, if it has one.")
     memory: MemoryOptions = Field(default_factory=MemoryOptions)
@@ -135,6 +136,11 @@ class ToolSpec(BaseModel):
                 if not program or ("{" in program and program != "{python}"):
                     raise ValueError(f"a command's program must be {{python}} or a fixed name, not {program!r}")
         return self
+
+    @property
+    def is_runnable(self) -> bool:
+        """False for a research-repository template whose `repo_dir` the user has not set."""
+        return self.adapter != "research_repo" or bool(self.repo_dir)
 
     @field_validator("prior_strengths")
     @classmethod

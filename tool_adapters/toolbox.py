@@ -49,7 +49,8 @@ class Toolbox:
             return self._tools[name]
 
     def names_for(self, task: Task) -> list[str]:
-        return sorted(spec.name for spec in self.registry.for_task(task))
+        """Tools that can run `task` now: a research-repository tool needs its clone configured."""
+        return sorted(spec.name for spec in self.registry.for_task(task) if spec.is_runnable)
 
     def unload_all(self) -> None:
         self.pool.clear()

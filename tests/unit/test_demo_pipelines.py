@@ -122,3 +122,13 @@ def test_ensure_demo_pipeline_builds_once(tmp_path):
     assert ensure_demo_pipeline("demo-sd", tmp_path) == path
     assert stamp.read_text() != "{}"
     assert diffusers.StableDiffusionPipeline.from_pretrained(path) is not None
+
+
+def test_the_demo_pipelines_package_is_in_the_wheel():
+    """demo_pipelines is a package; pyproject.toml lists packages explicitly, so it must name it too, or a
+    non-editable install lacks it and every `demo://` tool fails to load."""
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert "spagent_graph.tool_adapters.demo_pipelines" in pyproject["tool"]["setuptools"]["packages"]

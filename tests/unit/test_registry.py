@@ -17,10 +17,20 @@ def test_demo_registry_has_two_tools_for_every_task():
     assert {task: len(registry.for_task(task)) for task in TASKS} == {task: 2 for task in TASKS}
 
 
-def test_paper_registry_has_a_tool_for_every_task():
+def test_paper_registry_is_the_papers_tool_set():
     registry = ToolRegistry.from_yaml("paper")
+    assert registry.names() == sorted(["animatediff", "latte", "lavie", "opensora", "cogvideox", "svd", "seine",
+                                       "dynamicrafter", "tokenflow", "vidtome", "rave", "flatten", "sd3", "pnp"])
     assert all(registry.for_task(task) for task in TASKS)
     assert registry.get("animatediff").components["motion_adapter"].cls == "MotionAdapter"
+
+
+def test_research_tools_without_a_clone_are_left_out_of_selection(tmp_path: Path):
+    toolbox = Toolbox(ToolRegistry.from_yaml("paper"))
+    assert toolbox.names_for("image_to_video") == ["svd"]
+    assert toolbox.names_for("video_to_video") == []
+    configured = ToolRegistry.from_yaml("paper").get("rave").model_copy(update={"repo_dir": str(tmp_path)})
+    assert Toolbox(ToolRegistry({"rave": configured})).names_for("video_to_video") == ["rave"]
 
 
 def test_unknown_tool_names_the_tool_and_lists_the_known_ones():

@@ -1,0 +1,190 @@
+"""Tiny random-weight diffusers pipelines, built entirely in code, for demos and tests.
+
+Each demo pipeline is assembled the way diffusers' own fast tests do it in ``get_dummy_components()``:
+every component is created right after ``torch.manual_seed(seed)`` with the smallest configuration that
+still exercises the real code path, and the whole pipeline is written with ``save_pretrained``.  The tool
+adapter then loads it with the ordinary ``PipelineClass.from_pretrained(local_dir)`` call, exactly as it
+loads a real checkpoint, so a demo run goes through the same loading, argument handling and video/image
+post-processing as a real one.
+
+Nothing is downloaded: the CLIP tokenizers are generated from a byte-level vocabulary written to a temporary
+directory, the T5 (and UMT5) tokenizer from a character-level unigram vocabulary built with the
+``tokenizers`` library, and the image processors and schedulers are configured in code.
+
+Size choices shared by the demo pipelines (the constants in ``_base.py``):
+
+* VAEs have four blocks, so they downsample by 8 like the real SD/SVD/ModelScope VAEs: a 64x64 frame
+  becomes an 8x8 latent and ``height``/``width`` must be multiples of 8 (16 for SD3, whose transformer also
+  patchifies by 2) -- the same divisibility rules an adapter meets with real checkpoints.
+* Denoisers have two resolution levels (8x8 and 4x4 latents) with 32/64 channels and one layer per block;
+  text and image encoders are 2-layer, 32-wide CLIP models.  A 2-step call at 64x64 (8 frames for video)
+  takes about 0.05-0.3 s on a 2-core CPU, and each saved pipeline is 2-9 MB.
+* The denoisers' ``sample_size`` is 8 (latent) so that the *default* height/width is already 64 wherever a
+  pipeline derives it from the config.  SVD and I2VGen-XL have hard-coded defaults (576x1024, 704x1280):
+  pass ``height=64, width=64`` to them (``DemoSpec.call_kwargs`` does).
+
+Two sets are built here:
+
+* ``DEMO_PIPELINES`` (``_demo.py``): the ten pipelines of ``registries/demo.yaml``, two per task, that make
+  the whole graph run anywhere.  ``demo://NAME`` in a registry entry names one of them.
+* ``TINY_PIPELINES`` (``_tiny.py``): ``tiny-<model>`` stand-ins for the real checkpoints of
+  ``registries/library.yaml``, for tests.  Each copies its model's *structure* at toy width -- VAE spatial
+  and temporal compression, patch sizes, latent channels, positional-embedding kind, the components the
+  pipeline loads -- so the frame and size rules a registry entry declares are the ones the tiny model
+  enforces.  ``DemoSpec.mirrors`` lists the hub ids each one stands for; :func:`tiny_pipeline_for` finds it.
+
+Both sets are built, saved and cached by the same functions (:func:`build_demo_pipeline`,
+:func:`ensure_demo_pipeline`); ``demo://tiny-...`` works too.
+
+Only torch, diffusers, transformers, tokenizers and the standard library are imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+import shutil
+import tempfile
+import threading
+from typing import Any
+
+from ._base import (
+    DEMO_NUM_FRAMES,
+    DEMO_RESOLUTION,
+    DemoSpec,
+    build_clip_tokenizer,
+    build_t5_tokenizer,
+)
+from ._demo import DEMO_COMPONENT_BUILDERS, DEMO_PIPELINES
+from ._tiny import TINY_COMPONENT_BUILDERS, TINY_PIPELINES
+
+__all__ = [
+    "DEMO_NUM_FRAMES",
+    "DEMO_PIPELINES",
+    "DEMO_RESOLUTION",
+    "DemoSpec",
+    "STAMP_FILE",
+    "TINY_PIPELINES",
+    "build_clip_tokenizer",
+    "build_demo_components",
+    "build_demo_pipeline",
+    "build_t5_tokenizer",
+    "ensure_demo_pipeline",
+    "tiny_pipeline_for",
+]
+
+_SPECS: dict[str, DemoSpec] = {**DEMO_PIPELINES, **TINY_PIPELINES}
+_COMPONENT_BUILDERS = {**DEMO_COMPONENT_BUILDERS, **TINY_COMPONENT_BUILDERS}
+
+
+def _known(name: str) -> DemoSpec:
+    if name not in _SPECS:
+        raise KeyError(
+            f"unknown demo pipeline {name!r}; known: {sorted(DEMO_PIPELINES)}"
+            f" and tiny {sorted(TINY_PIPELINES)}"
+        )
+    return _SPECS[name]
+
+
+def tiny_pipeline_for(hub_id: str) -> str:
+    """The name of the tiny build that stands in for the real checkpoint ``hub_id``."""
+    for name, spec in TINY_PIPELINES.items():
+        if hub_id in spec.mirrors:
+            return name
+    raise KeyError(f"no tiny pipeline mirrors {hub_id!r}")
+
+
+def build_demo_components(name: str, seed: int = 0) -> dict[str, Any]:
+    """The keyword arguments for ``PipelineClass(**components)`` of demo (or tiny) pipeline ``name``."""
+    _known(name)
+    if name not in _COMPONENT_BUILDERS:
+        raise KeyError(f"{name!r} builds a single model ({_SPECS[name].pipeline_class}), not a pipeline")
+    return _COMPONENT_BUILDERS[name](seed)
+
+
+def build_demo_pipeline(name: str, dest: pathlib.Path, seed: int = 0) -> pathlib.Path:
+    """Builds the tiny pipeline (or model) `name`, saves it with save_pretrained into dest, returns dest."""
+    spec = _known(name)
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    dest = pathlib.Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    # Building logs warnings that say nothing about the demo (the deprecation notice of the ModelScope and
+    # I2VGen-XL pipeline classes, UNetMotionModel's "modules that should be kept in float32: []") and
+    # transformers draws a "Writing model shards" bar per encoder: keep both out of the build.  Loading and
+    # calling the saved pipeline still log whatever diffusers logs.
+    previous = diffusers_logging.get_verbosity()
+    bars = transformers_logging.is_progress_bar_enabled()
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    try:
+        built = spec.builder(seed)
+        built.save_pretrained(dest, safe_serialization=True)
+    finally:
+        diffusers_logging.set_verbosity(previous)
+        if bars:
+            transformers_logging.enable_progress_bar()
+    return dest
+
+
+#: Written next to model_index.json by :func:`ensure_demo_pipeline`; diffusers ignores it when loading.
+STAMP_FILE = "demo_build.json"
+_ENSURE_LOCK = threading.Lock()
+
+
+def _fingerprint(name: str, seed: int) -> dict[str, Any]:
+    """What a cached build depends on: the name, the seed, this package's code and the library versions."""
+    import diffusers
+    import transformers
+
+    digest = hashlib.sha256()
+    for source in sorted(pathlib.Path(__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return {
+        "name": name,
+        "seed": seed,
+        "module_sha256": digest.hexdigest(),
+        "diffusers": diffusers.__version__,
+        "transformers": transformers.__version__,
+    }
+
+
+def ensure_demo_pipeline(name: str, cache_dir: pathlib.Path, seed: int = 0) -> pathlib.Path:
+    """Returns ``cache_dir / name``, building the demo pipeline there first unless an up-to-date build is
+    already there.
+
+    A build is up to date when its stamp file matches this package's code, the seed and the installed
+    diffusers/transformers versions.  The pipeline is built in a temporary sibling folder and moved into
+    place, so an interrupted build never leaves a half-written folder behind, and concurrent callers in one
+    process build it once.
+    """
+    _known(name)
+    cache_dir = pathlib.Path(cache_dir)
+    dest = cache_dir / name
+    wanted = _fingerprint(name, seed)
+
+    def up_to_date() -> bool:
+        try:
+            stamp = json.loads((dest / STAMP_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        # A pipeline has model_index.json; a single model (the motion adapter) has config.json.
+        return stamp == wanted and ((dest / "model_index.json").is_file() or (dest / "config.json").is_file())
+
+    with _ENSURE_LOCK:
+        if up_to_date():
+            return dest
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache_dir))
+        try:
+            build_demo_pipeline(name, staging, seed=seed)
+            (staging / STAMP_FILE).write_text(json.dumps(wanted, indent=2), encoding="utf-8")
+            if dest.exists():
+                shutil.rmtree(dest)
+            staging.rename(dest)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return dest
