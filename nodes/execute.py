@@ -9,6 +9,7 @@ finish keep their files, and the other route carries on.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from langchain_core.runnables import ensure_config
 from langchain_core.runnables.config import merge_configs
@@ -73,20 +74,21 @@ def execute_route(state: RouteState, runtime: Runtime[Context]) -> dict:
         }
         key = step_key(task=choice.task, tool=choice.tool, **inputs, **settings)
         output_path = artifacts.step_path(state["run_id"], key, choice.task, choice.tool, tool.output_suffix)
-        call = {"output_path": str(output_path), **inputs, **settings}
+        call = {"type": "tool_call", "id": key, "name": tool.name,
+                "args": {"output_path": str(output_path), **inputs, **settings}}
+        config = merge_configs(ensure_config(), {"configurable": {"progress": report}})
         record = {"index": index, "task": choice.task, "tool": choice.tool, "inputs": inputs}
         runtime.stream_writer({"stage": "execute", "candidate": job.candidate_id, "step": index, "tool": choice.tool})
         step_started = time.perf_counter()
         try:
-            record["adjustments"] = list(tool.fit(call).adjustments)
-            path, reused = artifacts.once(
-                state["run_id"], key, lambda: tool.invoke(call, config=merge_configs(ensure_config(), {"configurable": {"progress": report}}))
-            )
+            message, reused = artifacts.once(state["run_id"], key, lambda: tool.invoke(call, config=config))
         except SpagentError as exc:
             error = f"step {index + 1} ({choice.task} with {choice.tool}) failed: {exc}"
             steps.append(StepRecord(**record, seconds=time.perf_counter() - step_started, error=str(exc)))
             break
-        steps.append(StepRecord(**record, output=path, seconds=time.perf_counter() - step_started, reused=reused))
+        path = Path(message.content)
+        steps.append(StepRecord(**record, output=path, adjustments=message.artifact["adjustments"],
+                                seconds=time.perf_counter() - step_started, reused=reused))
         current[output_kind(choice.task)] = path
     video = steps[-1].output if steps and error is None else None
     candidate = Candidate(

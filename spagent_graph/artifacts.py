@@ -15,9 +15,11 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["ArtifactStore", "step_key"]
+
+T = TypeVar("T")
 
 
 def step_key(**identity: Any) -> str:
@@ -43,10 +45,10 @@ class ArtifactStore:
         safe_tool = re.sub(r"[^A-Za-z0-9._-]", "_", tool)
         return self.run_dir(run_id) / "steps" / f"{task}-{safe_tool}-{key}{suffix}"
 
-    def once(self, run_id: str, key: str, produce: Callable[[], Path]) -> tuple[Path, bool]:
+    def once(self, run_id: str, key: str, produce: Callable[[], T]) -> tuple[T, bool]:
         """Runs `produce` for (run_id, key) once; later and concurrent callers get its result.
 
-        Returns the path and whether it was reused. A failure is shared too:
+        Returns the result and whether it was reused. A failure is shared too:
         every caller of a failed step sees the same exception.
         """
         slot = f"{run_id}/{key}"
@@ -58,12 +60,12 @@ class ArtifactStore:
         if not owner:
             return future.result(), True
         try:
-            path = produce()
+            result = produce()
         except BaseException as exc:
             future.set_exception(exc)
             raise
-        future.set_result(path)
-        return path, False
+        future.set_result(result)
+        return result, False
 
     def forget_run(self, run_id: str) -> None:
         with self._lock:

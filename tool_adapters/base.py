@@ -4,8 +4,9 @@ A tool takes the request's prompt and the previous step's artifact (an image
 or a video file), writes its own artifact to the path it is given, and
 returns that path. Before it runs, the request is fitted to what the model
 can make (`fit`): frame counts to the model's rule, sizes to its multiple and
-largest side, input images cropped and scaled, input videos resampled. The
-changes are returned by `fit` so the caller can record them.
+largest side, input images cropped and scaled, input videos resampled.
+Invoked with a tool call, the tool answers a `ToolMessage` whose `artifact`
+lists those changes (`{"adjustments": [...]}`), so the caller can record them.
 
 During a run the tool reports each denoising step to an optional progress
 callback (passed as `config["configurable"]["progress"]`) and stops a step
@@ -101,6 +102,7 @@ class GenerativeTool(BaseTool, abc.ABC):
     """A generative model as a LangChain tool; one instance per registry entry."""
 
     spec: ToolSpec
+    response_format: str = "content_and_artifact"
 
     def __init__(self, spec: ToolSpec, **kwargs: Any) -> None:
         super().__init__(
@@ -154,7 +156,9 @@ class GenerativeTool(BaseTool, abc.ABC):
         fitted = args.model_copy(update={"height": height, "width": width, "num_frames": frames})
         return Fitted(args=fitted, adjustments=tuple(notes))
 
-    def _run(self, output_path: str, config: RunnableConfig, run_manager: Any = None, **inputs: Any) -> str:
+    def _run(
+        self, output_path: str, config: RunnableConfig, run_manager: Any = None, **inputs: Any
+    ) -> tuple[str, dict[str, list[str]]]:
         fitted = self.fit(GenerationArgs(output_path=output_path, **inputs))
         progress = (config.get("configurable") or {}).get("progress")
         timeout = self.spec.timeout_s
@@ -176,7 +180,7 @@ class GenerativeTool(BaseTool, abc.ABC):
             raise ToolError(self.name, f"{type(exc).__name__}: {exc}") from exc
         if not Path(path).is_file() or Path(path).stat().st_size == 0:
             raise ToolError(self.name, f"finished but wrote no artifact at {path}.")
-        return str(path)
+        return str(path), {"adjustments": list(fitted.adjustments)}
 
     @abc.abstractmethod
     def _generate(self, args: GenerationArgs, control: StepControl) -> Path:
