@@ -61,6 +61,12 @@ def execute_route(state: RouteState, runtime: Runtime[Context]) -> dict:
     def report(event: dict) -> None:  # denoising progress from inside the tool, on this thread
         runtime.stream_writer({"stage": "denoise", "candidate": job.candidate_id, **event})
 
+    # The same for every step of the route.
+    settings = {
+        "num_frames": options.num_frames, "height": options.height, "width": options.width,
+        "fps": options.fps, "num_inference_steps": options.num_inference_steps, "seed": job.seed,
+    }
+    config = merge_configs(ensure_config(), {"configurable": {"progress": report}})
     started = time.perf_counter()
     for index, choice in enumerate(job.choices):
         kind = input_kind(choice.task)
@@ -68,15 +74,10 @@ def execute_route(state: RouteState, runtime: Runtime[Context]) -> dict:
         if kind in ("image", "video"):
             inputs[kind] = str(current[kind])
         tool = toolbox.tool(choice.tool)
-        settings = {
-            "num_frames": options.num_frames, "height": options.height, "width": options.width,
-            "fps": options.fps, "num_inference_steps": options.num_inference_steps, "seed": job.seed,
-        }
         key = step_key(task=choice.task, tool=choice.tool, **inputs, **settings)
         output_path = artifacts.step_path(state["run_id"], key, choice.task, choice.tool, tool.output_suffix)
         call = {"type": "tool_call", "id": key, "name": tool.name,
                 "args": {"output_path": str(output_path), **inputs, **settings}}
-        config = merge_configs(ensure_config(), {"configurable": {"progress": report}})
         record = {"index": index, "task": choice.task, "tool": choice.tool, "inputs": inputs}
         runtime.stream_writer({"stage": "execute", "candidate": job.candidate_id, "step": index, "tool": choice.tool})
         step_started = time.perf_counter()
