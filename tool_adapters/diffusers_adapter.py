@@ -28,9 +28,9 @@ from spagent_graph.media import read_frames, resample, write_image, write_video
 from .base import GenerationArgs, GenerativeTool, StepControl
 from .pipeline_calls import CALL_STYLES
 from .pool import PipelinePool
-from .registry import MemoryOptions, ToolSpec
+from .registry import ComponentSpec, MemoryOptions, ToolSpec
 
-__all__ = ["DiffusersTool", "pick_dtype"]
+__all__ = ["DiffusersTool", "pick_dtype", "resolve_dtypes"]
 
 DEMO_SCHEME = "demo://"
 
@@ -40,6 +40,16 @@ def pick_dtype(name: str, device: torch.device) -> torch.dtype:
         # Half precision is the norm for these models on a GPU, and slow or unsupported on a CPU.
         return torch.float16 if device.type == "cuda" else torch.float32
     return getattr(torch, name)
+
+
+def resolve_dtypes(setting: str | dict[str, str], device: torch.device) -> torch.dtype | dict[str, torch.dtype]:
+    """A registry's `torch_dtype` as diffusers' `from_pretrained` takes it: one dtype, or a
+    mapping by component name whose `default` covers the components not named."""
+    if isinstance(setting, str):
+        return pick_dtype(setting, device)
+    resolved = {name: pick_dtype(value, device) for name, value in setting.items()}
+    resolved.setdefault("default", pick_dtype("auto", device))
+    return resolved
 
 
 class DiffusersTool(GenerativeTool):
@@ -80,10 +90,12 @@ class DiffusersTool(GenerativeTool):
     def _load(self, device: torch.device) -> Any:
         import diffusers
 
-        dtype = pick_dtype(self.spec.torch_dtype, device)
+        dtype = resolve_dtypes(self.spec.torch_dtype, device)
         components = {
-            name: _component_class(component.cls).from_pretrained(
-                self._resolve_model(component.model), subfolder=component.subfolder, dtype=dtype
+            name: _load_component(
+                component,
+                self._resolve_model(component.model or self.spec.model),
+                dtype.get(name, dtype["default"]) if isinstance(dtype, dict) else dtype,
             )
             for name, component in self.spec.components.items()
         }
@@ -187,6 +199,13 @@ def _place(pipeline: Any, options: MemoryOptions, device: torch.device) -> Any:
         pipeline.enable_sequential_cpu_offload(device=device)
         return pipeline
     return pipeline.to(device)
+
+
+def _load_component(component: ComponentSpec, model: str, dtype: torch.dtype) -> Any:
+    cls = _component_class(component.cls)
+    # Schedulers hold no weights and take no dtype.
+    weights = {} if cls.__name__.endswith("Scheduler") else {"dtype": dtype}
+    return cls.from_pretrained(model, subfolder=component.subfolder, **weights, **component.config)
 
 
 def _component_class(name: str) -> Any:

@@ -41,8 +41,19 @@ class Resident:
 
 
 class PipelinePool:
-    def __init__(self, *, max_resident: int | None = None) -> None:
+    """`gpus` and `free_bytes` read the devices and their free memory; they default to
+    CUDA's own answers and are parameters so that placement can be exercised anywhere."""
+
+    def __init__(
+        self,
+        *,
+        max_resident: int | None = None,
+        gpus: Callable[[], list[torch.device]] | None = None,
+        free_bytes: Callable[[torch.device], int] | None = None,
+    ) -> None:
         self.max_resident = max_resident
+        self._gpus = gpus or _visible_gpus
+        self._free_bytes = free_bytes or _cuda_free_bytes
         self._residents: OrderedDict[str, Resident] = OrderedDict()  # least recently used first
         self._lock = threading.RLock()
         self._key_locks: dict[str, threading.Lock] = {}
@@ -108,16 +119,16 @@ class PipelinePool:
             if chosen.type == "cuda":
                 self._make_room(chosen, estimated_bytes)
             return chosen
-        if not torch.cuda.is_available():
+        gpus = self._gpus()
+        if not gpus:
             return torch.device("cpu")
-        gpus = [torch.device("cuda", index) for index in range(torch.cuda.device_count())]
-        best = max(gpus, key=_free_bytes)
+        best = max(gpus, key=self._free_bytes)
         self._make_room(best, estimated_bytes)
         return best
 
     def _make_room(self, device: torch.device, estimated_bytes: int) -> None:
         needed = int(estimated_bytes * _ACTIVATION_HEADROOM)
-        while needed and _free_bytes(device) < needed:
+        while needed and self._free_bytes(device) < needed:
             with self._lock:
                 victims = [k for k, r in self._residents.items() if r.device == device]
             if not victims:
@@ -133,7 +144,13 @@ class PipelinePool:
         _free_memory()
 
 
-def _free_bytes(device: torch.device) -> int:
+def _visible_gpus() -> list[torch.device]:
+    if not torch.cuda.is_available():
+        return []
+    return [torch.device("cuda", index) for index in range(torch.cuda.device_count())]
+
+
+def _cuda_free_bytes(device: torch.device) -> int:
     free, _total = torch.cuda.mem_get_info(device)
     return free
 

@@ -41,13 +41,20 @@ __all__ = [
 BUILTIN_REGISTRIES = ("demo", "paper", "library", "research")
 
 
+DtypeName = Literal["auto", "float32", "float16", "bfloat16"]
+
+
 class ComponentSpec(BaseModel):
-    """A pipeline component loaded on its own, e.g. AnimateDiff's motion adapter."""
+    """A pipeline component loaded on its own: AnimateDiff's motion adapter, or a
+    scheduler with settings other than the ones saved beside the weights."""
 
     model_config = ConfigDict(extra="forbid")
     cls: str = Field(alias="class", description="A class exported by diffusers or transformers.")
-    model: str
+    model: str | None = Field(None, description="Hub id or folder; default the tool's own `model`.")
     subfolder: str | None = None
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides of the component's saved config, e.g. a scheduler's beta_schedule."
+    )
 
 
 class FrameRule(BaseModel):
@@ -93,7 +100,10 @@ class ToolSpec(BaseModel):
     pipeline: str | None = Field(None, description="A pipeline class exported by diffusers, e.g. AnimateDiffPipeline.")
     model: str | None = Field(None, description="Hub id, local folder, or demo://NAME.")
     components: dict[str, ComponentSpec] = Field(default_factory=dict)
-    torch_dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    torch_dtype: DtypeName | dict[str, DtypeName] = Field(
+        "auto",
+        description="One dtype, or one per component with a `default` for the rest (e.g. Wan's VAE in float32).",
+    )
     variant: str | None = None
     call: dict[str, Any] = Field(default_factory=dict)
     call_style: str = Field("generic", description="How the pipeline is called; see tool_adapters/pipeline_calls.py.")

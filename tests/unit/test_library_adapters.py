@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 pytest.importorskip("diffusers")
 
@@ -62,7 +63,7 @@ REQUESTS: dict[str, dict[str, int]] = {
 def test_every_library_entry_has_a_request_and_a_tiny_stand_in():
     assert set(REQUESTS) == set(LIBRARY.names())
     for spec in LIBRARY:
-        for hub_id in [spec.model, *(component.model for component in spec.components.values())]:
+        for hub_id in [spec.model, *(component.model or spec.model for component in spec.components.values())]:
             assert tiny_pipeline_for(hub_id) in TINY_PIPELINES
 
 
@@ -89,7 +90,8 @@ def tiny_spec(name: str, cache: Path) -> ToolSpec:
     data: dict[str, Any] = entry.model_dump(by_alias=True)
     data["model"] = str(ensure_demo_pipeline(tiny_pipeline_for(entry.model), cache))
     for component in data["components"].values():
-        component["model"] = str(ensure_demo_pipeline(tiny_pipeline_for(component["model"]), cache))
+        if component["model"]:  # None means the entry's own model, now the tiny one
+            component["model"] = str(ensure_demo_pipeline(tiny_pipeline_for(component["model"]), cache))
     data["torch_dtype"] = "float32"
     data["variant"] = None  # the tiny builds are saved without an fp16 variant
     data["defaults"] = {**data["defaults"], "num_inference_steps": 2}
@@ -207,3 +209,22 @@ def test_ledits_pp_refuses_sides_that_are_not_multiples_of_32(tiny_cache):
     pipe = _load_tiny("tiny-sd15", "LEditsPPPipelineStableDiffusion", tiny_cache)
     with pytest.raises(ValueError, match="factor of 32"):
         pipe.invert(image=Image.new("RGB", (88, 64)), num_inversion_steps=2, height=64, width=88)
+
+
+def test_per_component_dtypes_and_scheduler_overrides_reach_the_loaded_pipeline(tiny_cache, tmp_path):
+    """Wan's VAE stays in float32 beside a bfloat16 transformer; AnimateDiff gets the motion
+    module's DDIM settings instead of the checkpoint's own scheduler."""
+    wan = tiny_spec("wan-t2v", tiny_cache).model_copy(update={"torch_dtype": LIBRARY.get("wan-t2v").torch_dtype})
+    toolbox = Toolbox(ToolRegistry({"wan-t2v": wan}), device="cpu", cache_dir=tmp_path)
+    pipeline = toolbox.tool("wan-t2v").pipeline()
+    assert pipeline.vae.dtype == torch.float32
+    assert pipeline.transformer.dtype == pipeline.text_encoder.dtype == torch.bfloat16
+
+    animatediff = tiny_spec("animatediff", tiny_cache)
+    pipeline = Toolbox(ToolRegistry({"animatediff": animatediff}), device="cpu", cache_dir=tmp_path).tool(
+        "animatediff"
+    ).pipeline()
+    assert type(pipeline.scheduler).__name__ == "DDIMScheduler"
+    assert pipeline.scheduler.config.beta_schedule == "linear"
+    assert pipeline.scheduler.config.timestep_spacing == "linspace"
+    assert pipeline.scheduler.config.clip_sample is False

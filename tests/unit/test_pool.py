@@ -59,6 +59,48 @@ def test_concurrent_requests_for_one_tool_load_it_once():
     assert load.count == 1 and len({id(p) for p in pipelines}) == 1
 
 
+GB = 10**9
+
+
+class SimulatedGPUs:
+    """GPUs whose free memory is their capacity less the pipelines the pool placed on them."""
+
+    def __init__(self, capacities_gb: list[int], sizes_gb: dict[str, int]) -> None:
+        self.capacity = {torch.device("cuda", i): gb * GB for i, gb in enumerate(capacities_gb)}
+        self.sizes = {key: gb * GB for key, gb in sizes_gb.items()}
+        self.placed: dict[str, torch.device] = {}
+        self.pool = PipelinePool(gpus=lambda: list(self.capacity), free_bytes=self.free)
+
+    def free(self, device: torch.device) -> int:
+        used = sum(self.sizes[key] for key in self.pool.resident_keys() if self.placed[key] == device)
+        return self.capacity[device] - used
+
+    def load(self, key: str) -> torch.device:
+        def loader(device):
+            self.placed[key] = device
+            return object()
+
+        return self.pool.get(key, loader, estimate_bytes=lambda: self.sizes[key]).device
+
+
+def test_placement_picks_the_gpu_with_most_free_memory_and_evicts_only_there():
+    gpus = SimulatedGPUs([10, 10], {"a": 4, "b": 4, "c": 4, "d": 6})
+    assert gpus.load("a") == torch.device("cuda", 0)
+    assert gpus.load("b") == torch.device("cuda", 1)  # 10 GB free there against 6
+    assert gpus.load("c") == torch.device("cuda", 0)  # a tie; 4 GB (+ headroom) fits beside a
+    # d needs 7.8 GB with headroom; cuda:1 has the most free (6 GB), so its only resident goes.
+    assert gpus.load("d") == torch.device("cuda", 1)
+    assert gpus.pool.evictions == ["b"]
+    assert gpus.pool.resident_keys() == ["a", "c", "d"]
+
+
+def test_making_room_evicts_least_recently_used_until_the_load_fits():
+    gpus = SimulatedGPUs([10], {"a": 3, "b": 3, "c": 6})
+    gpus.load("a"), gpus.load("b"), gpus.load("a")  # a used last
+    assert gpus.load("c") == torch.device("cuda", 0)
+    assert gpus.pool.evictions == ["b", "a"]  # b alone leaves 7 GB free, short of 7.8
+
+
 def test_toolbox_tools_share_the_pool_across_calls(tmp_path: Path, demo_cache: Path):
     toolbox = Toolbox(ToolRegistry.from_yaml("demo").restricted_to(["demo-sd"]), device="cpu", cache_dir=demo_cache)
     tool = toolbox.tool("demo-sd")
