@@ -5,6 +5,7 @@ from .execute import dispatch_routes, execute_route
 from .inputs import inspect_inputs
 from .intent import recognize_intent
 from .judge import judge_candidates
+from .learn import update_strengths
 from .models import select_models
 from .routes import plan_routes
 
@@ -17,4 +18,5 @@ __all__ = [
     "plan_routes",
     "recognize_intent",
     "select_models",
+    "update_strengths",
 ]

@@ -23,10 +23,14 @@ from spagent_graph.tool_adapters.registry import ToolRegistry
 from spagent_graph.tool_adapters.toolbox import Toolbox
 
 from .artifacts import ArtifactStore
+from .judging import FrameStatisticsJudge, Judge, MLLMJudge
 from .mllm import MLLMClient
 from .subject import SubjectClassifier
 
-__all__ = ["Context", "context_of"]
+__all__ = ["ABLATIONS", "Context", "context_of"]
+
+#: The paper's ablations, as switches of the same graph (see README, "Evaluation").
+ABLATIONS = ("one_step", "no_intent", "no_route_planning", "no_principles", "no_subject")
 
 _shared: dict[tuple, Any] = {}
 _shared_lock = threading.Lock()
@@ -66,6 +70,18 @@ class Context:
     judge: Literal["auto", "mllm", "classical"] = field(
         default="auto", metadata={"description": "auto: the MLLM when configured, else frame statistics."}
     )
+    judge_frames: int = field(default=8, metadata={"description": "Frames of each candidate the MLLM judge sees."})
+    learn_from: Literal["mllm", "any", "none"] = field(
+        default="mllm",
+        metadata={"description": "Which judged runs update the store's strengths: MLLM-judged ones, any, or none."},
+    )
+    learning_weight: float = field(
+        default=0.5,
+        metadata={"description": "How much one judged use counts in the store, against 1.0 for a human or expansion score."},
+    )
+    ablations: tuple[str, ...] = field(
+        default=(), metadata={"description": f"Switch stages off to measure them: any of {', '.join(ABLATIONS)}."}
+    )
     registry: str = field(
         default="demo", metadata={"description": "Built-in tool registry (demo, paper) or a registry YAML path."}
     )
@@ -87,6 +103,19 @@ class Context:
     store: CapabilityStore | None = field(default=None, compare=False, repr=False)
     artifacts: ArtifactStore | None = field(default=None, compare=False, repr=False)
     subject_classifier: SubjectClassifier | None = field(default=None, compare=False, repr=False)
+    judge_backend: Judge | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.ablations = tuple(self.ablations)
+        unknown = sorted(set(self.ablations) - set(ABLATIONS))
+        if unknown:
+            raise ValueError(f"Context.ablations: unknown {unknown}; expected any of {list(ABLATIONS)}.")
+        if self.learning_weight < 0:
+            raise ValueError(f"Context.learning_weight must be >= 0, got {self.learning_weight}.")
+
+    def ablated(self, stage: str) -> bool:
+        """Whether `stage` is switched off; `one_step` switches off intent and route planning."""
+        return stage in self.ablations or (stage in ("no_intent", "no_route_planning") and "one_step" in self.ablations)
 
     # Services ------------------------------------------------------------------
 
@@ -104,6 +133,19 @@ class Context:
                 ),
             )
         return self.mllm
+
+    def judge_service(self) -> Judge:
+        """The backend that scores candidates: `judge_backend` if given, else per `judge`."""
+        if self.judge_backend is None:
+            mllm = self.mllm_client() if self.judge != "classical" else None
+            if self.judge == "mllm" and mllm is None:
+                raise ValueError("Context.judge is 'mllm' but no mllm_url (or mllm client) is set.")
+            if mllm is None:
+                self.judge_backend = FrameStatisticsJudge()
+            else:
+                fallback = FrameStatisticsJudge() if self.fallback_on_mllm_error else None
+                self.judge_backend = MLLMJudge(mllm, frames=self.judge_frames, fallback=fallback)
+        return self.judge_backend
 
     def tool_box(self) -> Toolbox:
         if self.toolbox is None:

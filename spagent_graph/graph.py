@@ -2,7 +2,7 @@
 
     inspect_inputs -> recognize_intent -> plan_routes -> select_models
         -> execute_route (one branch per distinct route, in parallel)
-        -> judge_candidates -> choose_winner
+        -> judge_candidates -> choose_winner -> update_strengths
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from spagent_graph.nodes import (
     plan_routes,
     recognize_intent,
     select_models,
+    update_strengths,
 )
 
 from .context import Context
@@ -38,6 +39,7 @@ def make_builder() -> StateGraph:
     builder.add_node("execute_route", execute_route)
     builder.add_node("judge_candidates", judge_candidates)
     builder.add_node("choose_winner", choose_winner)
+    builder.add_node("update_strengths", update_strengths)
 
     builder.add_edge(START, "inspect_inputs")
     builder.add_edge("inspect_inputs", "recognize_intent")
@@ -46,7 +48,8 @@ def make_builder() -> StateGraph:
     builder.add_conditional_edges("select_models", dispatch_routes, ["execute_route"])
     builder.add_edge("execute_route", "judge_candidates")
     builder.add_edge("judge_candidates", "choose_winner")
-    builder.add_edge("choose_winner", END)
+    builder.add_edge("choose_winner", "update_strengths")
+    builder.add_edge("update_strengths", END)
     return builder
 
 

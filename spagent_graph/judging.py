@@ -1,4 +1,16 @@
-"""Scoring candidate videos: by the MLLM, or by frame statistics when there is none.
+"""The judge: scores candidate videos, through a pluggable backend.
+
+A backend is anything with a `name` and `evaluate(candidate, request,
+visual) -> Evaluation` (the `Judge` protocol). Two ship here:
+
+- `MLLMJudge`: the served MLLM sees the request's text, the user's image or
+  video, and the candidate's frames sampled evenly (first and last
+  included), and answers the four 1-10 sub-scores, the 1-20 overall and a
+  short rationale in a JSON schema. On an MLLM failure it falls back to the
+  frame statistics, and the evaluation says so.
+- `FrameStatisticsJudge`: the MLLM-free score described below.
+
+`judge_all` scores several candidates concurrently with one backend.
 
 The classical score (`CLASSICAL_JUDGE`) reads only the frames, and the input
 image where there is one. It fills the same four 1-10 sub-scores as the MLLM:
@@ -21,21 +33,89 @@ for runs without an MLLM, not a substitute for a judge of content.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
 
 from .answers import JudgeAnswer
+from .errors import MLLMError
 from .media import read_frames
 from .mllm import MLLMClient, Visual
 from .prompts import JUDGE, SYSTEM
 from .state import Candidate, Evaluation, MediaInfo, Request
 
-__all__ = ["CLASSICAL_JUDGE", "classical_evaluation", "mllm_evaluation"]
+__all__ = [
+    "CLASSICAL_JUDGE",
+    "FrameStatisticsJudge",
+    "Judge",
+    "MLLMJudge",
+    "classical_evaluation",
+    "judge_all",
+    "mllm_evaluation",
+]
 
 CLASSICAL_JUDGE = "classical-frame-statistics-v1"
 _SIDE = 128  # frames are compared at this size: enough for statistics, cheap on a CPU
 NEUTRAL_SUBSCORE = 5.5
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """A judge backend. `evaluate` may be called from several threads at once."""
+
+    name: str
+
+    def evaluate(self, candidate: Candidate, request: Request, visual: MediaInfo | None) -> Evaluation: ...
+
+
+@dataclass
+class FrameStatisticsJudge:
+    """The MLLM-free score: frame statistics only (see the module docstring)."""
+
+    max_frames: int = 32
+    name: str = CLASSICAL_JUDGE
+
+    def evaluate(self, candidate: Candidate, request: Request, visual: MediaInfo | None) -> Evaluation:
+        return classical_evaluation(candidate, visual, max_frames=self.max_frames)
+
+
+@dataclass
+class MLLMJudge:
+    """The served MLLM as judge; `frames` of each candidate are shown, evenly sampled.
+
+    `fallback=None` makes an MLLM failure an error instead of a frame-statistics score.
+    """
+
+    client: MLLMClient
+    frames: int = 8
+    fallback: Judge | None = field(default_factory=FrameStatisticsJudge)
+
+    @property
+    def name(self) -> str:
+        return self.client.model_id
+
+    def evaluate(self, candidate: Candidate, request: Request, visual: MediaInfo | None) -> Evaluation:
+        try:
+            return mllm_evaluation(self.client, candidate, request, visual, frames=self.frames)
+        except MLLMError as exc:
+            if self.fallback is None:
+                raise
+            evaluation = self.fallback.evaluate(candidate, request, visual)
+            return evaluation.model_copy(update={"notes": [*evaluation.notes, f"MLLM judge failed ({exc})."]})
+
+
+def judge_all(
+    judge: Judge, candidates: Sequence[Candidate], request: Request, visual: MediaInfo | None
+) -> list[Evaluation]:
+    """Evaluations of `candidates` in their order; the calls run concurrently."""
+    if not candidates:
+        return []
+    with ThreadPoolExecutor(max_workers=len(candidates), thread_name_prefix="judge") as pool:
+        return list(pool.map(lambda candidate: judge.evaluate(candidate, request, visual), candidates))
 
 
 def classical_evaluation(candidate: Candidate, visual: MediaInfo | None, max_frames: int = 32) -> Evaluation:
@@ -86,7 +166,9 @@ def classical_evaluation(candidate: Candidate, visual: MediaInfo | None, max_fra
     )
 
 
-def mllm_evaluation(client: MLLMClient, candidate: Candidate, request: Request, visual: MediaInfo | None) -> Evaluation:
+def mllm_evaluation(
+    client: MLLMClient, candidate: Candidate, request: Request, visual: MediaInfo | None, *, frames: int = 8
+) -> Evaluation:
     visuals = [Visual(path=candidate.video, kind="video")]
     visual_note = "The user attached no image or video."
     if visual is not None:
@@ -95,7 +177,7 @@ def mllm_evaluation(client: MLLMClient, candidate: Candidate, request: Request, 
             f"The user's {visual.kind} comes first among the attached images; the generated video's frames follow."
         )
     prompt = JUDGE.format(text=request.text or "(none)", visual_note=visual_note)
-    answer = client.ask(prompt, JudgeAnswer, visuals, system=SYSTEM).parsed
+    answer = client.ask(prompt, JudgeAnswer, visuals, system=SYSTEM, max_frames=frames).parsed
     return Evaluation(
         candidate_id=candidate.id,
         visual_aesthetics=answer.visual_aesthetics,

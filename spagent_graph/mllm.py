@@ -118,9 +118,21 @@ class MLLMClient:
                 self.model = models[0].id
             return self.model
 
-    def ask(self, prompt: str, schema: type[SchemaT], visuals: Sequence[Visual] = (), *, system: str | None = None) -> Answer[SchemaT]:
-        """Asks one question and returns the answer parsed into `schema`."""
-        content = [{"type": "text", "text": prompt}, *self._visual_parts(visuals)]
+    def ask(
+        self,
+        prompt: str,
+        schema: type[SchemaT],
+        visuals: Sequence[Visual] = (),
+        *,
+        system: str | None = None,
+        max_frames: int | None = None,
+    ) -> Answer[SchemaT]:
+        """Asks one question and returns the answer parsed into `schema`.
+
+        `max_frames` overrides the client's frames per video for this question,
+        still within the request's image budget.
+        """
+        content = [{"type": "text", "text": prompt}, *self._visual_parts(visuals, max_frames or self.max_frames)]
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
         response_format = {
             "type": "json_schema",
@@ -183,12 +195,12 @@ class MLLMClient:
 
     # Media ---------------------------------------------------------------------
 
-    def _visual_parts(self, visuals: Sequence[Visual]) -> list[dict]:
+    def _visual_parts(self, visuals: Sequence[Visual], max_frames: int) -> list[dict]:
         # Servers cap images per prompt (vLLM's --limit-mm-per-prompt): stills take one
         # image each and the videos share what is left, each at most `max_frames`.
         stills = sum(1 for visual in visuals if visual.kind == "single image")
         videos = len(visuals) - stills
-        frames_per_video = min(self.max_frames, max(1, (self.max_images_per_request - stills) // max(videos, 1)))
+        frames_per_video = min(max_frames, max(1, (self.max_images_per_request - stills) // max(videos, 1)))
         parts: list[dict] = []
         for visual in visuals:
             if visual.kind == "video" and self.video_input == "video_url" and Path(visual.path).suffix in (".mp4", ".webm"):

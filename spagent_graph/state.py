@@ -26,6 +26,8 @@ __all__ = [
     "MediaInfo",
     "ModelChoice",
     "ModelPlan",
+    "Decision",
+    "StrengthUpdate",
     "OutputState",
     "Request",
     "RouteJob",
@@ -49,7 +51,7 @@ SUBJECTS: tuple[Subject, ...] = ("sports", "transportation", "people", "animals"
 # Who made a decision: the served MLLM, the MLLM-free planner (used when no MLLM is
 # configured, or as the fallback when it fails), the route principles, the capability
 # store's ranking, or the classical frame-statistics judge.
-DecidedBy = Literal["mllm", "fallback", "principles", "capability_store", "classical"]
+DecidedBy = Literal["mllm", "fallback", "principles", "capability_store", "classical", "ablation"]
 
 
 class _Model(BaseModel):
@@ -163,6 +165,33 @@ class Evaluation(_Model):
     notes: list[str] = Field(default_factory=list)
 
 
+class Decision(_Model):
+    """One question the MLLM answered, kept whole so it can become training data."""
+
+    stage: Literal["types_and_subject", "alignment", "next_task", "route", "judge"]
+    system: str | None = None
+    prompt: str
+    visuals: list[tuple[Path, Literal["single image", "video"]]] = Field(
+        default_factory=list, description="(path, kind) of each visual shown, in order."
+    )
+    max_frames: int | None = Field(None, description="Frames per video shown, where videos were shown as frames.")
+    answer: str = Field(description="The MLLM's raw JSON answer.")
+    candidate_id: str | None = Field(None, description="For a judge decision: the candidate it scored.")
+    route_index: int | None = Field(None, description="For a planning decision: the route it planned.")
+
+
+class StrengthUpdate(_Model):
+    """A score folded into the capability store after a run (learning from use)."""
+
+    tool: str
+    task: Task
+    subject: Subject
+    strength: float = Field(ge=100, le=2000)
+    source: Literal["judge", "human"]
+    weight: float = Field(gt=0)
+    candidate_id: str
+
+
 class Choice(_Model):
     candidate_id: str | None
     video: Path | None
@@ -202,6 +231,8 @@ class State(TypedDict, total=False):
     candidates: Annotated[list[Candidate], operator.add]
     evaluations: Annotated[list[Evaluation], operator.add]
     choice: Choice
+    decisions: Annotated[list[Decision], operator.add]
+    strength_updates: list[StrengthUpdate]
 
 
 OutputState = State
