@@ -164,13 +164,13 @@ class CapabilityStore:
             for m, t, s, src, st, c, u in rows
         ]
 
-    def strengths(self, task: Task, subject: Subject) -> dict[str, float]:
+    def strengths(self, task: Task, subject: Subject | None) -> dict[str, float]:
         """Every model's combined strength for `task` on `subject`.
 
         Sources are combined by a mean weighted by count times the source's
         weight. A model with rows for the task but none for this subject gets
         its mean over the subjects it has, so a missing subject never hides a
-        model from selection.
+        model from selection. `subject=None` gives every model its mean over subjects.
         """
         by_model: dict[str, dict[str, tuple[float, float]]] = {}
         for entry in self.entries(task=task):

@@ -72,6 +72,9 @@ def execute_route(state: RouteState, runtime: Runtime[Context]) -> dict:
         kind = input_kind(choice.task)
         inputs = {"prompt": request.text or ""}
         if kind in ("image", "video"):
+            if current[kind] is None:  # only a route planned without the principles gets here
+                error = f"step {index + 1} ({choice.task}) needs an {kind}, which neither the request nor an earlier step gave."
+                break
             inputs[kind] = str(current[kind])
         tool = toolbox.tool(choice.tool)
         key = step_key(task=choice.task, tool=choice.tool, **inputs, **settings)
@@ -91,6 +94,8 @@ def execute_route(state: RouteState, runtime: Runtime[Context]) -> dict:
         steps.append(StepRecord(**record, output=path, adjustments=message.artifact["adjustments"],
                                 seconds=time.perf_counter() - step_started, reused=reused))
         current[output_kind(choice.task)] = path
+    if error is None and (not job.choices or output_kind(job.choices[-1].task) != "video"):
+        error = f"the route {[c.task for c in job.choices]} does not end in a video."
     video = steps[-1].output if steps and error is None else None
     candidate = Candidate(
         id=job.candidate_id, route_indices=job.route_indices, tasks=tuple(c.task for c in job.choices),

@@ -22,7 +22,7 @@ from spagent_graph.errors import MLLMError
 from spagent_graph.fallback import text_matches_visual, text_type_of, visual_type_of
 from spagent_graph.mllm import Visual
 from spagent_graph.prompts import ALIGNMENT, SYSTEM, TYPES_AND_SUBJECT
-from spagent_graph.state import Intent, State
+from spagent_graph.state import Decision, Intent, State
 
 
 def recognize_intent(state: State, runtime: Runtime[Context]) -> dict:
@@ -31,18 +31,24 @@ def recognize_intent(state: State, runtime: Runtime[Context]) -> dict:
     text_type, visual_type = text_type_of(request.text), visual_type_of(visual)
     both_present = text_type != "None" and visual is not None
     visuals = [Visual(path=visual.path, kind=visual.kind)] if visual else []
+    if context.ablated("no_intent"):
+        # The ablation: nothing is asked or checked; text and visual input are taken to agree.
+        return {"intent": Intent(
+            text_type=text_type, visual_type=visual_type, subject=context.classifier().classify(request.text),
+            aligned=both_present, types_decided_by="ablation", alignment_decided_by="ablation",
+            notes=["ablation no_intent: no intent recognition; text and visual input taken to agree."],
+        )}
     mllm = context.mllm_client()
     notes: list[str] = []
 
     types_answer = alignment_answer = None
+    types_prompt = TYPES_AND_SUBJECT.format(text=request.text or "(none)", visual=visual_type)
+    alignment_prompt = ALIGNMENT.format(text=request.text)
     if mllm is not None:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            types_call = pool.submit(
-                mllm.ask, TYPES_AND_SUBJECT.format(text=request.text or "(none)", visual=visual_type), TypesAnswer,
-                visuals, system=SYSTEM,
-            )
+            types_call = pool.submit(mllm.ask, types_prompt, TypesAnswer, visuals, system=SYSTEM)
             alignment_call = (
-                pool.submit(mllm.ask, ALIGNMENT.format(text=request.text), AlignmentAnswer, visuals, system=SYSTEM)
+                pool.submit(mllm.ask, alignment_prompt, AlignmentAnswer, visuals, system=SYSTEM)
                 if both_present else None
             )
             types_answer = _result_or_note(types_call, "types and subject", notes, context)
@@ -77,7 +83,13 @@ def recognize_intent(state: State, runtime: Runtime[Context]) -> dict:
         raw_alignment_answer=alignment_answer.raw if alignment_answer else None,
         notes=notes,
     )
-    return {"intent": intent}
+    decisions = [
+        Decision.asked(stage, prompt, visuals, answer.raw, system=SYSTEM, max_frames=mllm.max_frames)
+        for stage, prompt, answer in (("types_and_subject", types_prompt, types_answer),
+                                      ("alignment", alignment_prompt, alignment_answer))
+        if answer is not None
+    ]
+    return {"intent": intent, "decisions": decisions}
 
 
 def _result_or_note(call, what: str, notes: list[str], context: Context):

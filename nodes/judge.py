@@ -10,8 +10,9 @@ from __future__ import annotations
 from langgraph.runtime import Runtime
 
 from spagent_graph.context import Context, context_of
-from spagent_graph.judging import judge_all
-from spagent_graph.state import State
+from spagent_graph.judging import judge_all, judge_question
+from spagent_graph.prompts import SYSTEM
+from spagent_graph.state import Decision, State
 
 
 def judge_candidates(state: State, runtime: Runtime[Context]) -> dict:
@@ -21,4 +22,12 @@ def judge_candidates(state: State, runtime: Runtime[Context]) -> dict:
         return {"evaluations": []}
     for candidate in finished:  # the stream writer belongs to this thread, not the judge's pool
         runtime.stream_writer({"stage": "judge", "candidate": candidate.id})
-    return {"evaluations": judge_all(context.judge_service(), finished, state["request"], state.get("visual"))}
+    judge = context.judge_service()
+    evaluations = judge_all(judge, finished, state["request"], state.get("visual"))
+    decisions = []
+    for candidate, evaluation in zip(finished, evaluations, strict=True):
+        if evaluation.raw_answer is not None:
+            prompt, visuals = judge_question(candidate, state["request"], state.get("visual"))
+            decisions.append(Decision.asked("judge", prompt, visuals, evaluation.raw_answer, system=SYSTEM,
+                                            max_frames=getattr(judge, "frames", None), candidate_id=candidate.id))
+    return {"evaluations": evaluations, "decisions": decisions}

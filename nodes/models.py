@@ -12,7 +12,9 @@ from spagent_graph.state import State
 def select_models(state: State, runtime: Runtime[Context]) -> dict:
     context = context_of(runtime)
     toolbox = context.tool_box()
-    plan = select_by_strength(
-        state["route_plan"].routes, state["intent"].subject, toolbox.names_for, context.capability_store()
-    )
+    # The no_subject ablation ranks tools by their mean strength over all subjects.
+    subject = None if context.ablated("no_subject") else state["intent"].subject
+    plan = select_by_strength(state["route_plan"].routes, subject, toolbox.names_for, context.capability_store())
+    if subject is None:
+        plan = plan.model_copy(update={"notes": [*plan.notes, "ablation no_subject: strengths averaged over subjects."]})
     return {"model_plan": plan}

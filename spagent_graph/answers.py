@@ -33,6 +33,10 @@ class NextTaskAnswer(_Answer):
     next_task: Task | Literal["done"]
 
 
+class RouteAnswer(_Answer):
+    tasks: list[Task] = Field(min_length=1, max_length=4)
+
+
 class JudgeAnswer(_Answer):
     visual_aesthetics: int = Field(ge=1, le=10)
     physical_plausibility: int = Field(ge=1, le=10)

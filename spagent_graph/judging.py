@@ -55,6 +55,7 @@ __all__ = [
     "MLLMJudge",
     "classical_evaluation",
     "judge_all",
+    "judge_question",
     "mllm_evaluation",
 ]
 
@@ -166,9 +167,8 @@ def classical_evaluation(candidate: Candidate, visual: MediaInfo | None, max_fra
     )
 
 
-def mllm_evaluation(
-    client: MLLMClient, candidate: Candidate, request: Request, visual: MediaInfo | None, *, frames: int = 8
-) -> Evaluation:
+def judge_question(candidate: Candidate, request: Request, visual: MediaInfo | None) -> tuple[str, list[Visual]]:
+    """The judge's prompt and what it is shown: the user's visual input first, then the candidate."""
     visuals = [Visual(path=candidate.video, kind="video")]
     visual_note = "The user attached no image or video."
     if visual is not None:
@@ -176,18 +176,26 @@ def mllm_evaluation(
         visual_note = (
             f"The user's {visual.kind} comes first among the attached images; the generated video's frames follow."
         )
-    prompt = JUDGE.format(text=request.text or "(none)", visual_note=visual_note)
-    answer = client.ask(prompt, JudgeAnswer, visuals, system=SYSTEM, max_frames=frames).parsed
+    return JUDGE.format(text=request.text or "(none)", visual_note=visual_note), visuals
+
+
+def mllm_evaluation(
+    client: MLLMClient, candidate: Candidate, request: Request, visual: MediaInfo | None, *, frames: int = 8
+) -> Evaluation:
+    prompt, visuals = judge_question(candidate, request, visual)
+    answer = client.ask(prompt, JudgeAnswer, visuals, system=SYSTEM, max_frames=frames)
+    scores = answer.parsed
     return Evaluation(
         candidate_id=candidate.id,
-        visual_aesthetics=answer.visual_aesthetics,
-        physical_plausibility=answer.physical_plausibility,
-        visual_alignment=answer.visual_alignment,
-        motion_alignment=answer.motion_alignment,
-        overall=answer.overall,
+        visual_aesthetics=scores.visual_aesthetics,
+        physical_plausibility=scores.physical_plausibility,
+        visual_alignment=scores.visual_alignment,
+        motion_alignment=scores.motion_alignment,
+        overall=scores.overall,
         judge=client.model_id,
         decided_by="mllm",
-        rationale=answer.rationale,
+        rationale=scores.rationale,
+        raw_answer=answer.raw,
     )
 
 

@@ -37,6 +37,18 @@ Input: text={text_type}; visual={visual_type}; text matches visual={aligned}; su
 {alternative}Route so far: {route_so_far}.
 Name the next task, or "done" if the route already ends in a video."""
 
+WHOLE_ROUTE = """Plan a route of generation tasks that ends in a video, all at once.
+
+Tasks: text_to_video, text_to_image, image_to_image, image_to_video, video_to_video.
+Each task's output feeds the next task. Rules:
+- with no visual input, start with text_to_video, or with text_to_image then image_to_video;
+- with a video input, use video_to_video;
+- with an image that matches the text (or no text), use image_to_video;
+- with an image that does not match the text, use image_to_image then image_to_video.
+
+Input: text={text_type}; visual={visual_type}; text matches visual={aligned}; subject={subject}.
+{alternative}List the tasks of the route in order."""
+
 SECOND_ROUTE_HINT = "This is the second of two routes; where the rules allow two routes, pick the other one.\n"
 
 JUDGE = """Score this generated video (its frames are attached in order) for the user's request.

@@ -22,8 +22,9 @@ __all__ = ["NEUTRAL_STRENGTH", "rank_tools", "select_models"]
 NEUTRAL_STRENGTH = 1050.0  # a mean opinion score of 10.5: the middle of the 1-20 scale
 
 
-def rank_tools(task: Task, subject: Subject, tools: Sequence[str], store: CapabilityStore) -> list[tuple[str, float]]:
-    """`tools` with their strengths for (task, subject), best first."""
+def rank_tools(task: Task, subject: Subject | None, tools: Sequence[str], store: CapabilityStore) -> list[tuple[str, float]]:
+    """`tools` with their strengths for (task, subject), best first; `subject=None` ranks by
+    each tool's mean over the subjects it has been scored on."""
     known = store.strengths(task, subject)
     ranked = [(tool, known.get(tool, NEUTRAL_STRENGTH)) for tool in tools]
     return sorted(ranked, key=lambda item: (-item[1], item[0]))
@@ -31,7 +32,7 @@ def rank_tools(task: Task, subject: Subject, tools: Sequence[str], store: Capabi
 
 def select_models(
     routes: tuple[Sequence[Task], Sequence[Task]],
-    subject: Subject,
+    subject: Subject | None,
     tools_for: Callable[[Task], Sequence[str]],
     store: CapabilityStore,
 ) -> ModelPlan:

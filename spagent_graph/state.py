@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import operator
 from pathlib import Path
-from typing import Annotated, Literal, TypedDict
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -163,6 +164,7 @@ class Evaluation(_Model):
     decided_by: DecidedBy
     rationale: str = ""
     notes: list[str] = Field(default_factory=list)
+    raw_answer: str | None = Field(None, description="The MLLM judge's raw JSON answer, when it judged.")
 
 
 class Decision(_Model):
@@ -178,6 +180,11 @@ class Decision(_Model):
     answer: str = Field(description="The MLLM's raw JSON answer.")
     candidate_id: str | None = Field(None, description="For a judge decision: the candidate it scored.")
     route_index: int | None = Field(None, description="For a planning decision: the route it planned.")
+
+    @classmethod
+    def asked(cls, stage: str, prompt: str, visuals: Sequence[Any], answer: str, **details: Any) -> Decision:
+        """A decision from the question as asked; `visuals` are objects with `path` and `kind`."""
+        return cls(stage=stage, prompt=prompt, visuals=[(v.path, v.kind) for v in visuals], answer=answer, **details)
 
 
 class StrengthUpdate(_Model):
