@@ -33,7 +33,8 @@ __all__ = ["ABLATIONS", "Context", "context_of"]
 ABLATIONS = ("one_step", "no_intent", "no_route_planning", "no_principles", "no_subject")
 
 _shared: dict[tuple, Any] = {}
-_shared_lock = threading.Lock()
+# Reentrant: building one service may need another (the store reads the registry's priors).
+_shared_lock = threading.RLock()
 
 
 def _shared_service(key: tuple, build):
