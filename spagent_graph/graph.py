@@ -27,7 +27,7 @@ from spagent_graph.nodes import (
 from .context import Context
 from .state import InputState, State
 
-__all__ = ["build_graph", "builder", "graph"]
+__all__ = ["build_graph", "build_planning_graph", "builder", "graph"]
 
 
 def make_builder() -> StateGraph:
@@ -61,6 +61,18 @@ def build_graph(*, checkpointer: Any = None, store: Any = None, name: str = "spa
     of a larger graph. Settings and services come per run as `Context`.
     """
     return make_builder().compile(checkpointer=checkpointer, store=store, name=name, **compile_kwargs)
+
+
+def build_planning_graph(*, name: str = "spagent-plan", **compile_kwargs: Any) -> CompiledStateGraph:
+    """The graph's planning stages only (inputs, intent, routes, models), with the same nodes
+    and context: for evaluating plans without generating, as `spagent eval` does."""
+    builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=State)
+    stages = ["inspect_inputs", "recognize_intent", "plan_routes", "select_models"]
+    for stage, node in zip(stages, (inspect_inputs, recognize_intent, plan_routes, select_models), strict=True):
+        builder.add_node(stage, node)
+    for before, after in zip([START, *stages], [*stages, END]):
+        builder.add_edge(before, after)
+    return builder.compile(name=name, **compile_kwargs)
 
 
 builder = make_builder()

@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from .state import Intent, Task
+from .state import Intent, Task, VisualType
 
 __all__ = [
     "enforce_principles",
     "input_kind",
+    "makes_a_video",
     "next_task",
     "output_kind",
     "plan_by_principles",
@@ -50,6 +51,17 @@ def input_kind(task: Task) -> Kind:
 
 def output_kind(task: Task) -> Kind:
     return _INPUT_OUTPUT[task][1]
+
+
+def makes_a_video(route: Sequence[Task], visual_type: VisualType) -> bool:
+    """Whether `route` can run from the request's inputs and ends in a video: each task's
+    input is the text, the user's visual input, or an earlier task's output."""
+    available = {"text", {"single image": "image", "video": "video"}.get(visual_type, "text")}
+    for task in route:
+        if input_kind(task) not in available:
+            return False
+        available.add(output_kind(task))
+    return bool(route) and output_kind(route[-1]) == "video"
 
 
 def valid_routes(intent: Intent) -> tuple[tuple[Task, ...], ...]:

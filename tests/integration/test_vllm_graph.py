@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from spagent_graph import Context, GenerationOptions, MLLMClient, Request, build_graph
-from spagent_graph.answers import AlignmentAnswer, JudgeAnswer, NextTaskAnswer, TypesAnswer
+from spagent_graph.answers import AlignmentAnswer, JudgeAnswer, NextTaskAnswer, RouteAnswer, TypesAnswer
 from spagent_graph.media import inspect_media
 from spagent_graph.principles import valid_routes
 
@@ -41,7 +41,7 @@ def run_with_mllm(context: Context, mllm: MLLMClient, **request) -> dict:
 def assert_every_call_used_a_schema_and_parsed(mllm: MLLMClient, expected_schemas: set[str]) -> None:
     calls = list(mllm.calls)
     assert calls
-    schemas = {TypesAnswer, AlignmentAnswer, NextTaskAnswer, JudgeAnswer}
+    schemas = {TypesAnswer, AlignmentAnswer, NextTaskAnswer, RouteAnswer, JudgeAnswer}
     by_name = {schema.__name__: schema for schema in schemas}
     for call in calls:
         assert call.response_format["type"] == "json_schema"
@@ -111,3 +111,44 @@ def test_without_fallback_an_mllm_failure_is_raised(demo_context: Context):
     mllm = MLLMClient(base_url="http://127.0.0.1:9/v1", model="m", timeout_s=2, max_retries=0)
     with pytest.raises(MLLMUnavailableError):
         run_with_mllm(replace(demo_context, fallback_on_mllm_error=False), mllm, text="a cat")
+
+
+def test_decisions_become_training_data_and_judged_runs_teach_the_store(demo_context: Context, mllm: MLLMClient,
+                                                                      tmp_path: Path):
+    from spagent_graph.training_data import export_sft
+
+    context = replace(demo_context, judge_frames=3)
+    state = run_with_mllm(context, mllm, text="a red fox running through snow")
+    calls = list(mllm.calls)
+    # Every answered question is in the state, word for word, in the order of its stage.
+    assert sorted(d.answer for d in state["decisions"]) == sorted(c.raw for c in calls)
+    stages = [d.stage for d in state["decisions"]]
+    assert stages[0] == "types_and_subject" and "next_task" in stages and stages[-1] == "judge"
+    # The judge saw 3 frames of each candidate (text-only request: nothing else).
+    judge_calls = [c for c in calls if c.schema_name == "JudgeAnswer"]
+    assert judge_calls and all(c.content_types.count("image_url") == 3 for c in judge_calls)
+    # MLLM-judged runs update the store for every tool that made a judged video.
+    updates = state["strength_updates"]
+    assert updates and {u.source for u in updates} == {"judge"}
+    learned = {(e.model, e.subject) for e in context.capability_store().entries() if e.source == "judge"}
+    assert {(u.tool, u.subject) for u in updates} <= learned
+    written = export_sft([state], tmp_path / "sft.jsonl")
+    assert written == len(state["decisions"])
+
+
+@pytest.mark.parametrize("ablations", [("one_step",), ("no_principles",)])
+def test_ablations_run_against_the_server(demo_context: Context, mllm: MLLMClient, ablations):
+    from spagent_graph.principles import makes_a_video
+
+    state = run_with_mllm(replace(demo_context, ablations=ablations), mllm, text="a sailboat at sunset")
+    if "one_step" in ablations:
+        assert state["intent"].types_decided_by == "ablation"
+        assert {d.stage for d in state["decisions"]} <= {"route", "judge"}
+        assert_every_call_used_a_schema_and_parsed(mllm, {c.schema_name for c in mllm.calls})
+        assert all(c.schema_name in ("RouteAnswer", "JudgeAnswer") for c in mllm.calls)
+    else:
+        assert "ablation: principles not enforced." in state["route_plan"].repairs
+    # Whatever the MLLM proposed, a route that cannot make a video fails its own candidate, clearly.
+    for candidate in state["candidates"]:
+        if not makes_a_video(candidate.tasks, "None"):
+            assert candidate.video is None and candidate.error

@@ -222,3 +222,17 @@ def test_expansion_admits_a_new_tool_and_selection_then_prefers_it_where_it_scor
         assert picked == ("newcomer" if subject in better else "demo-i2vgenxl"), (subject, learned)
     assert "**newcomer** (new)" in result["report"] and "demo-i2vgenxl" in result["report"]
     assert (tmp_path / "runs" / "expand-newcomer" / "report.md").exists()
+
+
+def test_spagent_expand_prints_the_new_tools_strengths(tmp_path: Path, demo_cache: Path, capsys):
+    from spagent_graph.cli import main
+
+    store = tmp_path / "store.db"
+    code = main(["expand", "--tool", "demo-modelscope-v2v", "--per-subject", "1", "--frames", "4", "--height", "64",
+                 "--width", "64", "--registry", "demo", "--store", str(store), "--cache-dir", str(demo_cache),
+                 "--device", "cpu", "--artifacts-dir", str(tmp_path / "runs")])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "6 outputs judged, 0 probes failed" in printed and "**demo-modelscope-v2v** (new)" in printed
+    rows = CapabilityStore(store).entries(model="demo-modelscope-v2v")
+    assert {(r.subject, r.count) for r in rows if r.source == "judge"} == {(s, 1.0) for s in SUBJECTS}
