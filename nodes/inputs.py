@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from spagent_graph.context import Context
 from spagent_graph.errors import InputError
-from spagent_graph.media import inspect_media
+from spagent_graph.media import inspect_request_visual
 from spagent_graph.state import Request, State
 
 
@@ -19,11 +19,7 @@ def inspect_inputs(state: State, runtime: Runtime[Context]) -> dict:
         raise InputError("request", "is empty; give `text`, `image` or `video` (or text with one of them).")
     if request.image is not None and request.video is not None:
         raise InputError("request", "has both `image` and `video`; give one visual input.")
-    visual = None
-    if request.image is not None:
-        visual = inspect_media(request.image, "image")
-    elif request.video is not None:
-        visual = inspect_media(request.video, "video")
+    visual = inspect_request_visual(request)
     return {"request": request, "visual": visual, "run_id": state.get("run_id") or uuid.uuid4().hex[:12]}
 
 

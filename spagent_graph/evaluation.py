@@ -45,6 +45,8 @@ from pydantic import Field, ValidationError
 
 from .context import Context
 from .errors import InputError
+from .judging import judge_all
+from .media import inspect_request_visual
 from .metrics import kendall, pearson, spearman
 from .principles import makes_a_video
 from .state import Candidate, Request, Subject, _Model
@@ -168,8 +170,6 @@ class EvalReport:
 
 def judge_agreement(records: Sequence[EvalRecord], context: Context) -> tuple[dict[str, dict[str, float]], str]:
     """The judge's scores against the human ones, per category and over all."""
-    from .judging import judge_all
-    from .media import inspect_media
 
     judge = context.judge_service()
     pairs: dict[str, list[tuple[float, float]]] = {}
@@ -177,7 +177,7 @@ def judge_agreement(records: Sequence[EvalRecord], context: Context) -> tuple[di
         scored = [c for c in record.candidates if c.human and c.video]
         if not scored:
             continue
-        visual = _visual_of(record.request, inspect_media)
+        visual = inspect_request_visual(record.request)
         candidates = [_as_candidate(record, index, c) for index, c in enumerate(scored)]
         for evaluation, item in zip(judge_all(judge, candidates, record.request, visual), scored, strict=True):
             pairs.setdefault(record.category_from_inputs(), []).append((evaluation.overall, item.human.overall))
@@ -208,8 +208,6 @@ def evaluate(
 
 def _run_variant(records: Sequence[EvalRecord], context: Context, execute: bool) -> VariantResult:
     from .graph import build_graph, build_planning_graph
-    from .judging import judge_all
-    from .media import inspect_media
 
     graph = build_graph() if execute else build_planning_graph()
     result = VariantResult()
@@ -230,7 +228,7 @@ def _run_variant(records: Sequence[EvalRecord], context: Context, execute: bool)
             if len(contenders) > 1 and contenders[0] != contenders[1]:
                 candidates = [_as_candidate(record, i, available[lst]) for i, lst in enumerate(contenders)]
                 scores = judge_all(context.judge_service(), candidates, record.request,
-                                   _visual_of(record.request, inspect_media))
+                                   inspect_request_visual(record.request))
                 chosen = contenders[max(range(len(scores)), key=lambda i: (scores[i].overall, -i))]
             elif contenders:
                 chosen = contenders[0]
@@ -255,14 +253,6 @@ def _category_after_planning(record: EvalRecord, state: dict) -> str:
 def _as_candidate(record: EvalRecord, index: int, item: EvalCandidate) -> Candidate:
     return Candidate(id=f"{record.id}/{index}", route_indices=(0,), tasks=(), tools=item.tools, seed=0,
                      video=item.video)
-
-
-def _visual_of(request: Request, inspect_media):
-    if request.image is not None:
-        return inspect_media(request.image, "image")
-    if request.video is not None:
-        return inspect_media(request.video, "video")
-    return None
 
 
 def _rate(values: list[bool]) -> float:

@@ -33,7 +33,7 @@ from spagent_graph.nodes.execute import execute_route
 
 from .context import Context, context_of
 from .errors import UnknownToolError
-from .media import inspect_media
+from .media import inspect_request_visual
 from .probes import probes_for
 from .selection import NEUTRAL_STRENGTH
 from .state import (
@@ -109,7 +109,7 @@ def dispatch_probes(state: ExpansionState) -> list[Send]:
         choice = ModelChoice(task=state["task"], tool=state["tool"], strength=NEUTRAL_STRENGTH, rank=1)
         job = RouteJob(candidate_id=run.candidate_id, route_indices=(0,), choices=(choice,),
                        seed=run.request.options.seed)
-        visual = _visual_of(run.request)
+        visual = inspect_request_visual(run.request)
         payload: RouteState = {"job": job, "request": run.request, "visual": visual, "run_id": state["run_id"]}
         sends.append(Send("run_probe", payload))
     return sends
@@ -124,7 +124,7 @@ def judge_probes(state: ExpansionState, runtime: Runtime[Context]) -> dict:
 
     def evaluate(candidate: Candidate) -> Evaluation:
         request = runs[candidate.id].request
-        return judge.evaluate(candidate, request, _visual_of(request))
+        return judge.evaluate(candidate, request, inspect_request_visual(request))
 
     with ThreadPoolExecutor(max_workers=len(finished), thread_name_prefix="judge") as pool:
         return {"evaluations": list(pool.map(evaluate, finished))}
@@ -167,14 +167,6 @@ def strength_table(store, task: Task, tools: list[str], *, highlight: str | None
         cells = [f"{per_subject[s][tool]:.0f}" if tool in per_subject[s] else "-" for s in SUBJECTS]
         rows.append(f"| {name} | " + " | ".join(cells) + " |\n")
     return header + "".join(rows)
-
-
-def _visual_of(request: Request):
-    if request.image is not None:
-        return inspect_media(request.image, "image")
-    if request.video is not None:
-        return inspect_media(request.video, "video")
-    return None
 
 
 def build_expansion_graph(*, checkpointer: Any = None, name: str = "spagent-expand") -> CompiledStateGraph:

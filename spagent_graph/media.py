@@ -18,11 +18,12 @@ import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from .errors import InputError
-from .state import MediaInfo
+from .state import MediaInfo, Request
 
 __all__ = [
     "detect_grid",
     "inspect_media",
+    "inspect_request_visual",
     "read_frames",
     "resample",
     "sample_evenly",
@@ -61,6 +62,15 @@ def inspect_media(path: Path | str, input_name: Literal["image", "video"]) -> Me
         "is neither an image (PNG, JPEG, WEBP, GIF, ...) nor a video (MP4, WEBM, ...) that can be decoded.",
         path,
     )
+
+
+def inspect_request_visual(request: Request) -> MediaInfo | None:
+    """The request's visual input, inspected by content; None for a text-only request."""
+    if request.image is not None:
+        return inspect_media(request.image, "image")
+    if request.video is not None:
+        return inspect_media(request.video, "video")
+    return None
 
 
 def _inspect_as_image(path: Path, input_name: Literal["image", "video"]) -> MediaInfo | None:

@@ -24,9 +24,7 @@ another colour, object, background or style: then the user wants an edit.
 
 User text: {text}"""
 
-NEXT_TASK = """Plan a route of generation tasks that ends in a video.
-
-Tasks: text_to_video, text_to_image, image_to_image, image_to_video, video_to_video.
+_ROUTE_RULES = """Tasks: text_to_video, text_to_image, image_to_image, image_to_video, video_to_video.
 Each task's output feeds the next task. Rules:
 - with no visual input, start with text_to_video, or with text_to_image then image_to_video;
 - with a video input, use video_to_video;
@@ -34,20 +32,16 @@ Each task's output feeds the next task. Rules:
 - with an image that does not match the text, use image_to_image then image_to_video.
 
 Input: text={text_type}; visual={visual_type}; text matches visual={aligned}; subject={subject}.
-{alternative}Route so far: {route_so_far}.
+"""
+
+NEXT_TASK = """Plan a route of generation tasks that ends in a video.
+
+""" + _ROUTE_RULES + """{alternative}Route so far: {route_so_far}.
 Name the next task, or "done" if the route already ends in a video."""
 
 WHOLE_ROUTE = """Plan a route of generation tasks that ends in a video, all at once.
 
-Tasks: text_to_video, text_to_image, image_to_image, image_to_video, video_to_video.
-Each task's output feeds the next task. Rules:
-- with no visual input, start with text_to_video, or with text_to_image then image_to_video;
-- with a video input, use video_to_video;
-- with an image that matches the text (or no text), use image_to_video;
-- with an image that does not match the text, use image_to_image then image_to_video.
-
-Input: text={text_type}; visual={visual_type}; text matches visual={aligned}; subject={subject}.
-{alternative}List the tasks of the route in order."""
+""" + _ROUTE_RULES + """{alternative}List the tasks of the route in order."""
 
 SECOND_ROUTE_HINT = "This is the second of two routes; where the rules allow two routes, pick the other one.\n"
 
