@@ -84,15 +84,24 @@ def execute_route(state: RouteState, runtime: Runtime[Context]) -> dict:
         record = {"index": index, "task": choice.task, "tool": choice.tool, "inputs": inputs}
         runtime.stream_writer({"stage": "execute", "candidate": job.candidate_id, "step": index, "tool": choice.tool})
         step_started = time.perf_counter()
+        def run_step(tool=tool, call=call, key=key) -> dict:
+            finished = artifacts.finished_step(state["run_id"], key)  # by a process that died before the checkpoint
+            if finished is not None:
+                return {**finished, "resumed": True}
+            message = tool.invoke(call, config=config)
+            result = {"output": message.content, "adjustments": message.artifact["adjustments"]}
+            artifacts.mark_finished(state["run_id"], key, result)
+            return result
+
         try:
-            message, reused = artifacts.once(state["run_id"], key, lambda: tool.invoke(call, config=config))
+            result, shared = artifacts.once(state["run_id"], key, run_step)
         except SpagentError as exc:
             error = f"step {index + 1} ({choice.task} with {choice.tool}) failed: {exc}"
             steps.append(StepRecord(**record, seconds=time.perf_counter() - step_started, error=str(exc)))
             break
-        path = Path(message.content)
-        steps.append(StepRecord(**record, output=path, adjustments=message.artifact["adjustments"],
-                                seconds=time.perf_counter() - step_started, reused=reused))
+        path = Path(result["output"])
+        steps.append(StepRecord(**record, output=path, adjustments=result["adjustments"],
+                                seconds=time.perf_counter() - step_started, reused=shared or result.get("resumed", False)))
         current[output_kind(choice.task)] = path
     if error is None and (not job.choices or output_kind(job.choices[-1].task) != "video"):
         error = f"the route {[c.task for c in job.choices]} does not end in a video."

@@ -4,6 +4,11 @@ Each run writes under `<root>/<run_id>/`. A step is identified by everything
 that determines its output (task, tool, prompt, input file, settings, seed);
 when two routes need the same step (say, the same text-to-image call before
 two different image-to-video tools), it runs once and both use its file.
+
+A finished step also leaves a small record beside its file. A run resumed
+from a checkpoint after its process died (LangGraph reruns the branch that
+was cut short) finds the record and reuses the file instead of running the
+step's tool again.
 """
 
 from __future__ import annotations
@@ -43,7 +48,26 @@ class ArtifactStore:
 
     def step_path(self, run_id: str, key: str, task: str, tool: str, suffix: str) -> Path:
         safe_tool = re.sub(r"[^A-Za-z0-9._-]", "_", tool)
-        return self.run_dir(run_id) / "steps" / f"{task}-{safe_tool}-{key}{suffix}"
+        steps = self.run_dir(run_id) / "steps"
+        steps.mkdir(exist_ok=True)  # tools may make scratch folders beside their output
+        return steps / f"{task}-{safe_tool}-{key}{suffix}"
+
+    def finished_step(self, run_id: str, key: str) -> dict | None:
+        """The record of a step that finished in this run (in any process), if its file is still there."""
+        record_path = self.run_dir(run_id) / "steps" / f"{key}.json"
+        try:
+            record = json.loads(record_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return record if Path(record.get("output", "")).is_file() else None
+
+    def mark_finished(self, run_id: str, key: str, record: dict) -> None:
+        """Writes a finished step's record; written whole or not at all."""
+        record_path = self.run_dir(run_id) / "steps" / f"{key}.json"
+        record_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = record_path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(record))
+        partial.replace(record_path)
 
     def once(self, run_id: str, key: str, produce: Callable[[], T]) -> tuple[T, bool]:
         """Runs `produce` for (run_id, key) once; later and concurrent callers get its result.

@@ -34,6 +34,7 @@ from spagent_graph.nodes.execute import execute_route
 from .context import Context, context_of
 from .errors import UnknownToolError
 from .media import inspect_request_visual
+from .persistence import allow_state_types
 from .probes import probes_for
 from .selection import NEUTRAL_STRENGTH
 from .state import (
@@ -180,5 +181,10 @@ def build_expansion_graph(*, checkpointer: Any = None, name: str = "spagent-expa
     builder.add_edge("run_probe", "judge_probes")
     builder.add_edge("judge_probes", "store_strengths")
     builder.add_edge("store_strengths", END)
+    import sys
+
+    from . import state
+
+    checkpointer = allow_state_types(checkpointer, state, sys.modules[__name__])
     return builder.compile(checkpointer=checkpointer, name=name)
 

@@ -25,6 +25,7 @@ from spagent_graph.nodes import (
 )
 
 from .context import Context
+from .persistence import allow_state_types
 from .state import InputState, State
 
 __all__ = ["build_graph", "build_planning_graph", "builder", "graph"]
@@ -60,6 +61,9 @@ def build_graph(*, checkpointer: Any = None, store: Any = None, name: str = "spa
     checkpointed (pass a checkpointer and a `thread_id`), and added as a node
     of a larger graph. Settings and services come per run as `Context`.
     """
+    from . import state
+
+    checkpointer = allow_state_types(checkpointer, state)
     return make_builder().compile(checkpointer=checkpointer, store=store, name=name, **compile_kwargs)
 
 

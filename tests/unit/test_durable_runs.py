@@ -1,0 +1,94 @@
+"""Durable runs: a job killed by a signal while a tool runs resumes from its thread id,
+without rerunning finished steps and without losing the artifacts already made."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+HERE = Path(__file__).parents[1] / "durable"
+
+
+def registry_of_scripts(tmp_path: Path, log: Path, hang_file: Path) -> Path:
+    """Three research-repository tools, one per task of the two text routes, all the fake script."""
+    env = {"CALL_LOG": str(log), "HANG_FILE": str(hang_file), "HANG_TOOL": "i2v"}
+
+    def entry(name: str, task: str, kind: str) -> dict:
+        suffix = "mp4" if kind == "video" else "png"
+        return {"task": task, "adapter": "research_repo", "repo_dir": str(HERE), "env": env,
+                "command": ["{python}", "fake_model.py", name, kind, "{output_dir}"], "output_glob": f"*.{suffix}",
+                "timeout_s": 300}
+
+    path = tmp_path / "registry.yaml"
+    path.write_text(yaml.safe_dump({"tools": {
+        "t2v": entry("t2v", "text_to_video", "video"),
+        "t2i": entry("t2i", "text_to_image", "image"),
+        "i2v": entry("i2v", "image_to_video", "video"),
+    }}))
+    return path
+
+
+def calls(log: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        name, event = line.split()
+        if event == "start":
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def finished_branches(database: Path) -> int:
+    """Branches whose result the checkpointer has saved (pending writes of the candidates channel)."""
+    try:
+        with sqlite3.connect(database) as db:
+            return db.execute("SELECT count(*) FROM writes WHERE channel = 'candidates'").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def test_a_job_killed_during_a_tool_step_resumes_without_redoing_finished_steps(tmp_path: Path):
+    log, hang = tmp_path / "calls.log", tmp_path / "hang"
+    hang.touch()
+    registry = registry_of_scripts(tmp_path, log, hang)
+    artifacts, database = tmp_path / "runs", tmp_path / "checkpoints.sqlite"
+    command = [sys.executable, str(HERE / "run_job.py"), str(registry), str(artifacts), str(database), "job-1"]
+    env = {**os.environ, "PYTHONPATH": str(HERE.parents[1])}
+
+    # 1. Start the job; it hangs in route 2's second step (i2v) once route 1 (t2v) is done.
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (calls(log).get("i2v") and finished_branches(database) >= 1):
+        assert first.poll() is None, first.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, f"the job never reached the i2v step: {calls(log)}"
+        time.sleep(0.1)
+    os.killpg(first.pid, signal.SIGKILL)  # the process and the tool's process group
+    first.wait()
+    made_before = sorted(p.name for p in artifacts.rglob("steps/*") if p.suffix in (".mp4", ".png"))
+    assert calls(log) == {"t2v": 1, "t2i": 1, "i2v": 1}
+    assert any(name.startswith("text_to_video-t2v") for name in made_before)
+
+    # 2. Resume the same thread; the tool no longer hangs.
+    hang.unlink()
+    resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    outcome = json.loads(resumed.stdout.strip().splitlines()[-1])
+
+    # t2v (route 1, finished and checkpointed) and t2i (route 2's finished first step) ran once; i2v
+    # ran again because it was cut short.
+    assert calls(log) == {"t2v": 1, "t2i": 1, "i2v": 2}
+    route_1, route_2 = outcome["candidates"]["route-1"], outcome["candidates"]["route-2"]
+    assert Path(route_1["video"]).name in made_before and Path(route_1["video"]).is_file()
+    assert route_2["error"] is None and route_2["reused"] == [True, False]
+    assert Path(outcome["video"]).is_file()
+    made_after = {p.name for p in artifacts.rglob("steps/*") if p.suffix in (".mp4", ".png")}
+    assert set(made_before) <= made_after
