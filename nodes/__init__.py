@@ -7,6 +7,7 @@ from .intent import recognize_intent
 from .judge import judge_candidates
 from .learn import update_strengths
 from .models import select_models
+from .review import review_plan, review_winner
 from .routes import plan_routes
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "judge_candidates",
     "plan_routes",
     "recognize_intent",
+    "review_plan",
+    "review_winner",
     "select_models",
     "update_strengths",
 ]

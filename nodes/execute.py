@@ -14,6 +14,7 @@ from pathlib import Path
 from langchain_core.runnables import ensure_config
 from langchain_core.runnables.config import merge_configs
 from langgraph.runtime import Runtime
+from langgraph.graph import END
 from langgraph.types import Send
 
 from spagent_graph.artifacts import step_key
@@ -23,8 +24,11 @@ from spagent_graph.principles import input_kind, output_kind
 from spagent_graph.state import Candidate, RouteJob, RouteState, State, StepRecord
 
 
-def dispatch_routes(state: State) -> list[Send]:
-    """One `Send` per distinct (tools, seed): identical routes run once and serve both."""
+def dispatch_routes(state: State) -> list[Send] | str:
+    """One `Send` per distinct (tools, seed): identical routes run once and serve both.
+    A plan the user cancelled runs nothing."""
+    if state.get("cancelled"):
+        return END
     seed = state["request"].options.seed
     jobs: dict[tuple, list[int]] = {}
     choices_by_key = {}

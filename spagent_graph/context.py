@@ -80,6 +80,12 @@ class Context:
         default=0.5,
         metadata={"description": "How much one judged use counts in the store, against 1.0 for a human or expansion score."},
     )
+    review_plan: bool = field(
+        default=False, metadata={"description": "Stop after planning for a human to approve, edit or cancel the plan."}
+    )
+    pick_winner: bool = field(
+        default=False, metadata={"description": "Stop after judging for a human to pick the winner."}
+    )
     ablations: tuple[str, ...] = field(
         default=(), metadata={"description": f"Switch stages off to measure them: any of {', '.join(ABLATIONS)}."}
     )

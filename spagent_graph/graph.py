@@ -1,8 +1,11 @@
 """The SPAgent graph.
 
-    inspect_inputs -> recognize_intent -> plan_routes -> select_models
+    inspect_inputs -> recognize_intent -> plan_routes -> select_models -> review_plan
         -> execute_route (one branch per distinct route, in parallel)
-        -> judge_candidates -> choose_winner -> update_strengths
+        -> judge_candidates -> choose_winner -> review_winner -> update_strengths
+
+review_plan and review_winner pass straight through unless the run's
+context asks for a human in the loop (see nodes/review.py).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from spagent_graph.nodes import (
     judge_candidates,
     plan_routes,
     recognize_intent,
+    review_plan,
+    review_winner,
     select_models,
     update_strengths,
 )
@@ -37,19 +42,23 @@ def make_builder() -> StateGraph:
     builder.add_node("recognize_intent", recognize_intent)
     builder.add_node("plan_routes", plan_routes)
     builder.add_node("select_models", select_models)
+    builder.add_node("review_plan", review_plan)
     builder.add_node("execute_route", execute_route)
     builder.add_node("judge_candidates", judge_candidates)
     builder.add_node("choose_winner", choose_winner)
+    builder.add_node("review_winner", review_winner)
     builder.add_node("update_strengths", update_strengths)
 
     builder.add_edge(START, "inspect_inputs")
     builder.add_edge("inspect_inputs", "recognize_intent")
     builder.add_edge("recognize_intent", "plan_routes")
     builder.add_edge("plan_routes", "select_models")
-    builder.add_conditional_edges("select_models", dispatch_routes, ["execute_route"])
+    builder.add_edge("select_models", "review_plan")
+    builder.add_conditional_edges("review_plan", dispatch_routes, ["execute_route", END])
     builder.add_edge("execute_route", "judge_candidates")
     builder.add_edge("judge_candidates", "choose_winner")
-    builder.add_edge("choose_winner", "update_strengths")
+    builder.add_edge("choose_winner", "review_winner")
+    builder.add_edge("review_winner", "update_strengths")
     builder.add_edge("update_strengths", END)
     return builder
 

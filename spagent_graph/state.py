@@ -52,7 +52,7 @@ SUBJECTS: tuple[Subject, ...] = ("sports", "transportation", "people", "animals"
 # Who made a decision: the served MLLM, the MLLM-free planner (used when no MLLM is
 # configured, or as the fallback when it fails), the route principles, the capability
 # store's ranking, or the classical frame-statistics judge.
-DecidedBy = Literal["mllm", "fallback", "principles", "capability_store", "classical", "ablation"]
+DecidedBy = Literal["mllm", "fallback", "principles", "capability_store", "classical", "ablation", "human"]
 
 
 class _Model(BaseModel):
@@ -240,6 +240,7 @@ class State(TypedDict, total=False):
     choice: Choice
     decisions: Annotated[list[Decision], operator.add]
     strength_updates: list[StrengthUpdate]
+    cancelled: bool
 
 
 OutputState = State
