@@ -1,5 +1,15 @@
 """The `spagent` command.
 
+    spagent run [--text T] [--image F | --video F] [--thread-id ID [--resume]] [--review] [--pick]
+        Make a video: plan, generate, judge; progress bars per stage and per
+        denoising step; a checkpointed run that a later `--resume` continues;
+        writes report.html and report.json beside the artifacts.
+
+    spagent tools [--registry R]      the registry's tools, their tasks and where their weights come from
+    spagent store [--store F] [--export F | --import F]
+                                      the capability store's strengths per task and subject
+    spagent config                    the settings in force and where each came from
+
     spagent expand --tool NAME [--registry FILE] [--store FILE]
         Admit a tool: run it on the probe set, judge every output, store its
         per-subject strengths, print them beside the other tools of its task.
@@ -10,7 +20,9 @@
         precision, for the full agent and any ablations.
 
 Settings shared by every command (MLLM endpoint, registry, store, artifacts,
-device) are options here and fall back to the SPAGENT_* environment variables.
+device, ...) come from a TOML file (--config, $SPAGENT_CONFIG or ./spagent.toml),
+then SPAGENT_* environment variables, then these options, each overriding
+the one before (spagent_graph/settings.py).
 """
 
 from __future__ import annotations
@@ -19,24 +31,37 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .context import ABLATIONS, Context
 
 __all__ = ["main"]
 
 
+_SETTING_OPTIONS = {  # option dest -> Settings field
+    "mllm_url": "mllm_url", "mllm_model": "mllm_model", "registry": "registry", "store": "store_path",
+    "artifacts_dir": "artifacts_dir", "cache_dir": "cache_dir", "device": "device", "judge": "judge",
+    "checkpoint": "checkpoint",
+}
+
+
+def _arguments(args: argparse.Namespace) -> dict:
+    given = {field: getattr(args, dest, None) for dest, field in _SETTING_OPTIONS.items()}
+    if getattr(args, "review", False):
+        given["review_plan"] = True
+    if getattr(args, "pick", False):
+        given["pick_winner"] = True
+    return given
+
+
+def _settings(args: argparse.Namespace):
+    from .settings import load_settings
+
+    return load_settings(args.config, **_arguments(args))
+
+
 def _context(args: argparse.Namespace) -> Context:
-    settings = {
-        "registry": args.registry, "store_path": args.store, "artifacts_dir": args.artifacts_dir,
-        "device": args.device, "judge": args.judge,
-    }
-    if args.mllm_url:
-        settings["mllm_url"] = args.mllm_url
-    if args.mllm_model:
-        settings["mllm_model"] = args.mllm_model
-    if args.cache_dir:
-        settings["cache_dir"] = args.cache_dir
-    return Context(**settings)
+    return _settings(args).context()
 
 
 def _expand(args: argparse.Namespace) -> int:
@@ -87,20 +112,111 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_TEXT = "a red sports car driving along a coastal road at sunset"
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .runner import run_request
+
+    settings = _settings(args)
+    return run_request(args, settings, default_text=DEFAULT_TEXT)
+
+
+def _tools(args: argparse.Namespace) -> int:
+    registry = _context(args).tool_box().registry
+    rows = [(spec.name, spec.task, spec.adapter, spec.model or spec.repo_dir or "-",
+             "yes" if spec.is_runnable else "no") for spec in registry]
+    _print_table(("tool", "task", "adapter", "weights / repo", "runnable here"), rows)
+    return 0
+
+
+def _store(args: argparse.Namespace) -> int:
+    from .expansion import strength_table
+    from .state import TASKS
+
+    context = _context(args)
+    store = context.capability_store()
+    if args.import_from:
+        print(f"imported {store.import_file(args.import_from)} rows from {args.import_from}")
+    if args.export_to:
+        print(f"exported to {store.export(args.export_to)}")
+    toolbox = context.tool_box()
+    for task in TASKS:
+        tools = sorted({e.model for e in store.entries(task=task)} | set(toolbox.names_for(task)))
+        if tools:
+            print(f"\n{task}\n" + strength_table(store, task, tools))
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    from .settings import sources_of
+
+    settings = _settings(args)
+    sources = sources_of(settings, _arguments(args))
+    print(f"# settings file: {settings.config_file or 'none'}")
+    for name, value in settings.model_dump().items():
+        print(f"{name} = {json.dumps(value)}  # {sources[name]}")
+    return 0
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spagent", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--config", help="TOML settings file (default $SPAGENT_CONFIG, else ./spagent.toml if present).")
     shared.add_argument("--mllm-url", help="OpenAI-compatible endpoint of the MLLM (default $SPAGENT_MLLM_URL; "
                         "none: the MLLM-free planner and frame-statistics judge).")
     shared.add_argument("--mllm-model", help="Served model id (default: the server's first).")
-    shared.add_argument("--registry", default="demo", help="Built-in registry name or a registry YAML file.")
+    shared.add_argument("--registry", help="Built-in registry (demo, library, paper, research) or a YAML file "
+                        "(default demo).")
     shared.add_argument("--store", help="Capability store SQLite file (default: in memory, seeded).")
-    shared.add_argument("--artifacts-dir", default="spagent_outputs", help="Where generated files go.")
+    shared.add_argument("--artifacts-dir", help="Where generated files go (default spagent_outputs).")
     shared.add_argument("--cache-dir", help="Where demo pipelines are built.")
-    shared.add_argument("--device", default="auto", help="Torch device for the tools.")
-    shared.add_argument("--judge", default="auto", choices=["auto", "mllm", "classical"])
+    shared.add_argument("--device", help="Torch device for the tools (default auto).")
+    shared.add_argument("--judge", choices=["auto", "mllm", "classical"])
     commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", parents=[shared], help="Make a video from text, an image or a video.",
+                              description="Plan, generate, judge and report one request, checkpointed so that "
+                                          "an interrupted run can be resumed with --resume.")
+    run.add_argument("--text", help=f"What the video should show (default {DEFAULT_TEXT!r} with no visual input).")
+    run.add_argument("--image", type=Path, help="An input image (a grid of pictures or an animated GIF counts as video).")
+    run.add_argument("--video", type=Path, help="An input video.")
+    run.add_argument("--frames", type=int, help="Frames per video (default 8 on the demo tools, else 16).")
+    run.add_argument("--height", type=int, help="Height in pixels (default 64 on the demo tools, else 320).")
+    run.add_argument("--width", type=int, help="Width in pixels (default 64 on the demo tools, else 512).")
+    run.add_argument("--steps", type=int, help="Denoising steps (default: each tool's own).")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--out", type=Path, help="Where report.html and report.json go (default: the run's folder).")
+    run.add_argument("--checkpoint", help="SQLite file, postgresql:// URL or `memory` "
+                                          "(default <artifacts-dir>/checkpoints.sqlite).")
+    run.add_argument("--thread-id", help="Name of the run in the checkpoint store (default: a new one).")
+    run.add_argument("--resume", action="store_true", help="Continue the run --thread-id where it stopped.")
+    run.add_argument("--review", action="store_true", help="Stop after planning to approve, edit or cancel the plan.")
+    run.add_argument("--pick", action="store_true", help="Stop after judging to pick the winner yourself.")
+    run.add_argument("--no-progress", action="store_true", help="No progress bars.")
+    run.set_defaults(run=_run)
+
+    tools = commands.add_parser("tools", parents=[shared], help="List the registry's tools.",
+                                description="The tools of the registry: task, adapter, weights, whether runnable here.")
+    tools.set_defaults(run=_tools)
+
+    store = commands.add_parser("store", parents=[shared], help="Show, export or import tool strengths.",
+                                description="The capability store's strengths, a table per task.")
+    store.add_argument("--export", dest="export_to", help="Write every row to this file (.json or .yaml).")
+    store.add_argument("--import", dest="import_from", help="Read rows from this file (an export or a seed file).")
+    store.set_defaults(run=_store)
+
+    config = commands.add_parser("config", parents=[shared], help="Print the settings in force and their sources.",
+                                 description="The merged settings (file, environment, options) and where each came from.")
+    config.set_defaults(run=_config)
 
     expand = commands.add_parser("expand", parents=[shared], help="Admit a tool by judging its outputs.",
                                  description="Admit a tool: run it on the probe set, judge every output, store its "

@@ -25,7 +25,7 @@ def run_graph():
 def test_defaults_write_a_report_with_two_playable_candidates(run_graph, tmp_path: Path, monkeypatch, capsys):
     monkeypatch.delenv("SPAGENT_MLLM_URL", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # keep the run's demo cache out of the real home
-    assert run_graph.main(["--out", str(tmp_path / "out")]) == 0
+    assert run_graph.run(["--out", str(tmp_path / "out"), "--artifacts-dir", str(tmp_path / "runs")]) == 0
     printed = capsys.readouterr().out
     assert "MLLM: none (MLLM-free planner)" in printed and "winner: route-" in printed
 
@@ -40,5 +40,6 @@ def test_defaults_write_a_report_with_two_playable_candidates(run_graph, tmp_pat
 
 
 def test_a_missing_input_file_is_reported_and_exits_2(run_graph, tmp_path: Path, capsys):
-    assert run_graph.main(["--image", str(tmp_path / "nope.png"), "--out", str(tmp_path / "out")]) == 2
+    assert run_graph.run(["--image", str(tmp_path / "nope.png"), "--out", str(tmp_path / "out"),
+                          "--artifacts-dir", str(tmp_path / "runs")]) == 2
     assert "`image`" in capsys.readouterr().err
