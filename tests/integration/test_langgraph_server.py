@@ -1,0 +1,83 @@
+"""The graph served by `langgraph dev` (the in-memory LangGraph API server), driven by the
+official `langgraph_sdk` client: one run with its own context, and a streamed run."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+langgraph_sdk = pytest.importorskip("langgraph_sdk")
+
+ROOT = Path(__file__).parents[2]
+REQUEST = {"request": {"text": "a red fox running through snow", "options": {"num_frames": 4, "height": 64, "width": 64}}}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """`langgraph dev` on a free port, from the repository root (langgraph.json's paths are relative
+    to the working folder; the server keeps its state in .langgraph_api/, which git ignores)."""
+    workdir = tmp_path_factory.mktemp("langgraph-dev")
+    port = free_port()
+    langgraph = Path(sys.executable).with_name("langgraph")
+    log = (workdir / "server.log").open("w")
+    process = subprocess.Popen(
+        [str(langgraph), "dev", "--config", str(ROOT / "langgraph.json"), "--host", "127.0.0.1", "--port", str(port),
+         "--no-reload", "--no-browser"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SPAGENT_MLLM_URL": ""},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/ok", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"langgraph dev did not start:\n{(workdir / 'server.log').read_text()[-3000:]}")
+        time.sleep(0.3)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_a_run_through_the_sdk_uses_its_own_context(server: str, tmp_path: Path, demo_cache: Path):
+    client = langgraph_sdk.get_sync_client(url=server)
+    assert {a["graph_id"] for a in client.assistants.search()} >= {"spagent", "spagent-expand"}
+    thread = client.threads.create()
+    context = {"registry": "demo", "device": "cpu", "artifacts_dir": str(tmp_path / "runs"),
+               "cache_dir": str(demo_cache)}
+    state = client.runs.wait(thread["thread_id"], "spagent", input=REQUEST, context=context)
+    video = Path(state["choice"]["video"])
+    assert video.is_file() and video.is_relative_to(tmp_path / "runs")
+    assert [len(c["tools"]) for c in state["candidates"]] == [1, 2]
+
+
+def test_a_streamed_run_carries_stages_and_denoising_progress(server: str, tmp_path: Path, demo_cache: Path):
+    client = langgraph_sdk.get_sync_client(url=server)
+    context = {"registry": "demo", "device": "cpu", "artifacts_dir": str(tmp_path / "runs"),
+               "cache_dir": str(demo_cache)}
+    stages, progress = [], []
+    for part in client.runs.stream(None, "spagent", input=REQUEST, context=context,
+                                   stream_mode=["updates", "custom"]):
+        if part.event == "updates":
+            stages.extend(part.data)
+        elif part.event == "custom":
+            progress.append(part.data)
+    assert stages[:3] == ["inspect_inputs", "recognize_intent", "plan_routes"] and "choose_winner" in stages
+    assert any(p.get("stage") == "denoise" for p in progress)
