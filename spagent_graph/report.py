@@ -39,6 +39,14 @@ def _relative(path: Path | str | None, out_dir: Path) -> str:
     return os.path.relpath(Path(path).resolve(), out_dir.resolve()) if path else ""
 
 
+def _media(path: Path | str, out_dir: Path, label: str) -> str:
+    """An image or a video, shown inline by its file's kind (a still image is an <img>)."""
+    source = html.escape(_relative(path, out_dir))
+    if Path(path).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
+        return f'<img src="{source}" alt="{label}">'
+    return f'<video src="{source}" controls loop muted playsinline title="{label}"></video>'
+
+
 def _html(state: dict[str, Any], out_dir: Path) -> str:
     e = html.escape
     request, intent = state.get("request"), state.get("intent")
@@ -62,7 +70,8 @@ def _html(state: dict[str, Any], out_dir: Path) -> str:
         )
         steps = "".join(
             f"<li>{e(s.task)} with {e(s.tool)}: {s.seconds:.2f}s{' (reused)' if s.reused else ''}"
-            + (f' <a href="{e(_relative(s.output, out_dir))}">artifact</a>' if s.output else "")
+            + (f'<br>{_media(s.output, out_dir, "artifact")}' if s.output else "")
+            + "".join(f"<br><small>fitted: {e(a)}</small>" for a in s.adjustments)
             + (f' <span class="error">{e(s.error)}</span>' if s.error else "")
             + "</li>"
             for s in candidate.steps
@@ -96,6 +105,23 @@ def _html(state: dict[str, Any], out_dir: Path) -> str:
         f"<tr><th>routes</th><td>{e(' | '.join(' → '.join(r) for r in routes.routes))} (by {e(routes.decided_by)})</td></tr>"
         if routes else ""
     )
+    visual = (request.image or request.video) if request else None
+    visual_cell = _media(visual, out_dir, "input") + f"<br><small>{e(str(visual))}</small>" if visual else "none"
+    decisions = "".join(
+        f"<tr><td>{e(d.stage)}</td><td>{'' if d.route_index is None else d.route_index + 1}</td>"
+        f"<td>{e(d.candidate_id or '')}</td><td><code>{e(d.answer)}</code></td></tr>"
+        for d in state.get("decisions", [])
+    )
+    decisions_block = (
+        f"<details><summary>{len(state.get('decisions', []))} MLLM decisions</summary><table>"
+        f"<tr><th>stage</th><th>route</th><th>candidate</th><th>answer</th></tr>{decisions}</table></details>"
+        if decisions else ""
+    )
+    learned = "".join(
+        f"<li>{e(u.tool)} ({e(u.task)}, {e(u.subject)}): {u.strength:.0f} as {e(u.source)}, weight {u.weight}</li>"
+        for u in state.get("strength_updates", [])
+    )
+    learned_block = f"<h2>Strengths learned from this run</h2><ul>{learned}</ul>" if learned else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>spagent-graph report</title>
 <style>
@@ -105,17 +131,20 @@ table {{ border-collapse: collapse; margin-bottom: 1rem; }} th, td {{ text-align
 .card {{ border: 1px solid #ccc; border-radius: 8px; padding: 1rem; flex: 1 1 20rem; }}
 .card.winner {{ border: 3px solid #2a7; }}
 video {{ width: 100%; max-width: 32rem; image-rendering: pixelated; background: #000; }}
+li video, li img, td video, td img {{ width: 8rem; max-width: 8rem; image-rendering: pixelated; }}
 .error {{ color: #b00; }}
 </style></head><body>
 <h1>spagent-graph report</h1>
 <table>
 <tr><th>text</th><td>{e(str(request.text)) if request else ""}</td></tr>
-<tr><th>visual input</th><td>{e(str((request.image or request.video) or "none")) if request else ""}</td></tr>
+<tr><th>visual input</th><td>{visual_cell}</td></tr>
 {intent_row}{routes_row}{plan_rows}
 <tr><th>winner</th><td>{e(choice.reason) if choice else "none"}</td></tr>
 </table>
 <ul>{note_items}</ul>
 <h2>Candidates</h2>
 <div class="cards">{cards}</div>
+{learned_block}
+{decisions_block}
 </body></html>
 """
