@@ -33,7 +33,7 @@ def test_defaults_write_a_report_with_two_playable_candidates(run_graph, tmp_pat
     assert report["route_plan"]["routes"] == [["text_to_video"], ["text_to_image", "image_to_video"]]
     assert report["choice"]["candidate_id"] in {c["id"] for c in report["candidates"]}
     html = (tmp_path / "out" / "report.html").read_text()
-    sources = re.findall(r'<video src="([^"]+)"', html)
+    sources = re.findall(r'<video src="([^"]+)" controls autoplay', html)  # the candidates, not their steps
     assert len(sources) == 2
     for source in sources:
         assert inspect_media(tmp_path / "out" / source, "video").frame_count == 8
