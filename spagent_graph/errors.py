@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "BusyError",
     "ConfigError",
     "InputError",
     "MLLMError",
@@ -97,3 +98,14 @@ class ToolTimeoutError(ToolError):
     def __init__(self, tool: str, seconds: float) -> None:
         self.seconds = seconds
         super().__init__(tool, f"stopped after running past its timeout of {seconds:g} s.")
+
+
+class BusyError(SpagentError):
+    """The service is at its bound of running and waiting requests; the request was not started."""
+
+    def __init__(self, running: int, waiting: int, max_running: int, max_waiting: int) -> None:
+        self.running, self.waiting = running, waiting
+        super().__init__(
+            f"spagent is busy: {running} requests running (at most {max_running}) and {waiting} waiting "
+            f"(at most {max_waiting}); this request was not started, retry later."
+        )

@@ -85,7 +85,10 @@ class DiffusersTool(GenerativeTool):
 
     def pipeline(self) -> Any:
         """The resident pipeline; the first call loads it, later calls reuse it."""
-        return self.pool.get(self.pool_key, self._load, device=self.device, estimate_bytes=self._estimate_bytes).pipeline
+        return self._resident().pipeline
+
+    def _resident(self):
+        return self.pool.get(self.pool_key, self._load, device=self.device, estimate_bytes=self._estimate_bytes)
 
     def _load(self, device: torch.device) -> Any:
         import diffusers
@@ -136,7 +139,8 @@ class DiffusersTool(GenerativeTool):
             return self._generate_once(args, control)
 
     def _generate_once(self, args: GenerationArgs, control: StepControl) -> Path:
-        pipeline = self.pipeline()
+        resident = self._resident()
+        pipeline = resident.pipeline
 
         # 1. Read the inputs the previous step wrote, fitted to this model's size and frame count.
         size = (args.width, args.height)
@@ -166,7 +170,7 @@ class DiffusersTool(GenerativeTool):
         # 3. Run; one call at a time per pipeline object, which is not re-entrant. The call
         #    style runs under the same lock: some (LEdits++) keep inversion state on the pipeline.
         control.check_deadline()
-        with self._call_lock(pipeline), torch.inference_mode():
+        with self.pool.gpu_slot(resident.device), self._call_lock(pipeline), torch.inference_mode():
             kwargs = CALL_STYLES[self.spec.call_style](pipeline, offered, self.spec)
             result = pipeline(**kwargs)
 

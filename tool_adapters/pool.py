@@ -6,6 +6,11 @@ weights twice), and so are all loads in the process: `from_pretrained`
 builds modules on the meta device by patching torch process-wide, and two
 loads in two threads corrupt each other.
 
+Calls: at most `calls_per_gpu` pipeline calls run on one GPU at a time (one by
+default: two large models denoising side by side on one GPU mostly add up
+their activations and risk running out of memory); more queue in arrival
+order. Pipelines on different GPUs run in parallel; on a CPU there is no queue.
+
 Placement: a new pipeline goes to the visible GPU with the most free memory.
 When its estimated size does not fit there, resident pipelines on that GPU
 are evicted, least recently used first, until it does. `max_resident` caps
@@ -14,11 +19,12 @@ the number of resident pipelines regardless of memory (useful on a CPU).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +56,11 @@ class PipelinePool:
         max_resident: int | None = None,
         gpus: Callable[[], list[torch.device]] | None = None,
         free_bytes: Callable[[torch.device], int] | None = None,
+        calls_per_gpu: int | None = 1,
     ) -> None:
         self.max_resident = max_resident
+        self.calls_per_gpu = calls_per_gpu
+        self._gpu_slots: dict[torch.device, threading.Semaphore] = {}
         self._gpus = gpus or _visible_gpus
         self._free_bytes = free_bytes or _cuda_free_bytes
         self._residents: OrderedDict[str, Resident] = OrderedDict()  # least recently used first
@@ -105,6 +114,17 @@ class PipelinePool:
     def clear(self) -> None:
         for key in list(self._residents):
             self.evict(key)
+
+    @contextlib.contextmanager
+    def gpu_slot(self, device: torch.device) -> Iterator[None]:
+        """Holds one of `device`'s call slots while a pipeline runs there (see the module docstring)."""
+        if device.type != "cuda" or self.calls_per_gpu is None:
+            yield
+            return
+        with self._lock:
+            slot = self._gpu_slots.setdefault(torch.device(device), threading.BoundedSemaphore(self.calls_per_gpu))
+        with slot:
+            yield
 
     def resident_keys(self) -> list[str]:
         """Least recently used first."""
