@@ -29,6 +29,7 @@ from spagent_graph.errors import ConfigError, UnknownToolError
 from spagent_graph.state import SUBJECTS, Subject, Task
 
 __all__ = [
+    "RayOptions",
     "BUILTIN_REGISTRIES",
     "ComponentSpec",
     "FrameRule",
@@ -91,12 +92,27 @@ class MemoryOptions(BaseModel):
     attention_backend: str | None = Field(None, description="A diffusers attention backend, e.g. flash, sage, native.")
 
 
+class RayOptions(BaseModel):
+    """A `backend: ray` entry's Serve deployment: replicas and what each replica needs."""
+
+    model_config = ConfigDict(extra="forbid")
+    num_replicas: int = Field(1, ge=1)
+    num_gpus: float = Field(0, ge=0, description="GPUs per replica (1 for most video models; 0 on a CPU).")
+    num_cpus: float | None = Field(None, ge=0)
+    memory: int | None = Field(None, ge=0, description="Bytes of RAM per replica.")
+    max_ongoing_requests: int = Field(1, ge=1, description="Calls one replica takes at once; more queue.")
+
+
 class ToolSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
     task: Task
     adapter: Literal["diffusers", "research_repo"] = "diffusers"
+    backend: Literal["in_process", "ray"] = Field(
+        "in_process", description="Run in this process, or through a Ray Serve deployment (see ray_backend.py)."
+    )
+    ray: RayOptions = Field(default_factory=RayOptions)
     pipeline: str | None = Field(None, description="A pipeline class exported by diffusers, e.g. AnimateDiffPipeline.")
     model: str | None = Field(None, description="Hub id, local folder, or demo://NAME.")
     components: dict[str, ComponentSpec] = Field(default_factory=dict)

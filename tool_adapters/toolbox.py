@@ -43,9 +43,14 @@ class Toolbox:
         with self._lock:
             if name not in self._tools:
                 spec = self.registry.get(name)
-                self._tools[name] = ADAPTERS[spec.adapter](
-                    spec, device=self.device, cache_dir=self.cache_dir, pool=self.pool
-                )
+                if spec.backend == "ray":
+                    from .ray_backend import RayServeTool  # Ray is needed only where a tool uses it
+
+                    self._tools[name] = RayServeTool(spec)
+                else:
+                    self._tools[name] = ADAPTERS[spec.adapter](
+                        spec, device=self.device, cache_dir=self.cache_dir, pool=self.pool
+                    )
             return self._tools[name]
 
     def names_for(self, task: Task) -> list[str]:
