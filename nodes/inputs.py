@@ -3,24 +3,38 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from langgraph.runtime import Runtime
 from pydantic import ValidationError
 
-from spagent_graph.context import Context
+from spagent_graph.context import Context, context_of
 from spagent_graph.errors import InputError
 from spagent_graph.media import inspect_request_visual
 from spagent_graph.state import Request, State
 
 
 def inspect_inputs(state: State, runtime: Runtime[Context]) -> dict:
+    context = context_of(runtime)
     request = _as_request(state.get("request"))
     if not (request.text and request.text.strip()) and request.image is None and request.video is None:
         raise InputError("request", "is empty; give `text`, `image` or `video` (or text with one of them).")
     if request.image is not None and request.video is not None:
         raise InputError("request", "has both `image` and `video`; give one visual input.")
-    visual = inspect_request_visual(request)
+    for name in ("image", "video"):
+        path = getattr(request, name)
+        if path is not None and context.input_root is not None:
+            _inside_root(name, Path(path), Path(context.input_root))
+    visual = inspect_request_visual(request, max_side=context.max_input_side, max_frames=context.max_input_frames)
     return {"request": request, "visual": visual, "run_id": state.get("run_id") or uuid.uuid4().hex[:12]}
+
+
+def _inside_root(name: str, path: Path, root: Path) -> None:
+    """Refuses a path outside the allowed folder, also one that gets out through a symbolic link."""
+    resolved, allowed = path.resolve(), root.resolve()
+    if not resolved.is_relative_to(allowed):
+        how = " (through a symbolic link)" if path.absolute().is_relative_to(allowed) else ""
+        raise InputError(name, f"is outside the allowed input folder {allowed}{how}.", path)
 
 
 def _as_request(value) -> Request:

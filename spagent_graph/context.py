@@ -104,6 +104,16 @@ class Context:
         metadata={"description": "Where built demo pipelines are kept."},
     )
     device: str = field(default="auto", metadata={"description": "Torch device for the tools; auto picks CUDA if any."})
+    input_root: str | None = field(
+        default=None,
+        metadata={"description": "If set, visual inputs must lie inside this folder (symbolic links resolved)."},
+    )
+    max_input_side: int = field(
+        default=4096, metadata={"description": "Input policy: larger images or videos are refused (8K is)."}
+    )
+    max_input_frames: int = field(
+        default=2000, metadata={"description": "Input policy: longer input videos are refused."}
+    )
 
     mllm: MLLMClient | None = field(default=None, compare=False, repr=False)
     toolbox: Toolbox | None = field(default=None, compare=False, repr=False)

@@ -9,6 +9,7 @@ several pictures both count as video.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -37,11 +38,19 @@ T = TypeVar("T")
 _GRID_DIVISIONS = (2, 3, 4)
 
 
-def inspect_media(path: Path | str, input_name: Literal["image", "video"]) -> MediaInfo:
+def inspect_media(
+    path: Path | str,
+    input_name: Literal["image", "video"],
+    *,
+    max_side: int | None = None,
+    max_frames: int | None = None,
+) -> MediaInfo:
     """Reads enough of `path` to say whether it is a single image or a video.
 
-    Raises `InputError` naming `input_name` when the file is missing, empty or
-    neither an image nor a video that Pillow or FFmpeg can decode.
+    Raises `InputError` naming `input_name` when the file is missing, empty,
+    neither an image nor a video that Pillow or FFmpeg can decode, or larger
+    than `max_side` pixels on a side or `max_frames` frames (checked from the
+    headers where they tell, before anything large is decoded).
     """
     path = Path(path)
     if not path.exists():
@@ -51,10 +60,11 @@ def inspect_media(path: Path | str, input_name: Literal["image", "video"]) -> Me
     if path.stat().st_size == 0:
         raise InputError(input_name, "file is empty (0 bytes); expected an image or a video.", path)
 
-    still = _inspect_as_image(path, input_name)
+    limits = _Limits(input_name, path, max_side, max_frames)
+    still = _inspect_as_image(path, input_name, limits)
     if still is not None:
         return still
-    moving = _inspect_as_video(path, input_name)
+    moving = _inspect_as_video(path, input_name, limits)
     if moving is not None:
         return moving
     raise InputError(
@@ -64,26 +74,46 @@ def inspect_media(path: Path | str, input_name: Literal["image", "video"]) -> Me
     )
 
 
-def inspect_request_visual(request: Request) -> MediaInfo | None:
-    """The request's visual input, inspected by content; None for a text-only request."""
+def inspect_request_visual(request: Request, **limits: int | None) -> MediaInfo | None:
+    """The request's visual input, inspected by content; None for a text-only request.
+    `limits` are `inspect_media`'s `max_side` and `max_frames`."""
     if request.image is not None:
-        return inspect_media(request.image, "image")
+        return inspect_media(request.image, "image", **limits)
     if request.video is not None:
-        return inspect_media(request.video, "video")
+        return inspect_media(request.video, "video", **limits)
     return None
 
 
-def _inspect_as_image(path: Path, input_name: Literal["image", "video"]) -> MediaInfo | None:
+@dataclass(frozen=True)
+class _Limits:
+    input_name: str
+    path: Path
+    max_side: int | None
+    max_frames: int | None
+
+    def check(self, width: int, height: int, frames: int | None) -> None:
+        if self.max_side is not None and max(width, height) > self.max_side:
+            raise InputError(self.input_name, f"is {width}x{height}; the input policy allows at most "
+                             f"{self.max_side} pixels on a side (Context.max_input_side).", self.path)
+        if self.max_frames is not None and frames is not None and frames > self.max_frames:
+            raise InputError(self.input_name, f"has {frames} frames; the input policy allows at most "
+                             f"{self.max_frames} (Context.max_input_frames).", self.path)
+
+
+def _inspect_as_image(path: Path, input_name: Literal["image", "video"], limits: _Limits) -> MediaInfo | None:
     try:
         with Image.open(path) as image:
             container = image.format or "image"
             frame_count = getattr(image, "n_frames", 1)
+            limits.check(*image.size, frame_count)  # from the header, before decoding
             image.load()  # a truncated file fails here rather than later in a tool
             width, height = image.size
             rgb = image.convert("RGB") if frame_count == 1 else None
             duration_ms = image.info.get("duration")
     except UnidentifiedImageError:
         return None
+    except Image.DecompressionBombError as exc:
+        raise InputError(input_name, f"declares a size too large to decode safely ({exc})", path) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(input_name, f"looks like an image but cannot be decoded: {exc}", path) from exc
 
@@ -101,7 +131,7 @@ def _inspect_as_image(path: Path, input_name: Literal["image", "video"]) -> Medi
     )
 
 
-def _inspect_as_video(path: Path, input_name: Literal["image", "video"]) -> MediaInfo | None:
+def _inspect_as_video(path: Path, input_name: Literal["image", "video"], limits: _Limits) -> MediaInfo | None:
     try:
         container = av.open(str(path))
     except (av.error.InvalidDataError, UnicodeDecodeError):
@@ -112,10 +142,13 @@ def _inspect_as_video(path: Path, input_name: Literal["image", "video"]) -> Medi
         if not container.streams.video:
             return None
         stream = container.streams.video[0]
+        limits.check(stream.codec_context.width, stream.codec_context.height, stream.frames or None)
         frame_count = 0
         try:
             for _ in container.decode(stream):
                 frame_count += 1
+                if limits.max_frames is not None and frame_count > limits.max_frames:
+                    limits.check(0, 0, frame_count)  # the header did not say; stop counting here
         except av.error.FFmpegError as exc:
             if frame_count == 0 and _is_image_demuxer(container.format.name):
                 return None  # FFmpeg guessed an image format from the name; Pillow already said no

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     )
     review_plan: bool = Field(False, description="Stop after planning for a human to approve, edit or cancel.")
     pick_winner: bool = Field(False, description="Stop after judging for a human to pick the winner.")
+    input_root: str | None = Field(None, description="Visual inputs must lie inside this folder (links resolved).")
+    max_input_side: int = Field(4096, ge=16, description="Input policy: larger images or videos are refused.")
+    max_input_frames: int = Field(2000, ge=1, description="Input policy: longer input videos are refused.")
     ablations: list[str] = Field(default_factory=list, description=f"Stages switched off: any of {', '.join(ABLATIONS)}.")
 
     @classmethod

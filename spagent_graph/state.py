@@ -9,11 +9,12 @@ an `operator.add` reducer: two routes append, never overwrite.
 from __future__ import annotations
 
 import operator
+import re
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "SUBJECTS",
@@ -70,13 +71,34 @@ class GenerationOptions(_Model):
     seed: int = Field(0, ge=0, description="Base seed; both routes use it, so equal work is shared.")
 
 
+MAX_TEXT_CHARACTERS = 20_000  # far beyond any prompt a video model reads (CLIP: 77 tokens, T5: 226-512)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 class Request(_Model):
     """What the user asks for: text, one visual input (image or video), or both."""
 
-    text: str | None = None
+    text: str | None = Field(None, max_length=MAX_TEXT_CHARACTERS, description="What the video should show.")
     image: Path | None = Field(None, description="An image file; a multi-frame GIF or a grid of pictures counts as video.")
     video: Path | None = Field(None, description="A video file (MP4, WEBM, animated GIF, ...).")
     options: GenerationOptions = Field(default_factory=GenerationOptions)
+
+    @field_validator("text")
+    @classmethod
+    def _printable_text(cls, text: str | None) -> str | None:
+        # Control characters carry nothing a video model can use, and can hide text from a reviewer.
+        return None if text is None else _CONTROL.sub("", text)
+
+    @field_validator("image", "video", mode="before")
+    @classmethod
+    def _no_urls(cls, value):
+        if isinstance(value, str) and _URL.match(value):
+            raise ValueError(
+                "is a URL; spagent-graph makes no requests to other hosts on a user's behalf: "
+                "download the file and pass its path"
+            )
+        return value
 
 
 class MediaInfo(_Model):
