@@ -1,0 +1,106 @@
+"""Faults of the MLLM (against real vLLM servers) and of the tools: each ends in a retry, the
+MLLM-free planner's fallback or a clear error, the state says which, and a candidate that
+still stands is judged and returned."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spagent_graph import MLLMClient, build_graph
+from spagent_graph.principles import valid_routes
+
+URL = os.environ.get("SPAGENT_TEST_MLLM_URL")
+SERVE = Path(__file__).parents[1] / "integration" / "tiny_mllm" / "serve.sh"
+REQUEST = {"request": {"text": "a sailboat crossing a calm bay", "options": {"num_frames": 4, "height": 64, "width": 64}}}
+needs_server = pytest.mark.skipif(not URL, reason="SPAGENT_TEST_MLLM_URL is not set; scripts/test.sh starts a server")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@needs_server
+@pytest.mark.vllm
+def test_a_server_stopped_mid_run_leaves_the_rest_to_the_fallback(demo_context):
+    """A server of this test's own, stopped once the intent is recognized."""
+    port = free_port()
+    subprocess.run(["bash", str(SERVE), str(port)], check=True, capture_output=True, timeout=400)
+    stopped = False
+    try:
+        client = MLLMClient(base_url=f"http://127.0.0.1:{port}/v1", timeout_s=10, max_retries=1)
+        state = {}
+        for chunk in build_graph().stream(REQUEST, context=replace(demo_context, mllm=client), stream_mode="updates"):
+            if "recognize_intent" in chunk and not stopped:
+                subprocess.run(["bash", str(SERVE), "--stop", str(port)], check=True, capture_output=True, timeout=60)
+                stopped = True
+            for update in chunk.values():
+                state.update(update or {})
+    finally:
+        if not stopped:
+            subprocess.run(["bash", str(SERVE), "--stop", str(port)], capture_output=True, timeout=60)
+    assert state["intent"].types_decided_by == "mllm"  # asked before the stop
+    assert state["route_plan"].decided_by == "fallback"
+    assert any("MLLM failed while planning" in repair for repair in state["route_plan"].repairs)
+    assert state["evaluations"] and all("MLLM judge failed" in e.notes[-1] for e in state["evaluations"])
+    assert state["choice"].video is not None
+
+
+@needs_server
+@pytest.mark.vllm
+@pytest.mark.parametrize("fault, client_settings, says", [
+    ("slow past the timeout", {"timeout_s": 0.001, "max_retries": 1}, "could not be reached"),
+    ("an error status", {"model": "no-such-model", "max_retries": 0}, "HTTP 404"),
+])
+def test_an_mllm_fault_falls_back_and_the_state_says_so(demo_context, fault, client_settings, says):
+    client = MLLMClient(base_url=URL, **client_settings)
+    state = build_graph().invoke(REQUEST, context=replace(demo_context, mllm=client))
+    assert state["intent"].types_decided_by == "fallback" and state["route_plan"].decided_by == "fallback"
+    assert any(says in note for note in state["intent"].notes), state["intent"].notes
+    assert state["choice"].video is not None
+    with pytest.raises(Exception, match=says):
+        build_graph().invoke(REQUEST, context=replace(demo_context, mllm=client, fallback_on_mllm_error=False))
+
+
+@needs_server
+@pytest.mark.vllm
+def test_a_schema_valid_but_senseless_plan_is_repaired_and_recorded(demo_context):
+    """The random-weight model's routes are valid JSON and usually senseless; the principles repair them."""
+    client = MLLMClient(base_url=URL, timeout_s=60, max_retries=1)
+    for seed in range(3):
+        request = {"request": {**REQUEST["request"], "text": f"a sailboat, take {seed}"}}
+        state = build_graph().invoke(request, context=replace(demo_context, mllm=client))
+        proposed = state["route_plan"].raw_answers
+        assert all(route in valid_routes(state["intent"]) for route in state["route_plan"].routes)
+        if state["route_plan"].repairs:
+            assert all("repaired to" in r or "missing" in r for r in state["route_plan"].repairs), proposed
+
+
+def test_a_corrupt_output_fails_its_candidate_and_the_other_is_returned(demo_context, tmp_path: Path):
+    """Route 2's image-to-video tool writes bytes that are no video: its candidate says so."""
+    log = tmp_path / "calls.log"
+    corrupt = tmp_path / "corrupt_model.py"
+    corrupt.write_text("import sys, pathlib\n"
+                       "out = pathlib.Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)\n"
+                       "(out / 'video.mp4').write_bytes(b'\\x00\\x00\\x00 not a video ' * 64)\n")
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(yaml.safe_dump({"include": ["demo"], "only": ["demo-animatediff", "demo-sd3", "broken-i2v"],
+                                        "tools": {"broken-i2v": {
+                                            "task": "image_to_video", "adapter": "research_repo",
+                                            "repo_dir": str(tmp_path), "env": {"CALL_LOG": str(log)},
+                                            "command": ["{python}", "corrupt_model.py", "{output_dir}"]}}}))
+    context = replace(demo_context, registry=str(registry))
+    state = build_graph().invoke(REQUEST, context=context)
+    broken = next(c for c in state["candidates"] if "broken-i2v" in c.tools)
+    assert broken.video is None and "broken-i2v" in broken.error and "decoded" in broken.error
+    assert broken.steps[0].output is not None and Path(broken.steps[0].output).is_file()  # the image step's file stays
+    assert state["choice"].candidate_id != broken.id and state["choice"].video is not None
+    assert [e.candidate_id for e in state["evaluations"]] == [state["choice"].candidate_id]
