@@ -212,6 +212,10 @@ class ToolRegistry:
         Besides `tools`, a file may `include` other registries (built-in names
         or paths relative to it), whose entries its own `tools` extend or
         replace, and may keep `only` some of the names.
+
+        An include stays inside the including file's folder unless the file
+        says otherwise with `includes_outside_folder: true`, so a registry
+        dropped into a folder cannot quietly pull in files from elsewhere.
         """
         path = resolve_registry_path(registry).resolve()
         if path in _seen:
@@ -226,7 +230,13 @@ class ToolRegistry:
             raise ConfigError(f"Tool registry {path} must be a mapping with a `tools` mapping (or an `include` list).")
         specs: dict[str, ToolSpec] = {}
         for included in data.get("include", []):
-            target = included if included in BUILTIN_REGISTRIES else path.parent / included
+            target = included if included in BUILTIN_REGISTRIES else (path.parent / included).resolve()
+            if (not isinstance(target, str) and not target.is_relative_to(path.parent)
+                    and data.get("includes_outside_folder") is not True):
+                raise ConfigError(
+                    f"Tool registry {path}: `include: {included}` leaves the registry's folder ({path.parent}); "
+                    "set `includes_outside_folder: true` in the file to allow it."
+                )
             specs.update(cls.from_yaml(target, (*_seen, path))._specs)
         for name, entry in (data.get("tools") or {}).items():
             if not isinstance(entry, dict):

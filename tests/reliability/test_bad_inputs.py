@@ -144,3 +144,17 @@ def test_a_url_is_refused_without_a_request_to_its_host(demo_context):
 
 def test_the_shared_graph_still_serves_a_good_request_after_the_bad_ones(demo_context):
     assert run(demo_context, text="a red fox running through snow")["choice"].video is not None
+
+
+def test_a_registry_cannot_include_files_outside_its_folder_without_saying_so(tmp_path: Path):
+    from spagent_graph.errors import ConfigError
+    from spagent_graph.tool_adapters.registry import ToolRegistry
+
+    (tmp_path / "elsewhere.yaml").write_text("tools: {}\n")
+    folder = tmp_path / "registries"
+    folder.mkdir()
+    (folder / "mine.yaml").write_text("include: [../elsewhere.yaml, demo]\n")
+    with pytest.raises(ConfigError, match="leaves the registry's folder.*includes_outside_folder: true"):
+        ToolRegistry.from_yaml(folder / "mine.yaml")
+    (folder / "mine.yaml").write_text("include: [../elsewhere.yaml, demo]\nincludes_outside_folder: true\n")
+    assert "demo-svd" in ToolRegistry.from_yaml(folder / "mine.yaml").names()
