@@ -38,10 +38,11 @@ def registry_of_scripts(tmp_path: Path, log: Path, hang_file: Path) -> Path:
 
 
 def calls(log: Path) -> dict[str, int]:
+    """How many times each tool started (the judge's own lines are not tool calls)."""
     counts: dict[str, int] = {}
     for line in log.read_text().splitlines() if log.exists() else []:
         name, event = line.split()
-        if event == "start":
+        if event == "start" and name != "judge":
             counts[name] = counts.get(name, 0) + 1
     return counts
 
@@ -92,3 +93,30 @@ def test_a_job_killed_during_a_tool_step_resumes_without_redoing_finished_steps(
     assert Path(outcome["video"]).is_file()
     made_after = {p.name for p in artifacts.rglob("steps/*") if p.suffix in (".mp4", ".png")}
     assert set(made_before) <= made_after
+
+
+def test_a_job_killed_while_judging_resumes_without_rerunning_any_tool(tmp_path: Path):
+    log, tool_hang, judge_hang = tmp_path / "calls.log", tmp_path / "no-tool-hang", tmp_path / "judge-hang"
+    judge_hang.touch()
+    registry = registry_of_scripts(tmp_path, log, tool_hang)
+    artifacts, database = tmp_path / "runs", tmp_path / "checkpoints.sqlite"
+    command = [sys.executable, str(HERE / "run_job.py"), str(registry), str(artifacts), str(database), "job-2"]
+    env = {**os.environ, "PYTHONPATH": str(HERE.parents[1]), "CALL_LOG": str(log), "JUDGE_HANG_FILE": str(judge_hang)}
+
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while "judge start" not in (log.read_text() if log.exists() else ""):
+        assert first.poll() is None, first.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "the job never reached judging"
+        time.sleep(0.1)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert calls(log) == {"t2v": 1, "t2i": 1, "i2v": 1}
+
+    judge_hang.unlink()
+    resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    outcome = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert calls(log) == {"t2v": 1, "t2i": 1, "i2v": 1}  # judging reran; no tool did
+    assert Path(outcome["video"]).is_file()
+    assert all(Path(c["video"]).is_file() for c in outcome["candidates"].values())
