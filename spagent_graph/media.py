@@ -142,6 +142,10 @@ def _inspect_as_video(path: Path, input_name: Literal["image", "video"], limits:
         if not container.streams.video:
             return None
         stream = container.streams.video[0]
+        if stream.codec_context is None:  # FFmpeg has no decoder for this codec
+            tag = getattr(stream, "codec_tag", None) or "unknown"
+            raise InputError(input_name, f"uses a video codec that cannot be decoded here ({tag!r}); "
+                             "expected H.264, H.265, VP8/9, AV1, MPEG-4 or another common codec.", path)
         limits.check(stream.codec_context.width, stream.codec_context.height, stream.frames or None)
         frame_count = 0
         try:

@@ -158,3 +158,10 @@ def test_a_registry_cannot_include_files_outside_its_folder_without_saying_so(tm
         ToolRegistry.from_yaml(folder / "mine.yaml")
     (folder / "mine.yaml").write_text("include: [../elsewhere.yaml, demo]\nincludes_outside_folder: true\n")
     assert "demo-svd" in ToolRegistry.from_yaml(folder / "mine.yaml").names()
+
+
+def test_an_unsupported_codec_is_refused(demo_context, panning_mp4: Path, tmp_path: Path):
+    unknown = tmp_path / "unknown-codec.mp4"
+    unknown.write_bytes(panning_mp4.read_bytes().replace(b"avc1", b"zzz9"))  # a codec FFmpeg has no decoder for
+    with pytest.raises(InputError, match="`video`.*video codec that cannot be decoded here"):
+        run(demo_context, text="x", video=str(unknown))
