@@ -6,10 +6,11 @@ import uuid
 from pathlib import Path
 
 from langgraph.runtime import Runtime
-from pydantic import ValidationError
+from pydantic import AnyUrl, ValidationError
 
 from spagent_graph.context import Context, context_of
 from spagent_graph.errors import InputError
+from spagent_graph.fetch import fetch_allowed
 from spagent_graph.media import inspect_request_visual
 from spagent_graph.state import Request, State
 
@@ -21,12 +22,19 @@ def inspect_inputs(state: State, runtime: Runtime[Context]) -> dict:
         raise InputError("request", "is empty; give `text`, `image` or `video` (or text with one of them).")
     if request.image is not None and request.video is not None:
         raise InputError("request", "has both `image` and `video`; give one visual input.")
+    run_id = state.get("run_id") or uuid.uuid4().hex[:12]
     for name in ("image", "video"):
-        path = getattr(request, name)
-        if path is not None and context.input_root is not None:
-            _inside_root(name, Path(path), Path(context.input_root))
+        value = getattr(request, name)
+        if isinstance(value, AnyUrl):
+            # Fetched files are the run's own, so the input folder rule does not apply to them.
+            folder = context.artifact_store().run_dir(run_id) / "inputs"
+            local = fetch_allowed(str(value), name, context.allowed_url_prefixes, folder,
+                                  max_bytes=context.max_download_bytes)
+            request = request.model_copy(update={name: local})
+        elif value is not None and context.input_root is not None:
+            _inside_root(name, Path(value), Path(context.input_root))
     visual = inspect_request_visual(request, max_side=context.max_input_side, max_frames=context.max_input_frames)
-    return {"request": request, "visual": visual, "run_id": state.get("run_id") or uuid.uuid4().hex[:12]}
+    return {"request": request, "visual": visual, "run_id": run_id}
 
 
 def _inside_root(name: str, path: Path, root: Path) -> None:

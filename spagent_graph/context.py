@@ -108,6 +108,11 @@ class Context:
         default=None,
         metadata={"description": "If set, visual inputs must lie inside this folder (symbolic links resolved)."},
     )
+    allowed_url_prefixes: tuple[str, ...] = field(
+        default=(),
+        metadata={"description": "URL prefixes a request's image or video may be fetched from; none: URLs are refused."},
+    )
+    max_download_bytes: int = field(default=512 * 2**20, metadata={"description": "Largest input fetched from a URL."})
     max_input_side: int = field(
         default=4096, metadata={"description": "Input policy: larger images or videos are refused (8K is)."}
     )

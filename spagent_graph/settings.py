@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     review_plan: bool = Field(False, description="Stop after planning for a human to approve, edit or cancel.")
     pick_winner: bool = Field(False, description="Stop after judging for a human to pick the winner.")
     input_root: str | None = Field(None, description="Visual inputs must lie inside this folder (links resolved).")
+    allowed_url_prefixes: list[str] = Field(default_factory=list, description="URL prefixes inputs may come from.")
+    max_download_bytes: int = Field(512 * 2**20, ge=1, description="Largest input fetched from a URL.")
     max_input_side: int = Field(4096, ge=16, description="Input policy: larger images or videos are refused.")
     max_input_frames: int = Field(2000, ge=1, description="Input policy: longer input videos are refused.")
     ablations: list[str] = Field(default_factory=list, description=f"Stages switched off: any of {', '.join(ABLATIONS)}.")
@@ -77,6 +79,7 @@ class Settings(BaseSettings):
         """The run's `Context` from these settings; `services` are handed over ready-made."""
         fields = self.model_dump(exclude={"checkpoint"})
         fields["ablations"] = tuple(fields["ablations"])
+        fields["allowed_url_prefixes"] = tuple(fields["allowed_url_prefixes"])
         return Context(**fields, **services)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "SUBJECTS",
@@ -80,8 +80,10 @@ class Request(_Model):
     """What the user asks for: text, one visual input (image or video), or both."""
 
     text: str | None = Field(None, max_length=MAX_TEXT_CHARACTERS, description="What the video should show.")
-    image: Path | None = Field(None, description="An image file; a multi-frame GIF or a grid of pictures counts as video.")
-    video: Path | None = Field(None, description="A video file (MP4, WEBM, animated GIF, ...).")
+    image: Path | AnyUrl | None = Field(
+        None, description="An image file (or a URL on the allow-list); a multi-frame GIF or a grid of pictures counts as video."
+    )
+    video: Path | AnyUrl | None = Field(None, description="A video file (MP4, WEBM, animated GIF, ...), or an allowed URL.")
     options: GenerationOptions = Field(default_factory=GenerationOptions)
 
     @field_validator("text")
@@ -92,12 +94,11 @@ class Request(_Model):
 
     @field_validator("image", "video", mode="before")
     @classmethod
-    def _no_urls(cls, value):
+    def _urls_stay_urls(cls, value):
+        # A URL string would otherwise pass as a (nonexistent) path; kept as a URL, the
+        # inputs stage fetches it only when the run's allow-list names its prefix.
         if isinstance(value, str) and _URL.match(value):
-            raise ValueError(
-                "is a URL; spagent-graph makes no requests to other hosts on a user's behalf: "
-                "download the file and pass its path"
-            )
+            return AnyUrl(value)
         return value
 
 

@@ -137,9 +137,47 @@ def test_a_symlink_escaping_the_allowed_folder_is_refused(demo_context, red_parr
     assert run(replace(demo_context, input_root=str(allowed)), text="a red parrot", image=str(inside))["choice"].video
 
 
-def test_a_url_is_refused_without_a_request_to_its_host(demo_context):
-    with pytest.raises(InputError, match="(?s)`request`.*image.*is a URL.*no requests to other hosts"):
-        run(demo_context, text="x", image="http://169.254.169.254/latest/meta-data/x.png")
+@pytest.fixture
+def file_server(tmp_path: Path, red_parrot_png: Path):
+    """A real HTTP server on loopback serving the parrot picture; it counts the requests it gets."""
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "parrot.png").write_bytes(red_parrot_png.read_bytes())
+    hits: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(served), **kwargs)
+
+        def do_GET(self):
+            hits.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+
+
+def test_a_url_is_refused_unless_an_allowed_prefix_covers_it(demo_context, file_server):
+    base, hits = file_server
+    with pytest.raises(InputError, match="`image`.*no allowed prefix covers.*no request was made"):
+        run(demo_context, text="a red parrot", image=f"{base}/parrot.png")
+    with pytest.raises(InputError, match="`image`.*no allowed prefix covers"):
+        run(replace(demo_context, allowed_url_prefixes=(f"{base}/public/",)), text="x", image=f"{base}/parrot.png")
+    assert hits == []  # no server-side request was made for a refused URL
+    allowed = replace(demo_context, allowed_url_prefixes=(f"{base}/",))
+    result = run(allowed, text="a red parrot", image=f"{base}/parrot.png")
+    assert hits == ["/parrot.png"] and result["visual"].kind == "single image"
+    assert Path(result["request"].image).is_file() and result["choice"].video is not None
+    with pytest.raises(InputError, match="`image`.*HTTP 404"):
+        run(allowed, text="x", image=f"{base}/missing.png")
 
 
 def test_the_shared_graph_still_serves_a_good_request_after_the_bad_ones(demo_context):
