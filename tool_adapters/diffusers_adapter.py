@@ -191,10 +191,12 @@ def _place(pipeline: Any, options: MemoryOptions, device: torch.device) -> Any:
             if hasattr(component, "set_attention_backend"):
                 component.set_attention_backend(options.attention_backend)
     vae = getattr(pipeline, "vae", None)
-    if options.vae_tiling and hasattr(vae, "enable_tiling"):
-        vae.enable_tiling()
-    if options.vae_slicing and hasattr(vae, "enable_slicing"):
-        vae.enable_slicing()
+    for wanted, method in ((options.vae_tiling, "enable_tiling"), (options.vae_slicing, "enable_slicing")):
+        if wanted and hasattr(vae, method):
+            try:
+                getattr(vae, method)()
+            except NotImplementedError:
+                pass  # some VAEs (SVD's temporal decoder) declare the method but cannot tile; run without
     # Offloading moves weights between the CPU and a GPU; with no GPU there is nothing to offload.
     if device.type == "cuda" and options.cpu_offload == "model":
         pipeline.enable_model_cpu_offload(device=device)

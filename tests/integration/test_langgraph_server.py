@@ -81,3 +81,15 @@ def test_a_streamed_run_carries_stages_and_denoising_progress(server: str, tmp_p
             progress.append(part.data)
     assert stages[:3] == ["inspect_inputs", "recognize_intent", "plan_routes"] and "choose_winner" in stages
     assert any(p.get("stage") == "denoise" for p in progress)
+
+
+def test_a_bad_request_fails_its_run_and_the_server_serves_the_next(server: str, tmp_path: Path, demo_cache: Path):
+    client = langgraph_sdk.get_sync_client(url=server)
+    context = {"registry": "demo", "device": "cpu", "artifacts_dir": str(tmp_path / "runs"),
+               "cache_dir": str(demo_cache)}
+    thread = client.threads.create()
+    bad = client.runs.create(thread["thread_id"], "spagent", input={"request": {"text": "  "}}, context=context)
+    client.runs.join(thread["thread_id"], bad["run_id"])
+    assert client.runs.get(thread["thread_id"], bad["run_id"])["status"] == "error"
+    state = client.runs.wait(None, "spagent", input=REQUEST, context=context)
+    assert Path(state["choice"]["video"]).is_file()
