@@ -24,6 +24,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from _table import table
+
 from spagent_graph import Context, build_graph
 from spagent_graph.admission import RequestGate
 from spagent_graph.errors import BusyError
@@ -62,13 +64,6 @@ def direct_calls(context: Context, state: dict, workdir: Path) -> float:
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(run_route, state["candidates"]))
     return time.perf_counter() - started
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths)), "-|-".join("-" * w for w in widths)]
-    lines += [" | ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
-    return "\n".join(lines)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import ray
 import torch
+from _table import table
 from PIL import Image
 from ray import serve
 
@@ -65,12 +66,8 @@ def main() -> None:
         serve.shutdown()
         ray.shutdown()
     header = ["tool", "in process ms", "Ray Serve ms", "added ms"]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print(f"median of {args.calls} warm calls, local Ray on 2 CPUs, torch on 1 thread")
-    print(" | ".join(h.ljust(w) for h, w in zip(header, widths)))
-    print("-|-".join("-" * w for w in widths))
-    for row in rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
+    print(table(header, rows))
 
 
 if __name__ == "__main__":

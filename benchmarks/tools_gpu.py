@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _table import table
 from PIL import Image
 
 DTYPE = torch.bfloat16
@@ -258,11 +259,7 @@ def main() -> None:
                      f"{r['raw_peak_gib']:.1f}", f"{r['tool_peak_gib']:.1f}"))
         print(f"{name}: warm runs raw {['%.3f' % t for t in r['raw_runs']]}, raw+write "
               f"{['%.3f' % t for t in r['raw_written_runs']]}, tool {['%.3f' % t for t in r['tool_runs']]}", flush=True)
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-    print(" | ".join(h.ljust(w) for h, w in zip(header, widths)))
-    print("-|-".join("-" * w for w in widths))
-    for row in rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
+    print(table(header, rows))
 
 
 if __name__ == "__main__":
