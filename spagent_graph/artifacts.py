@@ -52,18 +52,20 @@ class ArtifactStore:
         steps.mkdir(exist_ok=True)  # tools may make scratch folders beside their output
         return steps / f"{task}-{safe_tool}-{key}{suffix}"
 
+    def _record_path(self, run_id: str, key: str) -> Path:
+        return self.run_dir(run_id) / "steps" / f"{key}.json"
+
     def finished_step(self, run_id: str, key: str) -> dict | None:
         """The record of a step that finished in this run (in any process), if its file is still there."""
-        record_path = self.run_dir(run_id) / "steps" / f"{key}.json"
         try:
-            record = json.loads(record_path.read_text())
+            record = json.loads(self._record_path(run_id, key).read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
         return record if Path(record.get("output", "")).is_file() else None
 
     def mark_finished(self, run_id: str, key: str, record: dict) -> None:
         """Writes a finished step's record; written whole or not at all."""
-        record_path = self.run_dir(run_id) / "steps" / f"{key}.json"
+        record_path = self._record_path(run_id, key)
         record_path.parent.mkdir(parents=True, exist_ok=True)
         partial = record_path.with_suffix(".json.partial")
         partial.write_text(json.dumps(record))

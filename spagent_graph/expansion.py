@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import operator
 import statistics
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -33,6 +32,7 @@ from spagent_graph.nodes.execute import execute_route
 
 from .context import Context, context_of
 from .errors import UnknownToolError
+from .judging import judge_each
 from .media import inspect_request_visual
 from .persistence import allow_state_types
 from .probes import probes_for
@@ -120,15 +120,8 @@ def judge_probes(state: ExpansionState, runtime: Runtime[Context]) -> dict:
     judge = context_of(runtime).judge_service()
     runs = {run.candidate_id: run for run in state["probes"]}
     finished = [c for c in state.get("candidates", []) if c.video is not None and c.id in runs]
-    if not finished:
-        return {"evaluations": []}
-
-    def evaluate(candidate: Candidate) -> Evaluation:
-        request = runs[candidate.id].request
-        return judge.evaluate(candidate, request, inspect_request_visual(request))
-
-    with ThreadPoolExecutor(max_workers=len(finished), thread_name_prefix="judge") as pool:
-        return {"evaluations": list(pool.map(evaluate, finished))}
+    jobs = [(c, runs[c.id].request, inspect_request_visual(runs[c.id].request)) for c in finished]
+    return {"evaluations": judge_each(judge, jobs)}
 
 
 def store_strengths(state: ExpansionState, runtime: Runtime[Context]) -> dict:

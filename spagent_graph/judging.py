@@ -55,6 +55,7 @@ __all__ = [
     "MLLMJudge",
     "classical_evaluation",
     "judge_all",
+    "judge_each",
     "judge_question",
     "mllm_evaluation",
 ]
@@ -112,11 +113,18 @@ class MLLMJudge:
 def judge_all(
     judge: Judge, candidates: Sequence[Candidate], request: Request, visual: MediaInfo | None
 ) -> list[Evaluation]:
-    """Evaluations of `candidates` in their order; the calls run concurrently."""
-    if not candidates:
+    """Evaluations of `candidates` of one request, in their order; the calls run concurrently."""
+    return judge_each(judge, [(candidate, request, visual) for candidate in candidates])
+
+
+def judge_each(
+    judge: Judge, jobs: Sequence[tuple[Candidate, Request, MediaInfo | None]], max_workers: int = 32
+) -> list[Evaluation]:
+    """Evaluations of (candidate, its request, its visual input) jobs, in their order, run concurrently."""
+    if not jobs:
         return []
-    with ThreadPoolExecutor(max_workers=len(candidates), thread_name_prefix="judge") as pool:
-        return list(pool.map(lambda candidate: judge.evaluate(candidate, request, visual), candidates))
+    with ThreadPoolExecutor(max_workers=min(len(jobs), max_workers), thread_name_prefix="judge") as pool:
+        return list(pool.map(lambda job: judge.evaluate(*job), jobs))
 
 
 def classical_evaluation(candidate: Candidate, visual: MediaInfo | None, max_frames: int = 32) -> Evaluation:
