@@ -26,7 +26,7 @@ from pathlib import Path
 
 from _table import table
 
-from spagent_graph import Context, build_graph
+from spagent_graph import Context, Services, build_graph
 from spagent_graph.admission import RequestGate
 from spagent_graph.errors import BusyError
 from spagent_graph.judging import FrameStatisticsJudge
@@ -50,9 +50,8 @@ class TimedJudge(FrameStatisticsJudge):
             self.seconds.append(time.perf_counter() - started)
 
 
-def direct_calls(context: Context, state: dict, workdir: Path) -> float:
+def direct_calls(toolbox, state: dict, workdir: Path) -> float:
     """The graph's tool calls made directly: each route's steps in order, the routes side by side."""
-    toolbox = context.tool_box()
 
     def run_route(candidate) -> None:
         for step in candidate.steps:
@@ -72,9 +71,10 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="spagent-bench-"))
     judge = TimedJudge()
-    context = Context(mllm_url=None, registry="demo", device="cpu", artifacts_dir=str(workdir / "runs"),
-                      cache_dir=str(workdir / "cache"), judge_backend=judge)
-    graph = build_graph()
+    context = Context(registry="demo", device="cpu", artifacts_dir=str(workdir / "runs"),
+                      cache_dir=str(workdir / "cache"))
+    services = Services(judge=judge)
+    graph = build_graph(services=services)
 
     def request(seed: int) -> dict:
         return {"request": {"text": "a red fox running through snow", "options": {**OPTIONS, "seed": seed}}}
@@ -96,7 +96,7 @@ def main() -> None:
         state = graph.invoke(request(100 + repeat), context=context)
         graph_s = time.perf_counter() - started
         judge_s = max(judge.seconds)  # the candidates are judged concurrently
-        direct_s = direct_calls(context, state, workdir / f"direct-{repeat}")
+        direct_s = direct_calls(services.toolbox(context), state, workdir / f"direct-{repeat}")
         overheads.append(graph_s - direct_s)
         overheads_without_judge.append(graph_s - direct_s - judge_s)
         rows.append([str(repeat + 1), f"{graph_s * 1000:.0f}", f"{direct_s * 1000:.0f}", f"{judge_s * 1000:.0f}",

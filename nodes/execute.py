@@ -18,7 +18,8 @@ from langgraph.graph import END
 from langgraph.types import Send
 
 from spagent_graph.artifacts import step_key
-from spagent_graph.context import Context, context_of
+from spagent_graph.context import Context
+from spagent_graph.services import Services
 from spagent_graph.errors import SpagentError
 from spagent_graph.principles import input_kind, output_kind
 from spagent_graph.state import Candidate, RouteJob, RouteState, State, StepRecord
@@ -51,10 +52,10 @@ def dispatch_routes(state: State) -> list[Send] | str:
     return sends
 
 
-def execute_route(state: RouteState, runtime: Runtime[Context]) -> dict:
-    context = context_of(runtime)
+def execute_route(state: RouteState, runtime: Runtime[Context], services: Services) -> dict:
+    context = services.context(runtime)
     job, request, options = state["job"], state["request"], state["request"].options
-    toolbox, artifacts = context.tool_box(), context.artifact_store()
+    toolbox, artifacts = services.toolbox(context), services.artifacts(context)
     # What the next step takes as input; the first step reads the user's visual input,
     # whichever kind its content turned out to be.
     source = state["visual"].path if state["visual"] is not None else None

@@ -6,35 +6,48 @@ import uuid
 from pathlib import Path
 
 from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
 from pydantic import AnyUrl, ValidationError
 
-from spagent_graph.context import Context, context_of
+from spagent_graph.context import Context
+from spagent_graph.services import Services
 from spagent_graph.errors import InputError
 from spagent_graph.fetch import fetch_allowed
 from spagent_graph.media import inspect_request_visual
 from spagent_graph.state import Request, State
 
 
-def inspect_inputs(state: State, runtime: Runtime[Context]) -> dict:
-    context = context_of(runtime)
+def inspect_inputs(state: State, runtime: Runtime[Context], services: Services) -> dict:
+    context = services.context(runtime)
     request = _as_request(state.get("request"))
     if not (request.text and request.text.strip()) and request.image is None and request.video is None:
         raise InputError("request", "is empty; give `text`, `image` or `video` (or text with one of them).")
     if request.image is not None and request.video is not None:
         raise InputError("request", "has both `image` and `video`; give one visual input.")
-    run_id = state.get("run_id") or uuid.uuid4().hex[:12]
+    run_id = uuid.uuid4().hex[:12]
     for name in ("image", "video"):
         value = getattr(request, name)
         if isinstance(value, AnyUrl):
             # Fetched files are the run's own, so the input folder rule does not apply to them.
-            folder = context.artifact_store().run_dir(run_id) / "inputs"
+            folder = services.artifacts(context).run_dir(run_id) / "inputs"
             local = fetch_allowed(str(value), name, context.allowed_url_prefixes, folder,
                                   max_bytes=context.max_download_bytes)
             request = request.model_copy(update={name: local})
         elif value is not None and context.input_root is not None:
             _inside_root(name, Path(value), Path(context.input_root))
     visual = inspect_request_visual(request, max_side=context.max_input_side, max_frames=context.max_input_frames)
-    return {"request": request, "visual": visual, "run_id": run_id}
+    return {"request": request, "visual": visual, **new_run(run_id)}
+
+
+def new_run(run_id: str) -> dict:
+    """The update that starts a run on a thread: a new id, and nothing left of the run before.
+
+    The lists the routes append to are replaced, not appended to, so a candidate can
+    only ever meet its own run's evaluation.
+    """
+    return {"run_id": run_id, "intent": None, "route_plan": None, "model_plan": None, "choice": None,
+            "cancelled": False, "strength_updates": [], "candidates": Overwrite([]), "evaluations": Overwrite([]),
+            "decisions": Overwrite([])}
 
 
 def _inside_root(name: str, path: Path, root: Path) -> None:

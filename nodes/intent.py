@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from langgraph.runtime import Runtime
 
 from spagent_graph.answers import AlignmentAnswer, TypesAnswer
-from spagent_graph.context import Context, context_of
+from spagent_graph.context import Context
+from spagent_graph.services import Services
 from spagent_graph.errors import MLLMError
 from spagent_graph.fallback import text_matches_visual, text_type_of, visual_type_of
 from spagent_graph.mllm import Visual
@@ -25,8 +26,8 @@ from spagent_graph.prompts import ALIGNMENT, SYSTEM, TYPES_AND_SUBJECT
 from spagent_graph.state import Decision, Intent, State
 
 
-def recognize_intent(state: State, runtime: Runtime[Context]) -> dict:
-    context = context_of(runtime)
+def recognize_intent(state: State, runtime: Runtime[Context], services: Services) -> dict:
+    context = services.context(runtime)
     request, visual = state["request"], state.get("visual")
     text_type, visual_type = text_type_of(request.text), visual_type_of(visual)
     both_present = text_type != "None" and visual is not None
@@ -34,11 +35,11 @@ def recognize_intent(state: State, runtime: Runtime[Context]) -> dict:
     if context.ablated("no_intent"):
         # The ablation: nothing is asked or checked; text and visual input are taken to agree.
         return {"intent": Intent(
-            text_type=text_type, visual_type=visual_type, subject=context.classifier().classify(request.text),
+            text_type=text_type, visual_type=visual_type, subject=services.classifier().classify(request.text),
             aligned=both_present, types_decided_by="ablation", alignment_decided_by="ablation",
             notes=["ablation no_intent: no intent recognition; text and visual input taken to agree."],
         )}
-    mllm = context.mllm_client()
+    mllm = services.mllm(context)
     notes: list[str] = []
 
     types_answer = alignment_answer = None
@@ -61,7 +62,7 @@ def recognize_intent(state: State, runtime: Runtime[Context]) -> dict:
             if theirs != ours:
                 notes.append(f"the MLLM read {field} as {theirs!r}; the files say {ours!r}, which is kept.")
     else:
-        subject, types_by = context.classifier().classify(request.text), "fallback"
+        subject, types_by = services.classifier().classify(request.text), "fallback"
 
     if not both_present:
         aligned, alignment_by = False, "principles"

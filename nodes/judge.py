@@ -9,20 +9,21 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from spagent_graph.context import Context, context_of
+from spagent_graph.context import Context
+from spagent_graph.services import Services
 from spagent_graph.judging import judge_all, judge_question
 from spagent_graph.prompts import SYSTEM
 from spagent_graph.state import Decision, State
 
 
-def judge_candidates(state: State, runtime: Runtime[Context]) -> dict:
-    context = context_of(runtime)
+def judge_candidates(state: State, runtime: Runtime[Context], services: Services) -> dict:
+    context = services.context(runtime)
     finished = [c for c in state.get("candidates", []) if c.video is not None]
     if not finished:
         return {"evaluations": []}
     for candidate in finished:  # the stream writer belongs to this thread, not the judge's pool
         runtime.stream_writer({"stage": "judge", "candidate": candidate.id})
-    judge = context.judge_service()
+    judge = services.judge(context)
     evaluations = judge_all(judge, finished, state["request"], state.get("visual"))
     decisions = []
     for candidate, evaluation in zip(finished, evaluations, strict=True):

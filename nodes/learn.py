@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from spagent_graph.context import Context, context_of
+from spagent_graph.context import Context
+from spagent_graph.services import Services
 from spagent_graph.learning import apply_updates, strength_updates
 from spagent_graph.state import State
 
 
-def update_strengths(state: State, runtime: Runtime[Context]) -> dict:
-    context = context_of(runtime)
+def update_strengths(state: State, runtime: Runtime[Context], services: Services) -> dict:
+    context = services.context(runtime)
     updates = strength_updates(state, weight=context.learning_weight, learn_from=context.learn_from)
-    apply_updates(context.capability_store(), updates)
+    apply_updates(services.store(context), updates)
     return {"strength_updates": updates}

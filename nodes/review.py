@@ -19,25 +19,30 @@ choice and counts as a human score in the capability store.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from spagent_graph.context import Context, context_of
+from spagent_graph.context import Context
+from spagent_graph.services import Services
 from spagent_graph.learning import record_user_choice
 from spagent_graph.principles import valid_routes
 from spagent_graph.selection import rank_tools
 from spagent_graph.state import Choice, ModelChoice, ModelPlan, RoutePlan, State
 
+if TYPE_CHECKING:
+    from spagent_graph.capability_store import CapabilityStore
+    from spagent_graph.tool_adapters.toolbox import Toolbox
 
-def review_plan(state: State, runtime: Runtime[Context]) -> dict:
-    context = context_of(runtime)
+
+def review_plan(state: State, runtime: Runtime[Context], services: Services) -> dict:
+    context = services.context(runtime)
     if not context.review_plan:
         return {}
     problem = None
     while True:
-        answer = interrupt(_plan_for_review(state, context, problem))
+        answer = interrupt(_plan_for_review(state, services.toolbox(context), problem))
         action = answer.get("action") if isinstance(answer, dict) else None
         if action == "approve":
             return {}
@@ -45,15 +50,15 @@ def review_plan(state: State, runtime: Runtime[Context]) -> dict:
             reason = "Cancelled by the user at plan review."
             return {"choice": Choice(candidate_id=None, video=None, overall=None, reason=reason), "cancelled": True}
         if action == "edit":
-            update, problem = _edited_plan(state, context, answer)
+            update, problem = _edited_plan(state, services.toolbox(context), services.store(context), answer)
             if problem is None:
                 return update
             continue
         problem = f"unknown answer {answer!r}; expected action approve, edit or cancel."
 
 
-def review_winner(state: State, runtime: Runtime[Context]) -> dict:
-    context = context_of(runtime)
+def review_winner(state: State, runtime: Runtime[Context], services: Services) -> dict:
+    context = services.context(runtime)
     evaluations = {e.candidate_id: e for e in state.get("evaluations", [])}
     if not context.pick_winner or not evaluations:
         return {}
@@ -74,15 +79,14 @@ def review_winner(state: State, runtime: Runtime[Context]) -> dict:
             return {}
         picked = answer.get("candidate_id") if isinstance(answer, dict) else None
         if picked in evaluations:
-            record_user_choice(context.capability_store(), state, picked)
+            record_user_choice(services.store(context), state, picked)
             reason = f"{picked} picked by the user (the judge gave it {evaluations[picked].overall:.2f}/20)."
             return {"choice": Choice(candidate_id=picked, video=candidates[picked].video,
                                      overall=evaluations[picked].overall, reason=reason)}
         problem = f"{picked!r} is not a judged candidate; expected one of {sorted(evaluations)}."
 
 
-def _plan_for_review(state: State, context: Context, problem: str | None) -> dict[str, Any]:
-    toolbox = context.tool_box()
+def _plan_for_review(state: State, toolbox: Toolbox, problem: str | None) -> dict[str, Any]:
     intent = state["intent"]
     tasks = {c.task for route in state["model_plan"].routes for c in route} | {
         t for route in valid_routes(intent) for t in route}
@@ -97,7 +101,7 @@ def _plan_for_review(state: State, context: Context, problem: str | None) -> dic
     }
 
 
-def _edited_plan(state: State, context: Context, answer: dict) -> tuple[dict, str | None]:
+def _edited_plan(state: State, toolbox: Toolbox, store: CapabilityStore, answer: dict) -> tuple[dict, str | None]:
     intent = state["intent"]
     routes = answer.get("routes") or [list(r) for r in state["route_plan"].routes]
     if not isinstance(routes, list) or len(routes) != 2:
@@ -113,7 +117,6 @@ def _edited_plan(state: State, context: Context, answer: dict) -> tuple[dict, st
         tools = [[None] * len(route) for route in routes]
     if not isinstance(tools, list) or len(tools) != 2 or any(len(t) != len(r) for t, r in zip(tools, routes)):
         return {}, "`tools` must give one tool per task of each route."
-    toolbox, store = context.tool_box(), context.capability_store()
     planned = []
     for index, (route, route_tools) in enumerate(zip(routes, tools, strict=True)):
         choices = []

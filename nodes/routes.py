@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from langgraph.runtime import Runtime
 
 from spagent_graph.answers import NextTaskAnswer, RouteAnswer
-from spagent_graph.context import Context, context_of
+from spagent_graph.context import Context
+from spagent_graph.services import Services
 from spagent_graph.errors import MLLMError
 from spagent_graph.mllm import MLLMClient
 from spagent_graph.principles import MAX_ROUTE_LENGTH, enforce_principles, output_kind, plan_by_principles
@@ -24,10 +25,10 @@ from spagent_graph.prompts import NEXT_TASK, SECOND_ROUTE_HINT, SYSTEM, WHOLE_RO
 from spagent_graph.state import Decision, Intent, RoutePlan, State
 
 
-def plan_routes(state: State, runtime: Runtime[Context]) -> dict:
-    context = context_of(runtime)
+def plan_routes(state: State, runtime: Runtime[Context], services: Services) -> dict:
+    context = services.context(runtime)
     intent = state["intent"]
-    mllm = context.mllm_client()
+    mllm = services.mllm(context)
     if mllm is None:
         return {"route_plan": RoutePlan(routes=plan_by_principles(intent), decided_by="principles")}
 

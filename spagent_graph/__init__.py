@@ -5,6 +5,10 @@
     graph = build_graph()
     result = graph.invoke({"request": Request(text="a red fox in the snow")}, context=Context())
     result["choice"].video
+
+`Context` is the run's settings (the graph's context schema); `Services` owns
+what is built from them; `load_settings()` reads them from a file and the
+environment, as the `spagent` command does.
 """
 
 from typing import TYPE_CHECKING
@@ -15,6 +19,7 @@ from .errors import (
     MLLMError,
     MLLMResponseError,
     MLLMUnavailableError,
+    SettingError,
     SpagentError,
     ToolError,
     UnknownToolError,
@@ -39,6 +44,8 @@ if TYPE_CHECKING:
     from .context import Context
     from .graph import build_graph, builder, graph
     from .mllm import MLLMClient
+    from .services import Services
+    from .settings import load_settings
 
 # The graph, its context and the MLLM client pull in torch, diffusers and
 # LangGraph; they load on first use so that `spagent_graph.state` and the
@@ -46,6 +53,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "Context": ".context",
     "MLLMClient": ".mllm",
+    "Services": ".services",
+    "load_settings": ".settings",
     "build_graph": ".graph",
     "builder": ".graph",
     "graph": ".graph",
@@ -81,6 +90,8 @@ __all__ = [
     "ModelPlan",
     "Request",
     "RoutePlan",
+    "Services",
+    "SettingError",
     "SpagentError",
     "State",
     "StepRecord",
@@ -89,4 +100,5 @@ __all__ = [
     "build_graph",
     "builder",
     "graph",
+    "load_settings",
 ]

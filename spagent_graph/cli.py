@@ -1,12 +1,12 @@
 """The `spagent` command.
 
-    spagent run [--text T] [--image F | --video F] [--thread-id ID [--resume]] [--review] [--pick]
+    spagent run [--text T] [--image F | --video F] [--thread-id ID [--resume]] [--review-plan] [--pick-winner]
         Make a video: plan, generate, judge; progress bars per stage and per
         denoising step; a checkpointed run that a later `--resume` continues;
         writes report.html and report.json beside the artifacts.
 
     spagent tools [--registry R]      the registry's tools, their tasks and where their weights come from
-    spagent store [--store F] [--export F | --import F]
+    spagent store [--store-path F] [--export F | --import F]
                                       the capability store's strengths per task and subject
     spagent config                    the settings in force and where each came from
 
@@ -34,30 +34,26 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .context import ABLATIONS, Context
+from .errors import SpagentError
 
 __all__ = ["main"]
 
 
-_SETTING_OPTIONS = {  # option dest -> Settings field
-    "mllm_url": "mllm_url", "mllm_model": "mllm_model", "registry": "registry", "store": "store_path",
-    "artifacts_dir": "artifacts_dir", "cache_dir": "cache_dir", "device": "device", "judge": "judge",
-    "checkpoint": "checkpoint",
-}
+def _options(args: argparse.Namespace) -> dict[str, str | None]:
+    """The settings given as options: field -> its raw text."""
+    from .settings import Settings
+
+    return {name: getattr(args, name, None) for name in Settings.model_fields}
 
 
-def _arguments(args: argparse.Namespace) -> dict:
-    given = {field: getattr(args, dest, None) for dest, field in _SETTING_OPTIONS.items()}
-    if getattr(args, "review", False):
-        given["review_plan"] = True
-    if getattr(args, "pick", False):
-        given["pick_winner"] = True
-    return given
+def _loaded(args: argparse.Namespace):
+    from .settings import load_settings
+
+    return load_settings(args.config, _options(args))
 
 
 def _settings(args: argparse.Namespace):
-    from .settings import load_settings
-
-    return load_settings(args.config, **_arguments(args))
+    return _loaded(args).settings
 
 
 def _context(args: argparse.Namespace) -> Context:
@@ -123,7 +119,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tools(args: argparse.Namespace) -> int:
-    registry = _context(args).tool_box().registry
+    from .services import Services
+
+    registry = Services().toolbox(_context(args)).registry
     rows = [(spec.name, spec.task, spec.adapter, spec.model or spec.repo_dir or "-",
              "yes" if spec.is_runnable else "no") for spec in registry]
     _print_table(("tool", "task", "adapter", "weights / repo", "runnable here"), rows)
@@ -134,13 +132,15 @@ def _store(args: argparse.Namespace) -> int:
     from .expansion import strength_table
     from .state import TASKS
 
-    context = _context(args)
-    store = context.capability_store()
+    from .services import Services
+
+    context, services = _context(args), Services()
+    store = services.store(context)
     if args.import_from:
         print(f"imported {store.import_file(args.import_from)} rows from {args.import_from}")
     if args.export_to:
         print(f"exported to {store.export(args.export_to)}")
-    toolbox = context.tool_box()
+    toolbox = services.toolbox(context)
     for task in TASKS:
         tools = sorted({e.model for e in store.entries(task=task)} | set(toolbox.names_for(task)))
         if tools:
@@ -149,13 +149,11 @@ def _store(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from .settings import sources_of
-
-    settings = _settings(args)
-    sources = sources_of(settings, _arguments(args))
-    print(f"# settings file: {settings.config_file or 'none'}")
-    for name, value in settings.model_dump().items():
-        print(f"{name} = {json.dumps(value)}  # {sources[name]}")
+    loaded = _loaded(args)
+    print(f"# settings file: {loaded.config_file or 'none'}")
+    for name, value in loaded.settings.model_dump(mode="json").items():
+        shown = "**********" if name == "mllm_api_key" and value is not None else value
+        print(f"{name} = {json.dumps(shown)}  # {loaded.sources[name]}")
     return 0
 
 
@@ -166,21 +164,24 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
 
 
+def _add_setting_options(group) -> None:
+    """One option per setting, its help the setting's own description: nothing here to keep in step."""
+    from .settings import Settings, default_text, describe_type, env_name, option_name
+
+    for name, field in Settings.model_fields.items():
+        flag = field.annotation is bool
+        group.add_argument(
+            option_name(name), dest=name, metavar="" if flag else name.upper().split("_")[-1],
+            nargs="?" if flag else None, const="true" if flag else None,
+            help=f"{field.description} [{describe_type(field)}; default {default_text(field)}; ${env_name(name)}]")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spagent", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     shared = argparse.ArgumentParser(add_help=False)
     shared.add_argument("--config", help="TOML settings file (default $SPAGENT_CONFIG, else ./spagent.toml if present).")
-    shared.add_argument("--mllm-url", help="OpenAI-compatible endpoint of the MLLM (default $SPAGENT_MLLM_URL; "
-                        "none: the MLLM-free planner and frame-statistics judge).")
-    shared.add_argument("--mllm-model", help="Served model id (default: the server's first).")
-    shared.add_argument("--registry", help="Built-in registry (demo, library, paper, research) or a YAML file "
-                        "(default demo).")
-    shared.add_argument("--store", help="Capability store SQLite file (default: in memory, seeded).")
-    shared.add_argument("--artifacts-dir", help="Where generated files go (default spagent_outputs).")
-    shared.add_argument("--cache-dir", help="Where demo pipelines are built.")
-    shared.add_argument("--device", help="Torch device for the tools (default auto).")
-    shared.add_argument("--judge", choices=["auto", "mllm", "classical"])
+    _add_setting_options(shared.add_argument_group("settings (each also SPAGENT_<NAME> or a key of the settings file)"))
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", parents=[shared], help="Make a video from text, an image or a video.",
@@ -195,12 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", type=int, help="Denoising steps (default: each tool's own).")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", type=Path, help="Where report.html and report.json go (default: the run's folder).")
-    run.add_argument("--checkpoint", help="SQLite file, postgresql:// URL or `memory` "
-                                          "(default <artifacts-dir>/checkpoints.sqlite).")
     run.add_argument("--thread-id", help="Name of the run in the checkpoint store (default: a new one).")
     run.add_argument("--resume", action="store_true", help="Continue the run --thread-id where it stopped.")
-    run.add_argument("--review", action="store_true", help="Stop after planning to approve, edit or cancel the plan.")
-    run.add_argument("--pick", action="store_true", help="Stop after judging to pick the winner yourself.")
     run.add_argument("--no-progress", action="store_true", help="No progress bars.")
     run.set_defaults(run=_run)
 
@@ -246,7 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except SpagentError as exc:  # a mistake in the settings or the request: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

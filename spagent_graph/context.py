@@ -1,226 +1,153 @@
-"""Run-scoped settings, and the services built from them.
+"""The run's settings, declared once: the graph's `context_schema`.
 
-`Context` is the graph's `context_schema`: pass one per run
-(`graph.invoke(inputs, context=Context(...))`), or a dict of its fields (as
-`langgraph dev` does). Services can be handed in ready-made (`mllm`,
-`toolbox`, `store`, ...) or are built from the settings. Built services are
-shared by every context with the same settings in a process, so a tool's
-loaded pipeline outlives one request.
+`Context` is a frozen pydantic model. Every setting is typed, bounded and
+described here and nowhere else: the TOML file, the `SPAGENT_*` environment
+variables, the `spagent` options and their help, `spagent config` and the
+README's table are all derived from these fields (see `settings.py`).
+
+    graph.invoke(inputs, context=Context(mllm_url="http://localhost:8000/v1"))
+    graph.invoke(inputs, context={"registry": "paper"})   # a dict, as langgraph dev sends it
+
+A context holds values only. What is built from them (the MLLM client, the
+toolbox and its loaded pipelines, the capability store, ...) belongs to
+`spagent_graph.services.Services`, which the graph is compiled with.
+
+Nothing here reads the environment: in-process, the defaults are the
+defaults. `load_settings()` is the one place that reads the file and the
+environment (the CLI and the served graph use it).
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from dataclasses import dataclass, field
+import difflib
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from langgraph.runtime import Runtime
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from spagent_graph.capability_store import PAPER_SEED, CapabilityStore, StrengthEntry
-from spagent_graph.tool_adapters.registry import ToolRegistry
-from spagent_graph.tool_adapters.toolbox import Toolbox
+from .errors import SettingError
 
-from .artifacts import ArtifactStore
-from .judging import FrameStatisticsJudge, Judge, MLLMJudge
-from .mllm import MLLMClient
-from .subject import SubjectClassifier
-
-__all__ = ["ABLATIONS", "Context", "context_of"]
+__all__ = ["ABLATIONS", "Ablation", "Context", "context_of", "setting_error"]
 
 #: The paper's ablations, as switches of the same graph (see README, "Evaluation").
-ABLATIONS = ("one_step", "no_intent", "no_route_planning", "no_principles", "no_subject")
-
-_shared: dict[tuple, Any] = {}
-# Reentrant: building one service may need another (the store reads the registry's priors).
-_shared_lock = threading.RLock()
+Ablation = Literal["one_step", "no_intent", "no_route_planning", "no_principles", "no_subject"]
+ABLATIONS: tuple[Ablation, ...] = ("one_step", "no_intent", "no_route_planning", "no_principles", "no_subject")
 
 
-def _shared_service(key: tuple, build):
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = build()
-        return _shared[key]
+class Context(BaseModel):
+    """Settings of a run. Every field has a default; unknown keys are refused."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-def _env(name: str) -> str | None:
-    return os.environ.get(name) or None
+    # The multimodal LLM -----------------------------------------------------------
+    mllm_url: str | None = Field(
+        None, pattern=r"^https?://", description="OpenAI-compatible MLLM endpoint (http://host:8000/v1); "
+        "none: the MLLM-free planner and the frame-statistics judge.")
+    mllm_model: str | None = Field(None, min_length=1, description="Served model id; none: the server's first model.")
+    mllm_api_key: SecretStr | None = Field(
+        None, description="Key sent to the MLLM endpoint; none: $OPENAI_API_KEY, else a placeholder (vLLM needs none).")
+    mllm_timeout_s: float = Field(120.0, gt=0, le=3600, description="Timeout of one MLLM request, in seconds.")
+    mllm_max_retries: int = Field(3, ge=0, le=20, description="Retries of a transient MLLM failure.")
+    mllm_video_input: Literal["frames", "video_url"] = Field(
+        "frames", description="Show videos to the MLLM as sampled frames, or as video_url where the server takes it.")
+    fallback_on_mllm_error: bool = Field(
+        True, description="On an MLLM failure, decide with the MLLM-free planner and say so; off: fail the run.")
 
+    # Judging and learning ---------------------------------------------------------
+    judge: Literal["auto", "mllm", "classical"] = Field(
+        "auto", description="Who scores candidates: auto (the MLLM when configured, else frame statistics), "
+        "mllm, or classical.")
+    judge_frames: int = Field(8, ge=1, le=64, description="Frames of each candidate the MLLM judge sees.")
+    learn_from: Literal["mllm", "any", "none"] = Field(
+        "mllm", description="Which judged runs update the store's strengths: MLLM-judged ones, any, or none.")
+    learning_weight: float = Field(
+        0.5, ge=0, le=10, description="Weight of one judged use in the store, against 1.0 for a human or an "
+        "expansion score.")
 
-@dataclass(kw_only=True)
-class Context:
-    """Settings of a run. Every field has a default; services are optional."""
+    # A human in the loop and ablations --------------------------------------------
+    review_plan: bool = Field(False, description="Stop after planning for a human to approve, edit or cancel the plan.")
+    pick_winner: bool = Field(False, description="Stop after judging for a human to pick the winner.")
+    ablations: tuple[Ablation, ...] = Field(
+        (), description=f"Stages switched off to measure them: any of {', '.join(ABLATIONS)}.")
 
-    mllm_url: str | None = field(
-        default_factory=lambda: _env("SPAGENT_MLLM_URL"),
-        metadata={"description": "OpenAI-compatible base URL (e.g. http://host:8000/v1). None: MLLM-free planner."},
-    )
-    mllm_model: str | None = field(
-        default_factory=lambda: _env("SPAGENT_MLLM_MODEL"),
-        metadata={"description": "Served model id; None asks the server for its first model."},
-    )
-    mllm_timeout_s: float = field(default=120.0, metadata={"description": "Timeout of one MLLM request."})
-    mllm_max_retries: int = field(default=3, metadata={"description": "Retries of transient MLLM failures."})
-    mllm_video_input: Literal["frames", "video_url"] = field(
-        default="frames", metadata={"description": "Send videos as sampled frames, or as video_url where supported."}
-    )
-    fallback_on_mllm_error: bool = field(
-        default=True, metadata={"description": "On an MLLM failure, decide with the MLLM-free planner and say so."}
-    )
-    judge: Literal["auto", "mllm", "classical"] = field(
-        default="auto", metadata={"description": "auto: the MLLM when configured, else frame statistics."}
-    )
-    judge_frames: int = field(default=8, metadata={"description": "Frames of each candidate the MLLM judge sees."})
-    learn_from: Literal["mllm", "any", "none"] = field(
-        default="mllm",
-        metadata={"description": "Which judged runs update the store's strengths: MLLM-judged ones, any, or none."},
-    )
-    learning_weight: float = field(
-        default=0.5,
-        metadata={"description": "How much one judged use counts in the store, against 1.0 for a human or expansion score."},
-    )
-    review_plan: bool = field(
-        default=False, metadata={"description": "Stop after planning for a human to approve, edit or cancel the plan."}
-    )
-    pick_winner: bool = field(
-        default=False, metadata={"description": "Stop after judging for a human to pick the winner."}
-    )
-    ablations: tuple[str, ...] = field(
-        default=(), metadata={"description": f"Switch stages off to measure them: any of {', '.join(ABLATIONS)}."}
-    )
-    registry: str = field(
-        default="demo", metadata={"description": "Built-in tool registry (demo, paper) or a registry YAML path."}
-    )
-    tools: list[str] | None = field(
-        default=None, metadata={"description": "Restrict selection to these registry tools; None allows all."}
-    )
-    store_path: str | None = field(
-        default=None, metadata={"description": "Capability store SQLite file; None keeps it in memory."}
-    )
-    artifacts_dir: str = field(default="spagent_outputs", metadata={"description": "Where runs write their files."})
-    cache_dir: str = field(
-        default_factory=lambda: str(Path.home() / ".cache" / "spagent_graph"),
-        metadata={"description": "Where built demo pipelines are kept."},
-    )
-    device: str = field(default="auto", metadata={"description": "Torch device for the tools; auto picks CUDA if any."})
-    input_root: str | None = field(
-        default=None,
-        metadata={"description": "If set, visual inputs must lie inside this folder (symbolic links resolved)."},
-    )
-    allowed_url_prefixes: tuple[str, ...] = field(
-        default=(),
-        metadata={"description": "URL prefixes a request's image or video may be fetched from; none: URLs are refused."},
-    )
-    max_download_bytes: int = field(default=512 * 2**20, metadata={"description": "Largest input fetched from a URL."})
-    max_input_side: int = field(
-        default=4096, metadata={"description": "Input policy: larger images or videos are refused (8K is)."}
-    )
-    max_input_frames: int = field(
-        default=2000, metadata={"description": "Input policy: longer input videos are refused."}
-    )
+    # Tools, store and files -------------------------------------------------------
+    registry: str = Field(
+        "demo", min_length=1, description="Built-in tool registry (demo, library, paper, research) or a registry "
+        "YAML file.")
+    tools: tuple[str, ...] | None = Field(
+        None, description="Restrict selection to these registry tools; none: every tool of the registry.")
+    store_path: str | None = Field(
+        None, min_length=1, description="Capability store SQLite file; none: an in-memory store for this context.")
+    artifacts_dir: str = Field("spagent_outputs", min_length=1, description="Where runs write their files.")
+    cache_dir: str = Field(
+        default_factory=lambda: str(Path.home() / ".cache" / "spagent_graph"), min_length=1,
+        description="Where built demo pipelines are kept (default ~/.cache/spagent_graph).")
+    device: str = Field(
+        "auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="Torch device of the tools: auto (CUDA when "
+        "there is one), cpu, mps, cuda or cuda:N.")
 
-    mllm: MLLMClient | None = field(default=None, compare=False, repr=False)
-    toolbox: Toolbox | None = field(default=None, compare=False, repr=False)
-    store: CapabilityStore | None = field(default=None, compare=False, repr=False)
-    artifacts: ArtifactStore | None = field(default=None, compare=False, repr=False)
-    subject_classifier: SubjectClassifier | None = field(default=None, compare=False, repr=False)
-    judge_backend: Judge | None = field(default=None, compare=False, repr=False)
+    # Input policy -----------------------------------------------------------------
+    input_root: str | None = Field(
+        None, min_length=1, description="Visual inputs must lie inside this folder (links resolved); none: anywhere.")
+    allowed_url_prefixes: tuple[str, ...] = Field(
+        (), description="URL prefixes a request's image or video may be fetched from; none: URLs are refused.")
+    max_download_bytes: int = Field(512 * 2**20, ge=1, description="Largest input fetched from a URL, in bytes.")
+    max_input_side: int = Field(
+        4096, ge=16, le=65536, description="Larger input images or videos, in pixels on a side, are refused.")
+    max_input_frames: int = Field(2000, ge=1, le=1_000_000, description="Longer input videos are refused.")
 
-    def __post_init__(self) -> None:
-        self.ablations = tuple(self.ablations)
-        unknown = sorted(set(self.ablations) - set(ABLATIONS))
-        if unknown:
-            raise ValueError(f"Context.ablations: unknown {unknown}; expected any of {list(ABLATIONS)}.")
-        if self.learning_weight < 0:
-            raise ValueError(f"Context.learning_weight must be >= 0, got {self.learning_weight}.")
+    def __init__(self, **values: Any) -> None:
+        # LangGraph builds a dict context with `Context(**context)`: the error it raises must
+        # say which key is wrong and what was expected, not pydantic's raw report.
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise setting_error(type(self), exc, lambda name: "the run's context") from None
 
     def ablated(self, stage: str) -> bool:
         """Whether `stage` is switched off; `one_step` switches off intent and route planning."""
         return stage in self.ablations or (stage in ("no_intent", "no_route_planning") and "one_step" in self.ablations)
 
-    # Services ------------------------------------------------------------------
+    def changed(self, **values: Any) -> Context:
+        """A copy with `values` changed, validated like any other context (unlike `model_copy`)."""
+        return type(self)(**{**self._set_values(), **values})
 
-    def mllm_client(self) -> MLLMClient | None:
-        if self.mllm is None and self.mllm_url:
-            key = ("mllm", self.mllm_url, self.mllm_model, self.mllm_timeout_s, self.mllm_max_retries, self.mllm_video_input)
-            self.mllm = _shared_service(
-                key,
-                lambda: MLLMClient(
-                    base_url=self.mllm_url,
-                    model=self.mllm_model,
-                    timeout_s=self.mllm_timeout_s,
-                    max_retries=self.mllm_max_retries,
-                    video_input=self.mllm_video_input,
-                ),
-            )
-        return self.mllm
-
-    def judge_service(self) -> Judge:
-        """The backend that scores candidates: `judge_backend` if given, else per `judge`."""
-        if self.judge_backend is None:
-            mllm = self.mllm_client() if self.judge != "classical" else None
-            if self.judge == "mllm" and mllm is None:
-                raise ValueError("Context.judge is 'mllm' but no mllm_url (or mllm client) is set.")
-            if mllm is None:
-                self.judge_backend = FrameStatisticsJudge()
-            else:
-                fallback = FrameStatisticsJudge() if self.fallback_on_mllm_error else None
-                self.judge_backend = MLLMJudge(mllm, frames=self.judge_frames, fallback=fallback)
-        return self.judge_backend
-
-    def tool_box(self) -> Toolbox:
-        if self.toolbox is None:
-            key = ("toolbox", self.registry, tuple(self.tools or ()), self.device, self.cache_dir)
-            self.toolbox = _shared_service(key, self._build_toolbox)
-        return self.toolbox
-
-    def _build_toolbox(self) -> Toolbox:
-        registry = ToolRegistry.from_yaml(self.registry)
-        if self.tools is not None:
-            registry = registry.restricted_to(self.tools)
-        return Toolbox(registry, device=self.device, cache_dir=Path(self.cache_dir))
-
-    def capability_store(self) -> CapabilityStore:
-        if self.store is None:
-            key = ("store", self.store_path, self.registry)
-            self.store = _shared_service(key, self._build_store)
-        return self.store
-
-    def _build_store(self) -> CapabilityStore:
-        store = CapabilityStore(self.store_path)
-        # Seeds never overwrite what a store file has learned.
-        store.import_file(PAPER_SEED, overwrite=False)
-        priors = [
-            StrengthEntry(model=spec.name, task=spec.task, subject=subject, strength=strength, source="prior")
-            for spec in self.tool_box().registry
-            for subject, strength in spec.prior_by_subject().items()
-        ]
-        store.put(priors, overwrite=False)
-        return store
-
-    def artifact_store(self) -> ArtifactStore:
-        if self.artifacts is None:
-            self.artifacts = _shared_service(("artifacts", str(Path(self.artifacts_dir).resolve())),
-                                             lambda: ArtifactStore(self.artifacts_dir))
-        return self.artifacts
-
-    def classifier(self) -> SubjectClassifier:
-        if self.subject_classifier is None:
-            self.subject_classifier = _shared_service(("classifier",), SubjectClassifier)
-        return self.subject_classifier
+    def _set_values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
-def context_of(runtime: Runtime | None) -> Context:
-    """The run's `Context`, whatever form the caller gave it in.
+def setting_error(model: type[BaseModel], exc: ValidationError, source_of: Callable[[str], str]) -> SettingError:
+    """One clear error for the first problem pydantic found: the key, its value, where it came from, what fits."""
+    error = exc.errors()[0]
+    name = str(error["loc"][0]) if error["loc"] else "?"
+    source = source_of(name)
+    if error["type"] == "extra_forbidden":
+        return unknown_setting(name, model, source)
+    field = model.model_fields.get(name)
+    expected = error["msg"][0].lower() + error["msg"][1:]
+    about = f" ({field.description})" if field is not None and field.description else ""
+    more = f" ({len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
+    return SettingError(name, f"is {error.get('input')!r} in {source}; {expected}.{about}{more}", source)
 
-    A parent graph that embeds ours may run with its own context type, or
-    none; then our defaults apply.
+
+def unknown_setting(name: str, model: type[BaseModel], source: str) -> SettingError:
+    known = list(model.model_fields)
+    nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f" Did you mean `{nearest[0]}`?" if nearest else ""
+    return SettingError(name, f"is not a setting (in {source}).{hint} Settings are: {', '.join(known)}.", source)
+
+
+def context_of(runtime: Any) -> Context:
+    """The `Context` of a LangGraph runtime, whatever form the caller gave it in.
+
+    A parent graph that embeds ours passes its own context down: our `Context`
+    is used as it is, and a dict is read as our settings (unknown keys are
+    errors). Any other context type, or none, leaves our defaults in force.
     """
     context = getattr(runtime, "context", None)
     if isinstance(context, Context):
         return context
-    if isinstance(context, dict):
-        known = {k: v for k, v in context.items() if k in Context.__dataclass_fields__}
-        return Context(**known)
+    if isinstance(context, Mapping):
+        return Context(**context)
     return Context()

@@ -3,6 +3,7 @@
     SpagentError
     ├── InputError           the request or one of its files is not what we expected
     ├── ConfigError          a registry, tool set or setting is wrong
+    │   ├── SettingError     one setting is unknown or out of its bounds (names key and source)
     │   └── UnknownToolError a tool name that no registry entry defines
     ├── MLLMError            the multimodal LLM could not give a usable answer
     │   ├── MLLMUnavailableError   the endpoint cannot be reached
@@ -25,6 +26,7 @@ __all__ = [
     "MLLMError",
     "MLLMResponseError",
     "MLLMUnavailableError",
+    "SettingError",
     "SpagentError",
     "ToolError",
     "ToolTimeoutError",
@@ -48,6 +50,15 @@ class InputError(SpagentError, ValueError):
 
 class ConfigError(SpagentError, ValueError):
     """A registry file, tool set or setting cannot be used as given."""
+
+
+class SettingError(ConfigError):
+    """A setting that is not one, or whose value does not fit, wherever it came from."""
+
+    def __init__(self, key: str, message: str, source: str) -> None:
+        self.key = key
+        self.source = source
+        super().__init__(f"Setting `{key}` {message}")
 
 
 class UnknownToolError(ConfigError, KeyError):

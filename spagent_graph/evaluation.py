@@ -49,6 +49,7 @@ from .judging import judge_all
 from .media import inspect_request_visual
 from .metrics import kendall, pearson, spearman
 from .principles import makes_a_video
+from .services import Services
 from .state import Candidate, Request, Subject, _Model
 
 __all__ = [
@@ -168,10 +169,11 @@ class EvalReport:
     records: int
 
 
-def judge_agreement(records: Sequence[EvalRecord], context: Context) -> tuple[dict[str, dict[str, float]], str]:
+def judge_agreement(records: Sequence[EvalRecord], context: Context,
+                    services: Services | None = None) -> tuple[dict[str, dict[str, float]], str]:
     """The judge's scores against the human ones, per category and over all."""
 
-    judge = context.judge_service()
+    judge = (services or Services()).judge(context)
     pairs: dict[str, list[tuple[float, float]]] = {}
     for record in records:
         scored = [c for c in record.candidates if c.human and c.video]
@@ -197,19 +199,26 @@ def evaluate(
     variants: dict[str, Iterable[str]] | None = None,
     agreement: bool = True,
     execute: bool = False,
+    services: Services | None = None,
 ) -> EvalReport:
-    """Runs the judge agreement and every variant of the agent over `records`."""
+    """Runs the judge agreement and every variant of the agent over `records`.
+
+    The variants share `services` (one toolbox, one judge); each variant's context
+    is its own, and so is its in-memory store unless `store_path` is set."""
     variants = {"full agent": ()} if variants is None else variants
-    table, judge_name = judge_agreement(records, context) if agreement else ({}, context.judge_service().name)
-    results = {name: _run_variant(records, dataclasses.replace(context, ablations=tuple(ablations)), execute)
+    services = services or Services()
+    table, judge_name = (judge_agreement(records, context, services) if agreement
+                         else ({}, services.judge(context).name))
+    results = {name: _run_variant(records, context.changed(ablations=tuple(ablations)), execute, services)
                for name, ablations in variants.items()}
     return EvalReport(agreement=table, variants=results, judge=judge_name, records=len(records))
 
 
-def _run_variant(records: Sequence[EvalRecord], context: Context, execute: bool) -> VariantResult:
+def _run_variant(records: Sequence[EvalRecord], context: Context, execute: bool,
+                 services: Services) -> VariantResult:
     from .graph import build_graph, build_planning_graph
 
-    graph = build_graph() if execute else build_planning_graph()
+    graph = build_graph(services=services) if execute else build_planning_graph(services=services)
     result = VariantResult()
     for record in records:
         state = graph.invoke({"request": record.request}, context=context)
@@ -227,7 +236,7 @@ def _run_variant(records: Sequence[EvalRecord], context: Context, execute: bool)
             contenders = [lst for lst, ok in zip(lists, runnable, strict=True) if ok and lst in available]
             if len(contenders) > 1 and contenders[0] != contenders[1]:
                 candidates = [_as_candidate(record, i, available[lst]) for i, lst in enumerate(contenders)]
-                scores = judge_all(context.judge_service(), candidates, record.request,
+                scores = judge_all(services.judge(context), candidates, record.request,
                                    inspect_request_visual(record.request))
                 chosen = contenders[max(range(len(scores)), key=lambda i: (scores[i].overall, -i))]
             elif contenders:

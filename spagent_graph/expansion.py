@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import operator
 import statistics
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 from pydantic import Field
+from typing_extensions import TypedDict
 
 from spagent_graph.nodes.execute import execute_route
 
-from .context import Context, context_of
+from .context import Context
+from .services import Services
 from .errors import UnknownToolError
 from .judging import judge_each
 from .media import inspect_request_visual
@@ -87,15 +89,15 @@ class ExpansionState(ExpansionInput, total=False):
 DEFAULT_PROBE_OPTIONS = GenerationOptions(num_frames=16, height=320, width=512)
 
 
-def prepare_probes(state: ExpansionState, runtime: Runtime[Context]) -> dict:
-    context = context_of(runtime)
-    registry = context.tool_box().registry
+def prepare_probes(state: ExpansionState, runtime: Runtime[Context], services: Services) -> dict:
+    context = services.context(runtime)
+    registry = services.toolbox(context).registry
     name = state.get("tool")
     if not name or name not in registry.names():
         raise UnknownToolError(name or "(none)", registry.names())
     task = registry.get(name).task
     run_id = f"expand-{name}"
-    folder = context.artifact_store().run_dir(run_id) / "probes"
+    folder = services.artifacts(context).run_dir(run_id) / "probes"
     options = state.get("options") or DEFAULT_PROBE_OPTIONS
     runs = []
     for probe in probes_for(task, folder, per_subject=state.get("per_subject") or 2):
@@ -116,17 +118,17 @@ def dispatch_probes(state: ExpansionState) -> list[Send]:
     return sends
 
 
-def judge_probes(state: ExpansionState, runtime: Runtime[Context]) -> dict:
-    judge = context_of(runtime).judge_service()
+def judge_probes(state: ExpansionState, runtime: Runtime[Context], services: Services) -> dict:
+    judge = services.judge(services.context(runtime))
     runs = {run.candidate_id: run for run in state["probes"]}
     finished = [c for c in state.get("candidates", []) if c.video is not None and c.id in runs]
     jobs = [(c, runs[c.id].request, inspect_request_visual(runs[c.id].request)) for c in finished]
     return {"evaluations": judge_each(judge, jobs)}
 
 
-def store_strengths(state: ExpansionState, runtime: Runtime[Context]) -> dict:
-    context = context_of(runtime)
-    store = context.capability_store()
+def store_strengths(state: ExpansionState, runtime: Runtime[Context], services: Services) -> dict:
+    context = services.context(runtime)
+    store = services.store(context)
     subject_of = {run.candidate_id: run.subject for run in state["probes"]}
     scores: dict[Subject, list[float]] = {}
     for evaluation in state.get("evaluations", []):
@@ -139,7 +141,7 @@ def store_strengths(state: ExpansionState, runtime: Runtime[Context]) -> dict:
         store.record(state["tool"], state["task"], subject, mean, source="judge", weight=len(scores[subject]))
         strengths.append(SubjectStrength(subject=subject, strength=round(mean, 1), count=len(scores[subject])))
     failed = [c for c in state.get("candidates", []) if c.error]
-    report = strength_table(store, state["task"], context.tool_box().names_for(state["task"]), highlight=state["tool"])
+    report = strength_table(store, state["task"], services.toolbox(context).names_for(state["task"]), highlight=state["tool"])
     summary = (
         f"Expansion of `{state['tool']}` ({state['task']}): {len(state.get('evaluations', []))} outputs judged, "
         f"{len(failed)} probes failed.\n\n"
@@ -147,7 +149,7 @@ def store_strengths(state: ExpansionState, runtime: Runtime[Context]) -> dict:
     if failed:
         summary += "".join(f"- {c.id}: {c.error}\n" for c in failed) + "\n"
     report_text = summary + report
-    (context.artifact_store().run_dir(state["run_id"]) / "report.md").write_text(report_text)
+    (services.artifacts(context).run_dir(state["run_id"]) / "report.md").write_text(report_text)
     return {"strengths": strengths, "report": report_text}
 
 
@@ -163,12 +165,21 @@ def strength_table(store, task: Task, tools: list[str], *, highlight: str | None
     return header + "".join(rows)
 
 
-def build_expansion_graph(*, checkpointer: Any = None, name: str = "spagent-expand") -> CompiledStateGraph:
+def build_expansion_graph(*, checkpointer: Any = None, services: Services | None = None,
+                          settings: Context | None = None, name: str = "spagent-expand") -> CompiledStateGraph:
+    """The expansion graph; `services` and `settings` as for `build_graph`."""
+    from .graph import bound
+
+    if settings is not None:
+        if services is not None:
+            raise ValueError("build_expansion_graph: give `settings` or `services`, not both.")
+        services = Services(defaults=settings)
+    services = services or Services()
     builder = StateGraph(ExpansionState, context_schema=Context, input_schema=ExpansionInput)
-    builder.add_node("prepare_probes", prepare_probes)
-    builder.add_node("run_probe", execute_route)
-    builder.add_node("judge_probes", judge_probes)
-    builder.add_node("store_strengths", store_strengths)
+    builder.add_node("prepare_probes", bound(prepare_probes, services))
+    builder.add_node("run_probe", bound(execute_route, services))
+    builder.add_node("judge_probes", bound(judge_probes, services))
+    builder.add_node("store_strengths", bound(store_strengths, services))
     builder.add_edge(START, "prepare_probes")
     builder.add_conditional_edges("prepare_probes", dispatch_probes, ["run_probe"])
     builder.add_edge("run_probe", "judge_probes")

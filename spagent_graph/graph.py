@@ -10,6 +10,9 @@ context asks for a human in the loop (see nodes/review.py).
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -31,23 +34,28 @@ from spagent_graph.nodes import (
 
 from .context import Context
 from .persistence import allow_state_types
-from .state import InputState, State
+from .services import Services
+from .state import InputState, OutputState, State
 
-__all__ = ["build_graph", "build_planning_graph", "builder", "graph"]
+__all__ = ["build_graph", "build_planning_graph", "builder", "graph", "make_builder"]
+
+PLANNING_STAGES = (inspect_inputs, recognize_intent, plan_routes, select_models)
 
 
-def make_builder() -> StateGraph:
-    builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=State)
-    builder.add_node("inspect_inputs", inspect_inputs)
-    builder.add_node("recognize_intent", recognize_intent)
-    builder.add_node("plan_routes", plan_routes)
-    builder.add_node("select_models", select_models)
-    builder.add_node("review_plan", review_plan)
-    builder.add_node("execute_route", execute_route)
-    builder.add_node("judge_candidates", judge_candidates)
-    builder.add_node("choose_winner", choose_winner)
-    builder.add_node("review_winner", review_winner)
-    builder.add_node("update_strengths", update_strengths)
+def bound(node: Callable, services: Services) -> Callable:
+    """`node` with the graph's services, if it takes them; LangGraph still passes the state and the runtime."""
+    if "services" not in inspect.signature(node).parameters:
+        return node
+    return functools.update_wrapper(functools.partial(node, services=services), node)
+
+
+def make_builder(services: Services | None = None) -> StateGraph:
+    """The uncompiled graph, its nodes bound to `services` (a new `Services()` if none)."""
+    services = services or Services()
+    builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
+    for node in (*PLANNING_STAGES, review_plan, execute_route, judge_candidates, choose_winner, review_winner,
+                 update_strengths):
+        builder.add_node(node.__name__, bound(node, services))
 
     builder.add_edge(START, "inspect_inputs")
     builder.add_edge("inspect_inputs", "recognize_intent")
@@ -63,27 +71,44 @@ def make_builder() -> StateGraph:
     return builder
 
 
-def build_graph(*, checkpointer: Any = None, store: Any = None, name: str = "spagent", **compile_kwargs: Any) -> CompiledStateGraph:
+def build_graph(
+    *,
+    checkpointer: Any = None,
+    store: Any = None,
+    services: Services | None = None,
+    settings: Context | None = None,
+    name: str = "spagent",
+    **compile_kwargs: Any,
+) -> CompiledStateGraph:
     """A compiled SPAgent graph.
 
     It can be invoked, streamed (`updates`, `custom` for tool progress),
-    checkpointed (pass a checkpointer and a `thread_id`), and added as a node
-    of a larger graph. Settings and services come per run as `Context`.
+    checkpointed (pass a checkpointer and a `thread_id`; our state types are
+    registered with its serializer), and added as a node of a larger graph.
+    A run's settings come as its `Context`; `settings` are the defaults it
+    starts from. `services` owns what is built from the settings (loaded
+    pipelines, the capability store, ...); hand in ready-made ones there.
     """
     from . import state
 
+    if settings is not None:
+        if services is not None:
+            raise ValueError("build_graph: give `settings` or `services` (with `Services(defaults=...)`), not both.")
+        services = Services(defaults=settings)
     checkpointer = allow_state_types(checkpointer, state)
-    return make_builder().compile(checkpointer=checkpointer, store=store, name=name, **compile_kwargs)
+    return make_builder(services).compile(checkpointer=checkpointer, store=store, name=name, **compile_kwargs)
 
 
-def build_planning_graph(*, name: str = "spagent-plan", **compile_kwargs: Any) -> CompiledStateGraph:
+def build_planning_graph(*, services: Services | None = None, name: str = "spagent-plan",
+                         **compile_kwargs: Any) -> CompiledStateGraph:
     """The graph's planning stages only (inputs, intent, routes, models), with the same nodes
     and context: for evaluating plans without generating, as `spagent eval` does."""
-    builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=State)
-    stages = ["inspect_inputs", "recognize_intent", "plan_routes", "select_models"]
-    for stage, node in zip(stages, (inspect_inputs, recognize_intent, plan_routes, select_models), strict=True):
-        builder.add_node(stage, node)
-    for before, after in zip([START, *stages], [*stages, END]):
+    services = services or Services()
+    builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
+    for node in PLANNING_STAGES:
+        builder.add_node(node.__name__, bound(node, services))
+    names = [node.__name__ for node in PLANNING_STAGES]
+    for before, after in zip([START, *names], [*names, END]):
         builder.add_edge(before, after)
     return builder.compile(name=name, **compile_kwargs)
 

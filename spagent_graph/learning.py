@@ -28,7 +28,7 @@ def strength_updates(
     state: Mapping[str, Any], *, weight: float, learn_from: str = "mllm", source: str = "judge"
 ) -> list[StrengthUpdate]:
     """The store updates a finished run's evaluations call for (none when `learn_from` says so)."""
-    if learn_from == "none" or weight <= 0 or "intent" not in state:
+    if learn_from == "none" or weight <= 0 or state.get("intent") is None:
         return []
     candidates = {c.id: c for c in state.get("candidates", [])}
     updates = []

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Generic, Literal, TypeVar
 
 import httpx
-import openai
 from PIL import Image
 from pydantic import BaseModel, ValidationError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -33,8 +32,12 @@ __all__ = ["Answer", "CallRecord", "MLLMClient", "Visual"]
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
-# Worth retrying: the server was unreachable for a moment, slow, overloaded or restarting.
-_TRANSIENT = (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError, openai.RateLimitError)
+
+def _transient_errors() -> tuple[type[Exception], ...]:
+    """Worth retrying: the server was unreachable for a moment, slow, overloaded or restarting."""
+    import openai
+
+    return (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError, openai.RateLimitError)
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,9 @@ class CallRecord:
 class MLLMClient:
     """Structured questions to an OpenAI-compatible endpoint.
 
-    `model=None` asks the server for its first model. Settings left out fall
-    back to the environment: SPAGENT_MLLM_URL, SPAGENT_MLLM_MODEL,
-    SPAGENT_MLLM_API_KEY (or OPENAI_API_KEY).
+    `model=None` asks the server for its first model; `api_key=None` sends
+    $OPENAI_API_KEY, or a placeholder (vLLM asks for none). The settings come
+    from a run's `Context` through `Services.mllm`.
     """
 
     base_url: str
@@ -91,22 +94,15 @@ class MLLMClient:
     _model_lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        import openai  # here, not at the top: the graph and the CLI import this module without asking anything
+
         self.base_url = self.base_url.rstrip("/")
         self.calls = collections.deque(maxlen=self.history_size)
-        key = self.api_key or os.environ.get("SPAGENT_MLLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        key = self.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         # Retries are ours (tenacity, below), so the SDK's own are off.
         self._client = openai.OpenAI(
             base_url=self.base_url, api_key=key, timeout=self.timeout_s, max_retries=0, http_client=self.http_client
         )
-
-    @classmethod
-    def from_env(cls, **overrides) -> MLLMClient | None:
-        """A client from SPAGENT_MLLM_* variables, or None when no URL is set."""
-        url = overrides.pop("base_url", None) or os.environ.get("SPAGENT_MLLM_URL")
-        if not url:
-            return None
-        overrides.setdefault("model", os.environ.get("SPAGENT_MLLM_MODEL") or None)
-        return cls(base_url=url, **overrides)
 
     @property
     def model_id(self) -> str:
@@ -132,6 +128,8 @@ class MLLMClient:
         `max_frames` overrides the client's frames per video for this question,
         still within the request's image budget.
         """
+        import openai
+
         content = [{"type": "text", "text": prompt}, *self._visual_parts(visuals, max_frames or self.max_frames)]
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
         response_format = {
@@ -169,8 +167,10 @@ class MLLMClient:
         return Answer(parsed=parsed, raw=raw, seconds=seconds)
 
     def _with_retries(self, call):
+        import openai
+
         retrying = Retrying(
-            retry=retry_if_exception_type(_TRANSIENT),
+            retry=retry_if_exception_type(_transient_errors()),
             stop=stop_after_attempt(self.max_retries + 1),
             wait=wait_exponential(multiplier=0.5, max=8),
             reraise=True,

@@ -14,12 +14,15 @@ or `memory` for a process-local saver.
 from __future__ import annotations
 
 import contextlib
+import copy
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.serde.base import maybe_add_typed_methods
 from pydantic import BaseModel
 
 from .errors import ConfigError
@@ -40,20 +43,35 @@ def state_types(*modules: ModuleType) -> set[tuple[str, str]]:
 def allow_state_types(checkpointer: Any, *modules: ModuleType) -> Any:
     """`checkpointer`, told that the pydantic types of `modules` may be loaded.
 
-    LangGraph's serializer loads only the types it was told of (in strict
-    mode; otherwise it warns for each), so the graphs name theirs here.
+    LangGraph's serializer loads only the types it was told of under
+    LANGGRAPH_STRICT_MSGPACK=true, and otherwise loads anything while warning
+    for each unnamed type (a default that later versions drop). Either way the
+    graph's copy of the saver is given an explicit list: ours, LangGraph's own
+    safe types, and whatever the saver's serializer already allowed. The
+    caller's saver object is left as it was.
     """
     if checkpointer is None or isinstance(checkpointer, bool) or not hasattr(checkpointer, "with_allowlist"):
         return checkpointer
-    return checkpointer.with_allowlist(state_types(*modules))
+    ours = state_types(*modules) | _URL_TYPES
+    serde = getattr(checkpointer, "serde", None)
+    # A default saver's serializer is permissive (allows True); with_allowlist would then
+    # change nothing and every load would warn, so it gets an explicit list of its own.
+    if type(serde) is JsonPlusSerializer and getattr(serde, "_allowed_msgpack_modules", None) is True:
+        clone = copy.copy(checkpointer)
+        clone.serde = maybe_add_typed_methods(
+            JsonPlusSerializer(pickle_fallback=serde.pickle_fallback, allowed_msgpack_modules=tuple(ours)))
+        return clone
+    return checkpointer.with_allowlist(ours)
+
+
+# A request's image or video may be a URL (pydantic's Url type) until the inputs stage fetches it.
+_URL_TYPES = {("pydantic.networks", "AnyUrl"), ("pydantic_core._pydantic_core", "Url")}
 
 
 def _serializer() -> Any:
-    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-
     from . import expansion, state
 
-    return JsonPlusSerializer(allowed_msgpack_modules=tuple(state_types(state, expansion)))
+    return JsonPlusSerializer(allowed_msgpack_modules=tuple(state_types(state, expansion) | _URL_TYPES))
 
 
 @contextlib.contextmanager

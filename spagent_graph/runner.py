@@ -142,7 +142,7 @@ def _ask(pending: dict, answers: TextIO) -> dict:
 
 
 def _summarise(state: dict, context) -> None:
-    if "intent" not in state:
+    if state.get("intent") is None:
         return
     intent, routes, models = state["intent"], state["route_plan"], state["model_plan"]
     print(f"MLLM: {context.mllm_url or 'none (MLLM-free planner)'}")

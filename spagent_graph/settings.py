@@ -1,121 +1,210 @@
-"""Configuration in one place, from a file, the environment and arguments.
+"""Settings from a file, the environment and options, all derived from `Context`'s fields.
 
-Sources, lowest precedence first: a TOML file (`--config FILE`, else
-$SPAGENT_CONFIG, else `./spagent.toml` when present), then `SPAGENT_*`
-environment variables (`SPAGENT_MLLM_URL`, `SPAGENT_REGISTRY`, ...), then
-command-line arguments. `spagent config` prints the result and where each
-value came from. `Settings.context()` turns them into a run's `Context`.
+Sources, lowest precedence first: the field's default, a TOML file
+(`--config FILE`, else $SPAGENT_CONFIG, else `./spagent.toml` when present),
+`SPAGENT_<FIELD>` environment variables, then `spagent` options
+(`--<field-with-dashes>`). Every source is checked against the same fields
+and bounds; an unknown key or a bad value is a `SettingError` that names the
+key, the value, where it came from and the nearest known key.
 
     # spagent.toml
     mllm_url = "http://localhost:8000/v1"
     registry = "paper"
     store_path = "strengths.db"
+    ablations = ["no_subject"]
+
+In the environment and on the command line a list is written as JSON
+(`["a", "b"]`) or comma-separated (`a,b`), and an empty value means "none"
+for a setting that can be none.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic import Field, ValidationError
+from pydantic.fields import FieldInfo
 
-from .context import ABLATIONS, Context
+from .context import Context, setting_error, unknown_setting
+from .errors import ConfigError, SettingError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["ENV_PREFIX", "LoadedSettings", "Settings", "load_settings", "option_name", "settings_table"]
 
 ENV_PREFIX = "SPAGENT_"
+#: Variables with our prefix that are not settings: where the file is, and the test suite's own.
+NOT_SETTINGS = ("SPAGENT_CONFIG", "SPAGENT_TEST_")
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
-    config_file: ClassVar[Path | None] = None
+class Settings(Context):
+    """The `spagent` command's settings: the run's `Context`, and where the command keeps checkpoints."""
 
-    mllm_url: str | None = Field(None, description="OpenAI-compatible MLLM endpoint; none: the MLLM-free planner.")
-    mllm_model: str | None = Field(None, description="Served model id; none: the server's first model.")
-    mllm_timeout_s: float = Field(120.0, gt=0, description="Timeout of one MLLM request.")
-    registry: str = Field("demo", description="Built-in tool registry (demo, library, paper, research) or a YAML file.")
-    store_path: str | None = Field(None, description="Capability store SQLite file; none: in memory.")
-    artifacts_dir: str = Field("spagent_outputs", description="Where runs write their files.")
-    cache_dir: str = Field(str(Path.home() / ".cache" / "spagent_graph"), description="Where demo pipelines are built.")
-    device: str = Field("auto", description="Torch device for the tools.")
-    judge: Literal["auto", "mllm", "classical"] = Field("auto", description="Which judge scores candidates.")
-    judge_frames: int = Field(8, ge=1, le=64, description="Frames of each candidate the MLLM judge sees.")
-    learn_from: Literal["mllm", "any", "none"] = Field("mllm", description="Which judged runs update strengths.")
-    learning_weight: float = Field(0.5, ge=0, description="Weight of one judged use against a human score.")
     checkpoint: str | None = Field(
-        None, description="Checkpoint store: SQLite file, postgresql:// URL or memory; none: <artifacts_dir>/checkpoints.sqlite."
-    )
-    review_plan: bool = Field(False, description="Stop after planning for a human to approve, edit or cancel.")
-    pick_winner: bool = Field(False, description="Stop after judging for a human to pick the winner.")
-    input_root: str | None = Field(None, description="Visual inputs must lie inside this folder (links resolved).")
-    allowed_url_prefixes: list[str] = Field(default_factory=list, description="URL prefixes inputs may come from.")
-    max_download_bytes: int = Field(512 * 2**20, ge=1, description="Largest input fetched from a URL.")
-    max_input_side: int = Field(4096, ge=16, description="Input policy: larger images or videos are refused.")
-    max_input_frames: int = Field(2000, ge=1, description="Input policy: longer input videos are refused.")
-    ablations: list[str] = Field(default_factory=list, description=f"Stages switched off: any of {', '.join(ABLATIONS)}.")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if cls.config_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.config_file))
-        return tuple(sources)
+        None, min_length=1, description="Checkpoint store of `spagent run`: a SQLite file, a postgresql:// URL or "
+        "memory; none: <artifacts_dir>/checkpoints.sqlite.")
 
     @property
     def checkpoint_target(self) -> str:
         return self.checkpoint or str(Path(self.artifacts_dir) / "checkpoints.sqlite")
 
-    def context(self, **services: Any) -> Context:
-        """The run's `Context` from these settings; `services` are handed over ready-made."""
-        fields = self.model_dump(exclude={"checkpoint"})
-        fields["ablations"] = tuple(fields["ablations"])
-        fields["allowed_url_prefixes"] = tuple(fields["allowed_url_prefixes"])
-        return Context(**fields, **services)
+    def context(self) -> Context:
+        """The graph's context: these settings less the command's own."""
+        return Context(**{name: getattr(self, name) for name in self.model_fields_set if name in Context.model_fields})
 
 
-def config_file_path(config_file: Path | str | None = None) -> Path | None:
+@dataclass(frozen=True)
+class LoadedSettings:
+    settings: Settings
+    sources: dict[str, str]  # field -> "default", "file F", "environment SPAGENT_X" or "option --x"
+    config_file: Path | None
+
+
+def option_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings(
+    config_file: Path | str | None = None,
+    options: Mapping[str, str | None] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    model: type[Settings] = Settings,
+) -> LoadedSettings:
+    """Settings from the defaults, the file, the environment and `options` (field -> raw text; None: not given)."""
+    environ = os.environ if environ is None else environ
+    path = config_file_path(config_file, environ)
+    values: dict[str, Any] = {}
+    sources = {name: "default" for name in model.model_fields}
+
+    if path is not None:
+        try:
+            from_file = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"settings file {path}: cannot be read as TOML ({exc}).") from exc
+        for name, value in from_file.items():
+            _take(model, values, sources, name, value, f"file {path}")
+    for variable, text in environ.items():
+        if variable.startswith(ENV_PREFIX) and not variable.startswith(NOT_SETTINGS) and text != "":
+            name = variable[len(ENV_PREFIX):].lower()
+            _take(model, values, sources, name, _from_text(model, name, text), f"environment {variable}")
+    for name, text in (options or {}).items():
+        if text is not None:
+            _take(model, values, sources, name, _from_text(model, name, text), f"option {option_name(name)}")
+
+    try:
+        settings = model.model_validate(values)
+    except ValidationError as exc:
+        raise setting_error(model, exc, lambda name: sources.get(name, "the settings")) from None
+    return LoadedSettings(settings=settings, sources=sources, config_file=path)
+
+
+def _take(model: type[Settings], values: dict, sources: dict, name: str, value: Any, source: str) -> None:
+    if name not in model.model_fields:
+        raise unknown_setting(name, model, source)
+    values[name], sources[name] = value, source
+
+
+def _from_text(model: type[Settings], name: str, text: str) -> Any:
+    """Text from the environment or a command line, as the field's type takes it."""
+    field = model.model_fields.get(name)
+    if field is None:
+        return text
+    if text.strip() == "" and _accepts_none(field):
+        return None
+    if _is_sequence(field):
+        text = text.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise SettingError(name, f"is {text!r}, which is not a JSON list ({exc}).", "the settings") from None
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return text  # pydantic reads numbers and booleans ("true", "0", "yes") from text
+
+
+def _accepts_none(field: FieldInfo) -> bool:
+    return type(None) in typing.get_args(field.annotation)
+
+
+def _is_sequence(field: FieldInfo) -> bool:
+    annotation = field.annotation
+    candidates = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    return any(typing.get_origin(a) in (tuple, list) for a in candidates)
+
+
+def config_file_path(config_file: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
     """The TOML file settings are read from, if any."""
+    environ = os.environ if environ is None else environ
+    if config_file is None and environ.get(f"{ENV_PREFIX}CONFIG"):
+        config_file = environ[f"{ENV_PREFIX}CONFIG"]
     if config_file is not None:
         path = Path(config_file)
         if not path.is_file():
-            raise FileNotFoundError(f"--config: {path} is not a file; expected a TOML settings file.")
+            raise ConfigError(f"--config: {path} is not a file; expected a TOML settings file.")
         return path
-    if os.environ.get(f"{ENV_PREFIX}CONFIG"):
-        return config_file_path(os.environ[f"{ENV_PREFIX}CONFIG"])
     default = Path("spagent.toml")
     return default if default.is_file() else None
 
 
-def load_settings(config_file: Path | str | None = None, **arguments: Any) -> Settings:
-    """Settings from the file, the environment and `arguments` (None values count as not given)."""
-    path = config_file_path(config_file)
-    from_file = type("Settings", (Settings,), {"config_file": path})
-    return from_file(**{k: v for k, v in arguments.items() if v is not None})
-
-
-def sources_of(settings: Settings, arguments: dict[str, Any]) -> dict[str, str]:
-    """Where each setting's value came from: argument, environment, file or default."""
-    file_values: dict[str, Any] = {}
-    if settings.config_file is not None:
-        file_values = tomllib.loads(Path(settings.config_file).read_text())
-    sources = {}
-    for name in Settings.model_fields:
-        if arguments.get(name) is not None:
-            sources[name] = "argument"
-        elif f"{ENV_PREFIX}{name.upper()}" in os.environ:
-            sources[name] = "environment"
-        elif name in file_values:
-            sources[name] = f"file {settings.config_file}"
+def describe_type(field: FieldInfo) -> str:
+    """The field's type and bounds as a person reads them: `int, 1..64`, `one of: auto, mllm, classical`."""
+    annotation = field.annotation
+    parts = [a for a in (typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,))
+             if a is not type(None)]
+    words = []
+    for part in parts:
+        origin = typing.get_origin(part)
+        if origin is typing.Literal:
+            words.append("one of " + ", ".join(str(v) for v in typing.get_args(part)))
+        elif origin in (tuple, list):
+            inner = typing.get_args(part)[0]
+            choices = typing.get_args(inner) if typing.get_origin(inner) is typing.Literal else ()
+            words.append("list" + (f" of {', '.join(choices)}" if choices else " of text"))
         else:
-            sources[name] = "default"
-    return sources
+            words.append({str: "text", int: "integer", float: "number", bool: "true/false"}.get(part, "secret text"))
+    text = " or ".join(words)
+    low = high = None
+    for rule in field.metadata:
+        low = getattr(rule, "ge", None) if getattr(rule, "ge", None) is not None else low
+        low = f">{rule.gt}" if getattr(rule, "gt", None) is not None else low
+        high = getattr(rule, "le", None) if getattr(rule, "le", None) is not None else high
+    if low is not None or high is not None:
+        text += f", {low if low is not None else ''}..{high if high is not None else ''}"
+    if _accepts_none(field):
+        text += ", or none"
+    return text
+
+
+def default_text(field: FieldInfo) -> str:
+    if field.default_factory is not None:
+        return "(computed)"
+    value = field.get_default()
+    if value is None:
+        return "none"
+    if isinstance(value, tuple):
+        return "[]" if not value else json.dumps(list(value))
+    return json.dumps(value)
+
+
+def settings_table(model: type[Settings] = Settings) -> str:
+    """The Markdown table of every setting, as the README shows it."""
+    rows = ["| setting | option / variable | type | default | what it does |", "|---|---|---|---|---|"]
+    for name, field in model.model_fields.items():
+        rows.append(f"| `{name}` | `{option_name(name)}` / `{env_name(name)}` | {describe_type(field)} | "
+                    f"`{default_text(field)}` | {field.description} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m spagent_graph.settings: the README's table
+    print(settings_table(), end="")

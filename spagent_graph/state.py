@@ -12,9 +12,11 @@ import operator
 import re
 from pathlib import Path
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, field_validator
+# pydantic (and so LangGraph's schemas) needs typing_extensions' TypedDict before Python 3.12.
+from typing_extensions import TypedDict
 
 __all__ = [
     "SUBJECTS",
@@ -252,15 +254,19 @@ class RouteState(TypedDict):
 
 
 class State(TypedDict, total=False):
+    """A thread's state: its latest run. Each new request on a thread starts a new run
+    (`inspect_inputs` gives it a new `run_id` and clears what the run before left); the
+    earlier runs stay in the thread's checkpoint history."""
+
     request: Request
     run_id: str
     visual: MediaInfo | None
-    intent: Intent
-    route_plan: RoutePlan
-    model_plan: ModelPlan
+    intent: Intent | None
+    route_plan: RoutePlan | None
+    model_plan: ModelPlan | None
     candidates: Annotated[list[Candidate], operator.add]
     evaluations: Annotated[list[Evaluation], operator.add]
-    choice: Choice
+    choice: Choice | None
     decisions: Annotated[list[Decision], operator.add]
     strength_updates: list[StrengthUpdate]
     cancelled: bool

@@ -59,8 +59,15 @@ def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def demo_context(tmp_path: Path, demo_cache: Path):
-    """Demo tools on CPU, no MLLM, a fresh in-memory store and artifacts under tmp_path."""
+    """Demo tools on CPU, no MLLM, artifacts under tmp_path; its in-memory store is its own."""
     from spagent_graph import Context  # LangGraph is imported only by the tests that use the graph
 
-    return Context(mllm_url=None, registry="demo", cache_dir=str(demo_cache), artifacts_dir=str(tmp_path / "runs"),
-                   device="cpu")
+    return Context(registry="demo", cache_dir=str(demo_cache), artifacts_dir=str(tmp_path / "runs"), device="cpu")
+
+
+@pytest.fixture
+def services():
+    """A fresh owner of built services, for a test that looks at them after a run (the store it learned in)."""
+    from spagent_graph.services import Services
+
+    return Services()

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from spagent_graph import Context, build_graph
+from spagent_graph import Context, Services, build_graph
 from spagent_graph.judging import FrameStatisticsJudge
 from spagent_graph.persistence import open_checkpointer
 
@@ -29,10 +29,9 @@ class HoldingJudge(FrameStatisticsJudge):
 
 registry, artifacts, database, thread = sys.argv[1:5]
 resume = "--resume" in sys.argv
-context = Context(mllm_url=None, registry=registry, artifacts_dir=artifacts, device="cpu",
-                  judge_backend=HoldingJudge())
+context = Context(registry=registry, artifacts_dir=artifacts, device="cpu")
 with open_checkpointer(database) as saver:
-    graph = build_graph(checkpointer=saver)
+    graph = build_graph(checkpointer=saver, services=Services(judge=HoldingJudge()))
     config = {"configurable": {"thread_id": thread}}
     inputs = None if resume else {"request": {"text": "a red fox running through snow",
                                               "options": {"num_frames": 8, "height": 64, "width": 64}}}

@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -58,7 +57,7 @@ def test_a_paused_run_resumes_from_postgres_through_a_new_connection(postgres_ur
     from spagent_graph import build_graph
     from spagent_graph.persistence import open_checkpointer
 
-    context = replace(demo_context, review_plan=True)
+    context = demo_context.changed(review_plan=True)
     config = {"configurable": {"thread_id": "pg-job"}}
     request = {"request": {"text": "a sailboat at sunset", "options": {"num_frames": 4, "height": 64, "width": 64}}}
     with open_checkpointer(postgres_url) as saver:

@@ -11,12 +11,11 @@ Run by `scripts/test.sh`, which starts the server and sets SPAGENT_TEST_MLLM_URL
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from spagent_graph import Context, GenerationOptions, MLLMClient, Request, build_graph
+from spagent_graph import Context, GenerationOptions, MLLMClient, Request, Services, build_graph
 from spagent_graph.answers import AlignmentAnswer, JudgeAnswer, NextTaskAnswer, RouteAnswer, TypesAnswer
 from spagent_graph.media import inspect_media
 from spagent_graph.principles import valid_routes
@@ -34,8 +33,9 @@ def mllm() -> MLLMClient:
     return MLLMClient(base_url=URL, timeout_s=60, max_retries=1)
 
 
-def run_with_mllm(context: Context, mllm: MLLMClient, **request) -> dict:
-    return build_graph().invoke({"request": Request(options=SMALL, **request)}, context=replace(context, mllm=mllm))
+def run_with_mllm(context: Context, mllm: MLLMClient, services: Services | None = None, **request) -> dict:
+    graph = build_graph(services=services or Services(mllm=mllm))
+    return graph.invoke({"request": Request(options=SMALL, **request)}, context=context)
 
 
 def assert_every_call_used_a_schema_and_parsed(mllm: MLLMClient, expected_schemas: set[str]) -> None:
@@ -110,15 +110,15 @@ def test_without_fallback_an_mllm_failure_is_raised(demo_context: Context):
 
     mllm = MLLMClient(base_url="http://127.0.0.1:9/v1", model="m", timeout_s=2, max_retries=0)
     with pytest.raises(MLLMUnavailableError):
-        run_with_mllm(replace(demo_context, fallback_on_mllm_error=False), mllm, text="a cat")
+        run_with_mllm(demo_context.changed(fallback_on_mllm_error=False), mllm, text="a cat")
 
 
 def test_decisions_become_training_data_and_judged_runs_teach_the_store(demo_context: Context, mllm: MLLMClient,
                                                                       tmp_path: Path):
     from spagent_graph.training_data import export_sft
 
-    context = replace(demo_context, judge_frames=3)
-    state = run_with_mllm(context, mllm, text="a red fox running through snow")
+    context, services = demo_context.changed(judge_frames=3), Services(mllm=mllm)
+    state = run_with_mllm(context, mllm, services, text="a red fox running through snow")
     calls = list(mllm.calls)
     # Every answered question is in the state, word for word, in the order of its stage.
     assert sorted(d.answer for d in state["decisions"]) == sorted(c.raw for c in calls)
@@ -130,7 +130,7 @@ def test_decisions_become_training_data_and_judged_runs_teach_the_store(demo_con
     # MLLM-judged runs update the store for every tool that made a judged video.
     updates = state["strength_updates"]
     assert updates and {u.source for u in updates} == {"judge"}
-    learned = {(e.model, e.subject) for e in context.capability_store().entries() if e.source == "judge"}
+    learned = {(e.model, e.subject) for e in services.store(context).entries() if e.source == "judge"}
     assert {(u.tool, u.subject) for u in updates} <= learned
     written = export_sft([state], tmp_path / "sft.jsonl")
     assert written == len(state["decisions"])
@@ -140,7 +140,7 @@ def test_decisions_become_training_data_and_judged_runs_teach_the_store(demo_con
 def test_ablations_run_against_the_server(demo_context: Context, mllm: MLLMClient, ablations):
     from spagent_graph.principles import makes_a_video
 
-    state = run_with_mllm(replace(demo_context, ablations=ablations), mllm, text="a sailboat at sunset")
+    state = run_with_mllm(demo_context.changed(ablations=ablations), mllm, text="a sailboat at sunset")
     if "one_step" in ablations:
         assert state["intent"].types_decided_by == "ablation"
         assert {d.stage for d in state["decisions"]} <= {"route", "judge"}

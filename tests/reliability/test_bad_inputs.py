@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from spagent_graph.services import Services
 from PIL import Image
 
 from spagent_graph import build_graph
@@ -55,7 +56,7 @@ def test_control_characters_are_dropped_and_injected_instructions_do_not_change_
     assert "\x00" not in result["request"].text and "\x1b" not in result["request"].text
     assert result["route_plan"].routes == (("text_to_video",), ("text_to_image", "image_to_video"))
     tools = {tool for candidate in result["candidates"] for tool in candidate.tools}
-    assert tools <= set(demo_context.tool_box().registry.names())
+    assert tools <= set(Services().toolbox(demo_context).registry.names())
 
 
 def test_a_zero_byte_file_is_refused(demo_context, tmp_path: Path):
@@ -123,7 +124,7 @@ def test_a_path_outside_the_allowed_folder_is_refused(demo_context, red_parrot_p
     allowed = tmp_path / "uploads"
     allowed.mkdir()
     with pytest.raises(InputError, match="`image`.*outside the allowed input folder"):
-        run(replace(demo_context, input_root=str(allowed)), text="x", image=str(red_parrot_png))
+        run(demo_context.changed(input_root=str(allowed)), text="x", image=str(red_parrot_png))
 
 
 def test_a_symlink_escaping_the_allowed_folder_is_refused(demo_context, red_parrot_png: Path, tmp_path: Path):
@@ -131,10 +132,10 @@ def test_a_symlink_escaping_the_allowed_folder_is_refused(demo_context, red_parr
     allowed.mkdir()
     (allowed / "innocent.png").symlink_to(red_parrot_png)
     with pytest.raises(InputError, match=r"`image`.*outside the allowed input folder .*\(through a symbolic link\)"):
-        run(replace(demo_context, input_root=str(allowed)), text="x", image=str(allowed / "innocent.png"))
+        run(demo_context.changed(input_root=str(allowed)), text="x", image=str(allowed / "innocent.png"))
     inside = allowed / "parrot.png"
     inside.write_bytes(red_parrot_png.read_bytes())
-    assert run(replace(demo_context, input_root=str(allowed)), text="a red parrot", image=str(inside))["choice"].video
+    assert run(demo_context.changed(input_root=str(allowed)), text="a red parrot", image=str(inside))["choice"].video
 
 
 @pytest.fixture
@@ -170,9 +171,9 @@ def test_a_url_is_refused_unless_an_allowed_prefix_covers_it(demo_context, file_
     with pytest.raises(InputError, match="`image`.*no allowed prefix covers.*no request was made"):
         run(demo_context, text="a red parrot", image=f"{base}/parrot.png")
     with pytest.raises(InputError, match="`image`.*no allowed prefix covers"):
-        run(replace(demo_context, allowed_url_prefixes=(f"{base}/public/",)), text="x", image=f"{base}/parrot.png")
+        run(demo_context.changed(allowed_url_prefixes=(f"{base}/public/",)), text="x", image=f"{base}/parrot.png")
     assert hits == []  # no server-side request was made for a refused URL
-    allowed = replace(demo_context, allowed_url_prefixes=(f"{base}/",))
+    allowed = demo_context.changed(allowed_url_prefixes=(f"{base}/",))
     result = run(allowed, text="a red parrot", image=f"{base}/parrot.png")
     assert hits == ["/parrot.png"] and result["visual"].kind == "single image"
     assert Path(result["request"].image).is_file() and result["choice"].video is not None

@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
-from spagent_graph import MLLMClient, build_graph
+from spagent_graph import MLLMClient, Services, build_graph
 from spagent_graph.principles import valid_routes
 
 URL = os.environ.get("SPAGENT_TEST_MLLM_URL")
@@ -38,7 +37,7 @@ def test_a_server_stopped_mid_run_leaves_the_rest_to_the_fallback(demo_context):
     try:
         client = MLLMClient(base_url=f"http://127.0.0.1:{port}/v1", timeout_s=10, max_retries=1)
         state = {}
-        for chunk in build_graph().stream(REQUEST, context=replace(demo_context, mllm=client), stream_mode="updates"):
+        for chunk in build_graph(services=Services(mllm=client)).stream(REQUEST, context=demo_context, stream_mode="updates"):
             if "recognize_intent" in chunk and not stopped:
                 subprocess.run(["bash", str(SERVE), "--stop", str(port)], check=True, capture_output=True, timeout=60)
                 stopped = True
@@ -62,12 +61,12 @@ def test_a_server_stopped_mid_run_leaves_the_rest_to_the_fallback(demo_context):
 ])
 def test_an_mllm_fault_falls_back_and_the_state_says_so(demo_context, fault, client_settings, says):
     client = MLLMClient(base_url=URL, **client_settings)
-    state = build_graph().invoke(REQUEST, context=replace(demo_context, mllm=client))
+    state = build_graph(services=Services(mllm=client)).invoke(REQUEST, context=demo_context)
     assert state["intent"].types_decided_by == "fallback" and state["route_plan"].decided_by == "fallback"
     assert any(says in note for note in state["intent"].notes), state["intent"].notes
     assert state["choice"].video is not None
     with pytest.raises(Exception, match=says):
-        build_graph().invoke(REQUEST, context=replace(demo_context, mllm=client, fallback_on_mllm_error=False))
+        build_graph(services=Services(mllm=client)).invoke(REQUEST, context=demo_context.changed(fallback_on_mllm_error=False))
 
 
 @needs_server
@@ -77,7 +76,7 @@ def test_a_schema_valid_but_senseless_plan_is_repaired_and_recorded(demo_context
     client = MLLMClient(base_url=URL, timeout_s=60, max_retries=1)
     for seed in range(3):
         request = {"request": {**REQUEST["request"], "text": f"a sailboat, take {seed}"}}
-        state = build_graph().invoke(request, context=replace(demo_context, mllm=client))
+        state = build_graph(services=Services(mllm=client)).invoke(request, context=demo_context)
         proposed = state["route_plan"].raw_answers
         assert all(route in valid_routes(state["intent"]) for route in state["route_plan"].routes)
         if state["route_plan"].repairs:
@@ -104,7 +103,7 @@ def test_a_tool_fault_fails_its_candidate_and_the_other_is_judged_and_returned(d
                                             "task": "image_to_video", "adapter": "research_repo",
                                             "repo_dir": str(tmp_path), "timeout_s": 3, "max_retries": 0,
                                             "command": ["{python}", "faulty_model.py", "{output_dir}"]}}}))
-    state = build_graph().invoke(REQUEST, context=replace(demo_context, registry=str(registry)))
+    state = build_graph().invoke(REQUEST, context=demo_context.changed(registry=str(registry)))
     broken = next(c for c in state["candidates"] if "broken-i2v" in c.tools)
     assert broken.video is None and "broken-i2v" in broken.error and SAYS[fault] in broken.error
     assert broken.steps[0].output is not None and Path(broken.steps[0].output).is_file()  # the image step's file stays

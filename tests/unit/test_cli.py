@@ -31,7 +31,7 @@ def test_every_command_has_help_that_reads_like_the_readme():
         assert command in text
     completed = subprocess.run([sys.executable, "-m", "spagent_graph.cli", "run", "--help"],
                                capture_output=True, text=True, check=True)
-    assert "--resume" in completed.stdout and "--review" in completed.stdout
+    assert "--resume" in completed.stdout and "--review-plan" in completed.stdout
 
 
 def test_config_precedence_is_file_then_environment_then_options(tmp_path: Path, where, monkeypatch, capsys):
@@ -41,13 +41,13 @@ def test_config_precedence_is_file_then_environment_then_options(tmp_path: Path,
     assert main(["config", "--config", str(settings), "--device", "cuda:1"]) == 0
     printed = capsys.readouterr().out
     assert f'registry = "paper"  # file {settings}' in printed
-    assert 'mllm_model = "from-env"  # environment' in printed
-    assert 'device = "cuda:1"  # argument' in printed
+    assert 'mllm_model = "from-env"  # environment SPAGENT_MLLM_MODEL' in printed
+    assert 'device = "cuda:1"  # option --device' in printed
     assert "judge_frames = 4" in printed and 'judge = "auto"  # default' in printed
     assert main(["config", "--config", str(settings), "--mllm-model", "from-option"]) == 0
-    assert 'mllm_model = "from-option"  # argument' in capsys.readouterr().out
-    with pytest.raises(FileNotFoundError, match="--config"):
-        main(["config", "--config", str(tmp_path / "missing.toml")])
+    assert 'mllm_model = "from-option"  # option --mllm-model' in capsys.readouterr().out
+    assert main(["config", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "--config" in capsys.readouterr().err
 
 
 def test_tools_and_store(where, tmp_path: Path, capsys):
@@ -64,7 +64,7 @@ def test_tools_and_store(where, tmp_path: Path, capsys):
 def test_run_with_review_reads_the_answer_and_a_resume_finishes_a_thread(where, tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO("approve\n"))
     out = tmp_path / "report"
-    code = main(["run", "--text", "a fox in the snow", "--review", "--thread-id", "job-7", "--out", str(out),
+    code = main(["run", "--text", "a fox in the snow", "--review-plan", "--thread-id", "job-7", "--out", str(out),
                  "--no-progress", *SMALL, *where])
     assert code == 0
     printed = capsys.readouterr().out

@@ -6,7 +6,6 @@ both candidate files, the evaluations and the winner.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TypedDict
 
@@ -82,7 +81,7 @@ def test_text_with_a_video(demo_context: Context, panning_mp4: Path):
 
 
 def test_identical_work_runs_once(demo_context: Context, red_parrot_png: Path):
-    context = replace(demo_context, tools=["demo-svd"])
+    context = demo_context.changed(tools=["demo-svd"])
     state = run(context, text="a red parrot", image=red_parrot_png)
     assert tools_of(state) == [["demo-svd"], ["demo-svd"]]
     assert len(state["candidates"]) == 1
@@ -91,7 +90,7 @@ def test_identical_work_runs_once(demo_context: Context, red_parrot_png: Path):
 
 
 def test_a_step_shared_by_both_routes_is_made_once(demo_context: Context, red_parrot_png: Path):
-    context = replace(demo_context, tools=["demo-sd3-img2img", "demo-svd", "demo-i2vgenxl"])
+    context = demo_context.changed(tools=["demo-sd3-img2img", "demo-svd", "demo-i2vgenxl"])
     state = run(context, text="turn the parrot blue", image=red_parrot_png)
     first_steps = [c.steps[0] for c in state["candidates"]]
     assert first_steps[0].output == first_steps[1].output
@@ -181,7 +180,7 @@ def test_an_unreadable_file(demo_context: Context, tmp_path: Path):
 
 def test_an_unknown_tool_in_the_config(demo_context: Context):
     with pytest.raises(UnknownToolError, match=r"Unknown tool `sora`"):
-        run(replace(demo_context, tools=["demo-svd", "sora"]), text="a cat")
+        run(demo_context.changed(tools=["demo-svd", "sora"]), text="a cat")
 
 
 def test_a_failing_tool_fails_only_its_route_and_keeps_finished_steps(demo_context: Context, tmp_path: Path):
@@ -199,7 +198,7 @@ def test_a_failing_tool_fails_only_its_route_and_keeps_finished_steps(demo_conte
     )
     CALL_STYLES["broken"] = broken
     try:
-        state = run(replace(demo_context, registry=str(registry)), text="a red car on a road")
+        state = run(demo_context.changed(registry=str(registry)), text="a red car on a road")
     finally:
         del CALL_STYLES["broken"]
     failed = next(c for c in state["candidates"] if c.error)

@@ -3,7 +3,6 @@ of the winner, through LangGraph interrupts and `Command(resume=...)` on a check
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,9 @@ REQUEST = {"request": {"text": "a red fox running through snow", "options": {"nu
 
 
 @pytest.fixture
-def graph():
+def graph(services):
     with open_checkpointer("memory") as saver:
-        yield build_graph(checkpointer=saver)
+        yield build_graph(checkpointer=saver, services=services)
 
 
 def start(graph, context, thread: str):
@@ -28,7 +27,7 @@ def start(graph, context, thread: str):
 
 
 def test_plan_review_shows_the_plan_and_approve_runs_it(graph, demo_context):
-    context = replace(demo_context, review_plan=True)
+    context = demo_context.changed(review_plan=True)
     config, paused = start(graph, context, "approve")
     (pending,) = paused["__interrupt__"]
     shown = pending.value
@@ -41,7 +40,7 @@ def test_plan_review_shows_the_plan_and_approve_runs_it(graph, demo_context):
 
 
 def test_an_edited_plan_is_checked_and_run(graph, demo_context):
-    context = replace(demo_context, review_plan=True)
+    context = demo_context.changed(review_plan=True)
     config, paused = start(graph, context, "edit")
     shown = paused["__interrupt__"][0].value
     other_t2v = [t for t in shown["tools_by_task"]["text_to_video"] if t != shown["models"][0][0]["tool"]][0]
@@ -64,15 +63,15 @@ def test_an_edited_plan_is_checked_and_run(graph, demo_context):
 
 
 def test_cancel_ends_the_run_with_no_candidate(graph, demo_context):
-    context = replace(demo_context, review_plan=True)
+    context = demo_context.changed(review_plan=True)
     config, _ = start(graph, context, "cancel")
     result = graph.invoke(Command(resume={"action": "cancel"}), config, context=context)
     assert result["cancelled"] is True and not result.get("candidates")
     assert result["choice"].video is None and "Cancelled by the user" in result["choice"].reason
 
 
-def test_the_user_picks_the_winner_and_it_counts_as_a_human_score(graph, demo_context):
-    context = replace(demo_context, pick_winner=True)
+def test_the_user_picks_the_winner_and_it_counts_as_a_human_score(graph, demo_context, services):
+    context = demo_context.changed(pick_winner=True)
     config, paused = start(graph, context, "pick")
     shown = paused["__interrupt__"][0].value
     assert shown["kind"] == "pick_winner" and len(shown["candidates"]) == 2
@@ -82,7 +81,7 @@ def test_the_user_picks_the_winner_and_it_counts_as_a_human_score(graph, demo_co
     result = graph.invoke(Command(resume={"candidate_id": other["candidate_id"]}), config, context=context)
     assert result["choice"].candidate_id == other["candidate_id"]
     assert Path(result["choice"].video) == Path(other["video"])
-    human = {e.model for e in context.capability_store().entries() if e.source == "human"}
+    human = {e.model for e in services.store(context).entries() if e.source == "human"}
     assert set(other["tools"]) <= human
 
 

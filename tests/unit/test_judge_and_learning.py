@@ -88,10 +88,9 @@ def test_candidates_are_judged_concurrently_and_returned_in_order():
 
 
 def test_a_custom_judge_backend_plugs_into_the_graph(demo_context, red_parrot_png: Path):
-    from spagent_graph import build_graph
+    from spagent_graph import Services, build_graph
 
-    demo_context.judge_backend = SlowJudge(0.0)
-    result = build_graph().invoke({"request": {"text": "a red parrot", "image": str(red_parrot_png),
+    result = build_graph(services=Services(judge=SlowJudge(0.0))).invoke({"request": {"text": "a red parrot", "image": str(red_parrot_png),
                                                "options": {"num_frames": 4, "height": 64, "width": 64}}},
                                   context=demo_context)
     assert {e.judge for e in result["evaluations"]} == {"slow"}
@@ -153,16 +152,16 @@ def test_the_users_pick_counts_as_a_human_score():
         record_user_choice(store, state, "route-9")
 
 
-def test_a_graph_run_updates_the_store_when_asked_to(demo_context, red_parrot_png: Path):
+def test_a_graph_run_updates_the_store_when_asked_to(demo_context, services, red_parrot_png: Path):
     from spagent_graph import build_graph
 
-    demo_context.learn_from = "any"
+    context = demo_context.changed(learn_from="any")
     request = {"request": {"text": "a red parrot", "image": str(red_parrot_png),
                            "options": {"num_frames": 4, "height": 64, "width": 64}}}
-    result = build_graph().invoke(request, context=demo_context)
+    result = build_graph(services=services).invoke(request, context=context)
     used = {(u.tool, u.task) for u in result["strength_updates"]}
     assert used == {(t, task) for c in result["candidates"] if c.video for t, task in zip(c.tools, c.tasks)}
-    judged = {(e.model, e.task) for e in demo_context.capability_store().entries() if e.source == "judge"}
+    judged = {(e.model, e.task) for e in services.store(context).entries() if e.source == "judge"}
     assert used <= judged
 
 
@@ -187,7 +186,7 @@ def test_the_probe_set_covers_every_subject_and_input_kind(tmp_path: Path, task:
 
 
 def test_expansion_admits_a_new_tool_and_selection_then_prefers_it_where_it_scored_best(tmp_path, demo_cache):
-    from spagent_graph import Context
+    from spagent_graph import Context, Services
     from spagent_graph.expansion import build_expansion_graph
     from spagent_graph.selection import rank_tools
 
@@ -196,9 +195,10 @@ def test_expansion_admits_a_new_tool_and_selection_then_prefers_it_where_it_scor
     newcomer = {k: v for k, v in demo["tools"]["demo-svd"].items() if k != "prior_strengths"}
     registry.write_text(yaml.safe_dump({"include": ["demo"], "tools": {"newcomer": newcomer},
                                         "only": ["demo-i2vgenxl", "newcomer"]}))
-    context = Context(mllm_url=None, registry=str(registry), cache_dir=str(demo_cache),
+    context = Context(registry=str(registry), cache_dir=str(demo_cache),
                       artifacts_dir=str(tmp_path / "runs"), device="cpu", store_path=str(tmp_path / "store.db"))
-    store = context.capability_store()
+    services = Services()
+    store = services.store(context)
     # The incumbent is known at 1200 everywhere (as a human score); the newcomer is unknown.
     store.put([])
     for subject in SUBJECTS:
@@ -207,7 +207,7 @@ def test_expansion_admits_a_new_tool_and_selection_then_prefers_it_where_it_scor
     assert {rank_tools("image_to_video", s, tools, store)[0][0] for s in SUBJECTS} == {"demo-i2vgenxl"}
     assert store.entries(model="newcomer") == []
 
-    result = build_expansion_graph().invoke(
+    result = build_expansion_graph(services=services).invoke(
         {"tool": "newcomer", "per_subject": 2, "options": {"num_frames": 8, "height": 64, "width": 96}},
         context=context,
     )
@@ -229,7 +229,7 @@ def test_spagent_expand_prints_the_new_tools_strengths(tmp_path: Path, demo_cach
 
     store = tmp_path / "store.db"
     code = main(["expand", "--tool", "demo-modelscope-v2v", "--per-subject", "1", "--frames", "4", "--height", "64",
-                 "--width", "64", "--registry", "demo", "--store", str(store), "--cache-dir", str(demo_cache),
+                 "--width", "64", "--registry", "demo", "--store-path", str(store), "--cache-dir", str(demo_cache),
                  "--device", "cpu", "--artifacts-dir", str(tmp_path / "runs")])
     assert code == 0
     printed = capsys.readouterr().out

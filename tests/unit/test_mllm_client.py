@@ -120,12 +120,3 @@ def test_video_url_mode_sends_the_file_itself(tmp_path: Path):
     client.ask("look", TypesAnswer, [Visual(video, "video")])
     part = sent[0]["messages"][-1]["content"][1]
     assert part["type"] == "video_url" and part["video_url"]["url"].startswith("data:video/mp4;base64,")
-
-
-def test_from_env_reads_the_url_and_model(monkeypatch):
-    monkeypatch.setenv("SPAGENT_MLLM_URL", "http://example.invalid/v1")
-    monkeypatch.setenv("SPAGENT_MLLM_MODEL", "qwen")
-    client = MLLMClient.from_env()
-    assert (client.base_url, client.model) == ("http://example.invalid/v1", "qwen")
-    monkeypatch.delenv("SPAGENT_MLLM_URL")
-    assert MLLMClient.from_env() is None

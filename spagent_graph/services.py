@@ -1,0 +1,222 @@
+"""What is built from the settings, owned in one place.
+
+A graph is compiled with one `Services` (`build_graph(services=...)`); its
+nodes ask it for the MLLM client, the toolbox (and with it the pool of loaded
+pipelines), the capability store, the artifact store, the subject classifier
+and the judge that a run's `Context` calls for. Each built service is cached
+under exactly the settings it depends on, so the pipelines a run loaded serve
+the next run with the same tool settings, and two contexts that differ in a
+setting never share what that setting shapes.
+
+A capability store with no `store_path` lives in memory and belongs to one
+context: two `Context()`s learn apart. To share one on purpose, hand it in.
+
+    services = Services(judge=MyJudge(), store=CapabilityStore("strengths.db"))
+    graph = build_graph(services=services)
+
+Services handed in are used for every run, whatever its settings say.
+Heavy libraries (torch, diffusers, openai, transformers) are imported only
+when a service that needs them is first built.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .context import Context, context_of
+
+if TYPE_CHECKING:
+    from spagent_graph.capability_store import CapabilityStore
+    from spagent_graph.tool_adapters.toolbox import Toolbox
+
+    from .artifacts import ArtifactStore
+    from .judging import Judge
+    from .mllm import MLLMClient
+    from .subject import SubjectClassifier
+
+__all__ = ["Services"]
+
+T = TypeVar("T")
+
+# How many recent runs' contexts keep their resolved settings and in-memory store. A run
+# holds its context for its whole life; a bound this size is only ever reached by that
+# many runs at once.
+_CONTEXTS_KEPT = 256
+
+
+class Services:
+    def __init__(
+        self,
+        *,
+        defaults: Context | None = None,
+        mllm: MLLMClient | None = None,
+        toolbox: Toolbox | None = None,
+        store: CapabilityStore | None = None,
+        artifacts: ArtifactStore | None = None,
+        classifier: SubjectClassifier | None = None,
+        judge: Judge | None = None,
+    ) -> None:
+        """`defaults`: the settings a run's context starts from (the operator's); a run's
+        context overrides the fields it sets. The others are ready-made services."""
+        self.defaults = defaults
+        self._given = {"mllm": mllm, "toolbox": toolbox, "store": store, "artifacts": artifacts,
+                       "classifier": classifier, "judge": judge}
+        self._built: dict[tuple, Any] = {}
+        # Reentrant: building the store reads the registry through the toolbox's settings.
+        self._lock = threading.RLock()
+        self._contexts: OrderedDict[int, tuple[Any, Context, dict[str, Any]]] = OrderedDict()
+        self._resolved: dict[int, tuple[Any, Context, dict[str, Any]]] = {}
+
+    # The run's settings ----------------------------------------------------------
+
+    def context(self, runtime: Any) -> Context:
+        """The settings a node runs with: the defaults, overridden by what the run's context set."""
+        return self._entry(getattr(runtime, "context", None))[1]
+
+    def _entry(self, raw: Any) -> tuple[Any, Context, dict[str, Any]]:
+        # Keyed by the identity of the object LangGraph hands every node of a run (the entry
+        # keeps it alive, so its id is not reused); the resolved context is then the same
+        # object for the whole run, and so is its in-memory store.
+        with self._lock:
+            entry = self._contexts.get(id(raw))
+            if entry is None or entry[0] is not raw:
+                entry = (raw, self._resolve(raw), {})
+                self._contexts[id(raw)] = entry
+                self._resolved[id(entry[1])] = entry
+                while len(self._contexts) > _CONTEXTS_KEPT:
+                    _, (_, dropped, _) = self._contexts.popitem(last=False)
+                    self._resolved.pop(id(dropped), None)
+            self._contexts.move_to_end(id(raw))
+            return entry
+
+    def _owned(self, context: Context) -> dict[str, Any]:
+        """What belongs to this one context (its in-memory store)."""
+        entry = self._resolved.get(id(context))
+        if entry is None or entry[1] is not context:
+            entry = self._entry(context)  # a context no run of this graph holds: it is its own run
+        return entry[2]
+
+    def _resolve(self, raw: Any) -> Context:
+        given = context_of(_Holder(raw))
+        if self.defaults is None:
+            return given
+        if isinstance(raw, Mapping) or isinstance(raw, Context):
+            return self.defaults.changed(**given._set_values())
+        return self.defaults
+
+    # Services ----------------------------------------------------------------------
+
+    def _cached(self, key: tuple, build: Callable[[], T]) -> T:
+        with self._lock:
+            if key not in self._built:
+                self._built[key] = build()
+            return self._built[key]
+
+    def mllm(self, context: Context) -> MLLMClient | None:
+        """The MLLM client, or None when the run has no MLLM."""
+        if self._given["mllm"] is not None:
+            return self._given["mllm"]
+        if not context.mllm_url:
+            return None
+        key = ("mllm", context.mllm_url, context.mllm_model, context.mllm_api_key, context.mllm_timeout_s,
+               context.mllm_max_retries, context.mllm_video_input)
+
+        def build() -> MLLMClient:
+            from .mllm import MLLMClient
+
+            secret = context.mllm_api_key.get_secret_value() if context.mllm_api_key else None
+            return MLLMClient(base_url=context.mllm_url, model=context.mllm_model, api_key=secret,
+                              timeout_s=context.mllm_timeout_s, max_retries=context.mllm_max_retries,
+                              video_input=context.mllm_video_input)
+
+        return self._cached(key, build)
+
+    def judge(self, context: Context) -> Judge:
+        """What scores candidates: the judge handed in, else the one `context.judge` names."""
+        if self._given["judge"] is not None:
+            return self._given["judge"]
+        from .judging import FrameStatisticsJudge, MLLMJudge
+
+        mllm = self.mllm(context) if context.judge != "classical" else None
+        if context.judge == "mllm" and mllm is None:
+            from .errors import SettingError
+
+            raise SettingError("judge", "is 'mllm', but no `mllm_url` is set (and no MLLM client was handed in).",
+                               "the run's settings")
+        if mllm is None:
+            return self._cached(("judge", "classical"), FrameStatisticsJudge)
+        fallback = FrameStatisticsJudge() if context.fallback_on_mllm_error else None
+        key = ("judge", id(mllm), context.judge_frames, context.fallback_on_mllm_error)
+        return self._cached(key, lambda: MLLMJudge(mllm, frames=context.judge_frames, fallback=fallback))
+
+    def toolbox(self, context: Context) -> Toolbox:
+        """The registry's tools; the pipelines they load stay loaded for later runs."""
+        if self._given["toolbox"] is not None:
+            return self._given["toolbox"]
+        key = ("toolbox", context.registry, context.tools, context.device, context.cache_dir)
+
+        def build() -> Toolbox:
+            from spagent_graph.tool_adapters.toolbox import Toolbox
+
+            return Toolbox(self._registry(context), device=context.device, cache_dir=Path(context.cache_dir))
+
+        return self._cached(key, build)
+
+    def _registry(self, context: Context):
+        from spagent_graph.tool_adapters.registry import ToolRegistry
+
+        registry = ToolRegistry.from_yaml(context.registry)
+        return registry.restricted_to(context.tools) if context.tools is not None else registry
+
+    def store(self, context: Context) -> CapabilityStore:
+        """The capability store: the file `store_path` names, else one in memory for this context."""
+        if self._given["store"] is not None:
+            return self._given["store"]
+        if context.store_path is not None:
+            key = ("store", str(Path(context.store_path).resolve()), context.registry, context.tools)
+            return self._cached(key, lambda: self._seeded_store(context))
+        with self._lock:
+            own = self._owned(context)
+            if "store" not in own:
+                own["store"] = self._seeded_store(context)
+            return own["store"]
+
+    def _seeded_store(self, context: Context) -> CapabilityStore:
+        from spagent_graph.capability_store import PAPER_SEED, CapabilityStore, StrengthEntry
+
+        store = CapabilityStore(context.store_path)
+        # Seeds never overwrite what a store file has learned.
+        store.import_file(PAPER_SEED, overwrite=False)
+        priors = [
+            StrengthEntry(model=spec.name, task=spec.task, subject=subject, strength=strength, source="prior")
+            for spec in self._registry(context)
+            for subject, strength in spec.prior_by_subject().items()
+        ]
+        store.put(priors, overwrite=False)
+        return store
+
+    def artifacts(self, context: Context) -> ArtifactStore:
+        if self._given["artifacts"] is not None:
+            return self._given["artifacts"]
+        from .artifacts import ArtifactStore
+
+        root = Path(context.artifacts_dir).resolve()
+        return self._cached(("artifacts", str(root)), lambda: ArtifactStore(root))
+
+    def classifier(self) -> SubjectClassifier:
+        if self._given["classifier"] is not None:
+            return self._given["classifier"]
+        from .subject import SubjectClassifier
+
+        return self._cached(("classifier",), SubjectClassifier)
+
+
+class _Holder:
+    """Lets `context_of` read a raw context the way it reads a runtime's."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
