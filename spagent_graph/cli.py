@@ -10,7 +10,7 @@
                                       the capability store's strengths per task and subject
     spagent config                    the settings in force and where each came from
 
-    spagent expand --tool NAME [--registry FILE] [--store FILE]
+    spagent expand --tool NAME [--registry FILE] [--store-path FILE]
         Admit a tool: run it on the probe set, judge every output, store its
         per-subject strengths, print them beside the other tools of its task.
 

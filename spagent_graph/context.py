@@ -19,6 +19,7 @@ environment (the CLI and the served graph use it).
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -33,6 +34,11 @@ __all__ = ["ABLATIONS", "Ablation", "Context", "context_of", "setting_error"]
 #: The paper's ablations, as switches of the same graph (see README, "Evaluation").
 Ablation = Literal["one_step", "no_intent", "no_route_planning", "no_principles", "no_subject"]
 ABLATIONS: tuple[Ablation, ...] = ("one_step", "no_intent", "no_route_planning", "no_principles", "no_subject")
+
+
+# Where the values being validated came from; `load_settings` names the file, variable or option.
+SOURCE_OF: contextvars.ContextVar[Callable[[str], str]] = contextvars.ContextVar(
+    "SOURCE_OF", default=lambda name: "the run's context")
 
 
 class Context(BaseModel):
@@ -103,7 +109,7 @@ class Context(BaseModel):
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise setting_error(type(self), exc, lambda name: "the run's context") from None
+            raise setting_error(type(self), exc, SOURCE_OF.get()) from None
 
     def ablated(self, stage: str) -> bool:
         """Whether `stage` is switched off; `one_step` switches off intent and route planning."""

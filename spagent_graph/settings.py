@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 from pydantic.fields import FieldInfo
 
-from .context import Context, setting_error, unknown_setting
+from .context import SOURCE_OF, Context, unknown_setting
 from .errors import ConfigError, SettingError
 
 __all__ = ["ENV_PREFIX", "LoadedSettings", "Settings", "load_settings", "option_name", "settings_table"]
@@ -102,10 +102,11 @@ def load_settings(
         if text is not None:
             _take(model, values, sources, name, _from_text(model, name, text), f"option {option_name(name)}")
 
+    token = SOURCE_OF.set(lambda name: sources.get(name, "the settings"))
     try:
-        settings = model.model_validate(values)
-    except ValidationError as exc:
-        raise setting_error(model, exc, lambda name: sources.get(name, "the settings")) from None
+        settings = model(**values)
+    finally:
+        SOURCE_OF.reset(token)
     return LoadedSettings(settings=settings, sources=sources, config_file=path)
 
 

@@ -70,3 +70,10 @@ def test_a_paused_run_resumes_from_postgres_through_a_new_connection(postgres_ur
         result = graph.invoke(Command(resume={"action": "approve"}), config, context=context)
         assert result["choice"].video is not None
         assert type(graph.get_state(config).values["choice"]).__name__ == "Choice"
+
+
+@pytest.mark.slow
+def test_three_runs_on_one_thread_in_postgres_under_strict_msgpack(postgres_url: str, tmp_path: Path, demo_cache):
+    from tests.reliability.test_threads import assert_three_runs_apart, three_runs_on_one_thread
+
+    assert_three_runs_apart(three_runs_on_one_thread("postgres", postgres_url, tmp_path, demo_cache, strict=True))
