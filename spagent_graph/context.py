@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from .errors import SettingError
 
-__all__ = ["ABLATIONS", "Ablation", "Context", "context_of", "setting_error"]
+__all__ = ["ABLATIONS", "Ablation", "Context", "as_context", "setting_error"]
 
 #: The paper's ablations, as switches of the same graph (see README, "Evaluation").
 Ablation = Literal["one_step", "no_intent", "no_route_planning", "no_principles", "no_subject"]
@@ -117,9 +117,10 @@ class Context(BaseModel):
 
     def changed(self, **values: Any) -> Context:
         """A copy with `values` changed, validated like any other context (unlike `model_copy`)."""
-        return type(self)(**{**self._set_values(), **values})
+        return type(self)(**{**self.given_values(), **values})
 
-    def _set_values(self) -> dict[str, Any]:
+    def given_values(self) -> dict[str, Any]:
+        """The settings this context was given, not the defaults it fell back on."""
         return {name: getattr(self, name) for name in self.model_fields_set}
 
 
@@ -144,14 +145,13 @@ def unknown_setting(name: str, model: type[BaseModel], source: str) -> SettingEr
     return SettingError(name, f"is not a setting (in {source}).{hint} Settings are: {', '.join(known)}.", source)
 
 
-def context_of(runtime: Any) -> Context:
-    """The `Context` of a LangGraph runtime, whatever form the caller gave it in.
+def as_context(context: Any) -> Context:
+    """A run's `Context`, whatever form the caller gave it in.
 
     A parent graph that embeds ours passes its own context down: our `Context`
     is used as it is, and a dict is read as our settings (unknown keys are
     errors). Any other context type, or none, leaves our defaults in force.
     """
-    context = getattr(runtime, "context", None)
     if isinstance(context, Context):
         return context
     if isinstance(context, Mapping):

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .context import Context, context_of
+from .context import Context, as_context
 
 if TYPE_CHECKING:
     from spagent_graph.capability_store import CapabilityStore
@@ -101,11 +101,11 @@ class Services:
         return entry[2]
 
     def _resolve(self, raw: Any) -> Context:
-        given = context_of(_Holder(raw))
+        given = as_context(raw)
         if self.defaults is None:
             return given
-        if isinstance(raw, Mapping) or isinstance(raw, Context):
-            return self.defaults.changed(**given._set_values())
+        if isinstance(raw, (Mapping, Context)):
+            return self.defaults.changed(**given.given_values())
         return self.defaults
 
     # Services ----------------------------------------------------------------------
@@ -214,9 +214,3 @@ class Services:
 
         return self._cached(("classifier",), SubjectClassifier)
 
-
-class _Holder:
-    """Lets `context_of` read a raw context the way it reads a runtime's."""
-
-    def __init__(self, context: Any) -> None:
-        self.context = context

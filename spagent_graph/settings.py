@@ -56,7 +56,7 @@ class Settings(Context):
 
     def context(self) -> Context:
         """The graph's context: these settings less the command's own."""
-        return Context(**{name: getattr(self, name) for name in self.model_fields_set if name in Context.model_fields})
+        return Context(**{k: v for k, v in self.given_values().items() if k in Context.model_fields})
 
 
 @dataclass(frozen=True)
