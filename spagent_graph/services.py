@@ -193,7 +193,7 @@ class Services:
         store.import_file(PAPER_SEED, overwrite=False)
         priors = [
             StrengthEntry(model=spec.name, task=spec.task, subject=subject, strength=strength, source="prior")
-            for spec in self._registry(context)
+            for spec in self.toolbox(context).registry  # a toolbox handed in brings its own priors
             for subject, strength in spec.prior_by_subject().items()
         ]
         store.put(priors, overwrite=False)
