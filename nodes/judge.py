@@ -1,6 +1,6 @@
 """Video quality evaluation of every candidate, all at once, by the run's judge backend.
 
-The backend comes from the runtime context (`Context.judge_service()`): the
+The backend comes from the graph's services (`Services.judge`, per the run's `judge` setting): the
 served MLLM when there is one, else the frame statistics; each evaluation
 names the judge that scored it and notes any fallback.
 """
