@@ -151,9 +151,8 @@ def _store(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace) -> int:
     loaded = _loaded(args)
     print(f"# settings file: {loaded.config_file or 'none'}")
-    for name, value in loaded.settings.model_dump(mode="json").items():
-        shown = "**********" if name == "mllm_api_key" and value is not None else value
-        print(f"{name} = {json.dumps(shown)}  # {loaded.sources[name]}")
+    for name, value in loaded.settings.model_dump(mode="json").items():  # a secret dumps as "**********"
+        print(f"{name} = {json.dumps(value)}  # {loaded.sources[name]}")
     return 0
 
 

@@ -170,11 +170,7 @@ def build_expansion_graph(*, checkpointer: Any = None, services: Services | None
     """The expansion graph; `services` and `settings` as for `build_graph`."""
     from .graph import bound
 
-    if settings is not None:
-        if services is not None:
-            raise ValueError("build_expansion_graph: give `settings` or `services`, not both.")
-        services = Services(defaults=settings)
-    services = services or Services()
+    services = Services.of(services, settings)
     builder = StateGraph(ExpansionState, context_schema=Context, input_schema=ExpansionInput)
     builder.add_node("prepare_probes", bound(prepare_probes, services))
     builder.add_node("run_probe", bound(execute_route, services))

@@ -91,12 +91,8 @@ def build_graph(
     """
     from . import state
 
-    if settings is not None:
-        if services is not None:
-            raise ValueError("build_graph: give `settings` or `services` (with `Services(defaults=...)`), not both.")
-        services = Services(defaults=settings)
     checkpointer = allow_state_types(checkpointer, state)
-    return make_builder(services).compile(checkpointer=checkpointer, store=store, name=name, **compile_kwargs)
+    return make_builder(Services.of(services, settings)).compile(checkpointer=checkpointer, store=store, name=name, **compile_kwargs)
 
 
 def build_planning_graph(*, services: Services | None = None, name: str = "spagent-plan",

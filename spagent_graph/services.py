@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -71,6 +71,15 @@ class Services:
         self._contexts: OrderedDict[int, tuple[Any, Context, dict[str, Any]]] = OrderedDict()
         self._resolved: dict[int, tuple[Any, Context, dict[str, Any]]] = {}
 
+    @classmethod
+    def of(cls, services: Services | None, settings: Context | None) -> Services:
+        """What a graph builder's `services` and `settings` arguments make: one owner, with defaults if given."""
+        if settings is None:
+            return services or cls()
+        if services is not None:
+            raise ValueError("give a graph `settings` or `services` (with `Services(defaults=...)`), not both.")
+        return cls(defaults=settings)
+
     # The run's settings ----------------------------------------------------------
 
     def context(self, runtime: Any) -> Context:
@@ -102,11 +111,7 @@ class Services:
 
     def _resolve(self, raw: Any) -> Context:
         given = as_context(raw)
-        if self.defaults is None:
-            return given
-        if isinstance(raw, (Mapping, Context)):
-            return self.defaults.changed(**given.given_values())
-        return self.defaults
+        return given if self.defaults is None else self.defaults.changed(**given.given_values())
 
     # Services ----------------------------------------------------------------------
 
