@@ -14,5 +14,6 @@ def choose_winner(state: State) -> dict:
     best = max(scored, key=lambda e: (e.overall, -min(candidates[e.candidate_id].route_indices)))
     others = ", ".join(f"{e.candidate_id} {e.overall:.2f}" for e in scored if e is not best) or "no other candidate"
     reason = f"{best.candidate_id} scored {best.overall:.2f}/20 by {best.judge} (vs {others})."
-    return {"choice": Choice(candidate_id=best.candidate_id, video=candidates[best.candidate_id].video,
+    winner = candidates[best.candidate_id]
+    return {"choice": Choice(candidate_id=winner.id, video=winner.video, video_url=winner.video_url,
                              overall=best.overall, reason=reason)}

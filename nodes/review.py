@@ -82,7 +82,8 @@ def review_winner(state: State, runtime: Runtime[Context], services: Services) -
             record_user_choice(services.store(context), state, picked)
             reason = f"{picked} picked by the user (the judge gave it {evaluations[picked].overall:.2f}/20)."
             return {"choice": Choice(candidate_id=picked, video=candidates[picked].video,
-                                     overall=evaluations[picked].overall, reason=reason)}
+                                     video_url=candidates[picked].video_url, overall=evaluations[picked].overall,
+                                     reason=reason)}
         problem = f"{picked!r} is not a judged candidate; expected one of {sorted(evaluations)}."
 
 

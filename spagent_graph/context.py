@@ -29,7 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from .errors import SettingError
 
-__all__ = ["ABLATIONS", "Ablation", "Context", "as_context", "setting_error"]
+__all__ = ["ABLATIONS", "Ablation", "Context", "as_context", "refuse_operator_settings", "run_options",
+           "setting_error"]
 
 #: The paper's ablations, as switches of the same graph (see README, "Evaluation").
 Ablation = Literal["one_step", "no_intent", "no_route_planning", "no_principles", "no_subject"]
@@ -39,6 +40,12 @@ ABLATIONS: tuple[Ablation, ...] = ("one_step", "no_intent", "no_route_planning",
 # Where the values being validated came from; `load_settings` names the file, variable or option.
 SOURCE_OF: contextvars.ContextVar[Callable[[str], str]] = contextvars.ContextVar(
     "SOURCE_OF", default=lambda name: "the run's context")
+
+
+# Marks the settings a caller of the served graph may choose for its own run; every other
+# setting is the operator's (paths, endpoints, devices, limits) and a caller's context
+# that names one is refused. In-process, the embedding application is the operator.
+RUN_OPTION = {"scope": "run"}
 
 
 class Context(BaseModel):
@@ -64,7 +71,8 @@ class Context(BaseModel):
     judge: Literal["auto", "mllm", "classical"] = Field(
         "auto", description="Who scores candidates: auto (the MLLM when configured, else frame statistics), "
         "mllm, or classical.")
-    judge_frames: int = Field(8, ge=1, le=64, description="Frames of each candidate the MLLM judge sees.")
+    judge_frames: int = Field(8, ge=1, le=64, json_schema_extra=RUN_OPTION,
+                              description="Frames of each candidate the MLLM judge sees.")
     learn_from: Literal["mllm", "any", "none"] = Field(
         "mllm", description="Which judged runs update the store's strengths: MLLM-judged ones, any, or none.")
     learning_weight: float = Field(
@@ -72,17 +80,19 @@ class Context(BaseModel):
         "expansion score.")
 
     # A human in the loop and ablations --------------------------------------------
-    review_plan: bool = Field(False, description="Stop after planning for a human to approve, edit or cancel the plan.")
-    pick_winner: bool = Field(False, description="Stop after judging for a human to pick the winner.")
+    review_plan: bool = Field(False, json_schema_extra=RUN_OPTION,
+                              description="Stop after planning for a human to approve, edit or cancel the plan.")
+    pick_winner: bool = Field(False, json_schema_extra=RUN_OPTION,
+                              description="Stop after judging for a human to pick the winner.")
     ablations: tuple[Ablation, ...] = Field(
-        (), description=f"Stages switched off to measure them: any of {', '.join(ABLATIONS)}.")
+        (), json_schema_extra=RUN_OPTION, description=f"Stages switched off to measure them: any of {', '.join(ABLATIONS)}.")
 
     # Tools, store and files -------------------------------------------------------
     registry: str = Field(
         "demo", min_length=1, description="Built-in tool registry (demo, library, paper, research) or a registry "
         "YAML file.")
     tools: tuple[str, ...] | None = Field(
-        None, description="Restrict selection to these registry tools; none: every tool of the registry.")
+        None, json_schema_extra=RUN_OPTION, description="Restrict selection to these registry tools; none: every tool of the registry.")
     store_path: str | None = Field(
         None, min_length=1, description="Capability store SQLite file; none: an in-memory store for this context.")
     artifacts_dir: str = Field("spagent_outputs", min_length=1, description="Where runs write their files.")
@@ -122,6 +132,22 @@ class Context(BaseModel):
     def given_values(self) -> dict[str, Any]:
         """The settings this context was given, not the defaults it fell back on."""
         return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+def run_options() -> frozenset[str]:
+    """The settings a served graph's caller may set in its run's context."""
+    return frozenset(name for name, field in Context.model_fields.items() if field.json_schema_extra == RUN_OPTION)
+
+
+def refuse_operator_settings(values: Mapping[str, Any], source: str) -> None:
+    """Refuses a caller's context that names a setting only the operator may choose (or none at all)."""
+    allowed = run_options()
+    for name in values:
+        if name not in Context.model_fields:
+            raise unknown_setting(name, Context, source)
+        if name not in allowed:
+            raise SettingError(name, f"is the operator's to set (the server's settings file or environment), not a "
+                               f"run's ({source}). A run may set: {', '.join(sorted(allowed))}.", source)
 
 
 def setting_error(model: type[BaseModel], exc: ValidationError, source_of: Callable[[str], str]) -> SettingError:

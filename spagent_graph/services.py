@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .context import Context, as_context
+from .context import Context, as_context, refuse_operator_settings
 
 if TYPE_CHECKING:
     from spagent_graph.capability_store import CapabilityStore
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .artifacts import ArtifactStore
     from .judging import Judge
     from .mllm import MLLMClient
+    from .serving import Deployment
     from .subject import SubjectClassifier
 
 __all__ = ["Services"]
@@ -59,10 +60,18 @@ class Services:
         artifacts: ArtifactStore | None = None,
         classifier: SubjectClassifier | None = None,
         judge: Judge | None = None,
+        deployment: Deployment | None = None,
     ) -> None:
         """`defaults`: the settings a run's context starts from (the operator's); a run's
-        context overrides the fields it sets. The others are ready-made services."""
+        context overrides the fields it sets. The others are ready-made services.
+
+        `deployment`: the graph is served to remote callers. Their runs start from the
+        deployment's settings for the calling user (their own files and store), and a
+        caller's context may set only the run options (`context.run_options()`)."""
+        if deployment is not None and defaults is not None:
+            raise ValueError("Services: a deployment brings its own defaults; give one or the other.")
         self.defaults = defaults
+        self.deployment = deployment
         self._given = {"mllm": mllm, "toolbox": toolbox, "store": store, "artifacts": artifacts,
                        "classifier": classifier, "judge": judge}
         self._built: dict[tuple, Any] = {}
@@ -84,16 +93,18 @@ class Services:
 
     def context(self, runtime: Any) -> Context:
         """The settings a node runs with: the defaults, overridden by what the run's context set."""
-        return self._entry(getattr(runtime, "context", None))[1]
+        server = getattr(runtime, "server_info", None)
+        user = getattr(getattr(server, "user", None), "identity", None)
+        return self._entry(getattr(runtime, "context", None), user)[1]
 
-    def _entry(self, raw: Any) -> tuple[Any, Context, dict[str, Any]]:
+    def _entry(self, raw: Any, user: str | None = None) -> tuple[Any, Context, dict[str, Any]]:
         # Keyed by the identity of the object LangGraph hands every node of a run (the entry
         # keeps it alive, so its id is not reused); the resolved context is then the same
         # object for the whole run, and so is its in-memory store.
         with self._lock:
             entry = self._contexts.get(id(raw))
             if entry is None or entry[0] is not raw:
-                entry = (raw, self._resolve(raw), {})
+                entry = (raw, self._resolve(raw, user), {})
                 self._contexts[id(raw)] = entry
                 self._resolved[id(entry[1])] = entry
                 while len(self._contexts) > _CONTEXTS_KEPT:
@@ -104,14 +115,25 @@ class Services:
 
     def _owned(self, context: Context) -> dict[str, Any]:
         """What belongs to this one context (its in-memory store)."""
-        entry = self._resolved.get(id(context))
-        if entry is None or entry[1] is not context:
-            entry = self._entry(context)  # a context no run of this graph holds: it is its own run
-        return entry[2]
+        with self._lock:
+            entry = self._resolved.get(id(context))
+            if entry is None or entry[1] is not context:
+                # Asked for directly (the CLI, a test), not by a run of the graph: the context is its own run.
+                entry = self._resolved[id(context)] = (context, context, {})
+            return entry[2]
 
-    def _resolve(self, raw: Any) -> Context:
+    def _resolve(self, raw: Any, user: str | None) -> Context:
         given = as_context(raw)
+        if self.deployment is not None:
+            refuse_operator_settings(given.given_values(), "the run's context")
+            return self.deployment.context_for(user).changed(**given.given_values())
         return given if self.defaults is None else self.defaults.changed(**given.given_values())
+
+    def public_path(self, context: Context, path: Path | None) -> str | None:
+        """Where a remote caller fetches a run's file from this server; None in-process."""
+        if self.deployment is None or path is None:
+            return None
+        return self.deployment.public_path(context, path)
 
     # Services ----------------------------------------------------------------------
 

@@ -44,11 +44,18 @@ NOT_SETTINGS = ("SPAGENT_CONFIG", "SPAGENT_TEST_")
 
 
 class Settings(Context):
-    """The `spagent` command's settings: the run's `Context`, and where the command keeps checkpoints."""
+    """The operator's settings: the run's `Context`, where `spagent run` keeps checkpoints, and
+    how the served graph knows its callers (`serving.py`)."""
 
     checkpoint: str | None = Field(
         None, min_length=1, description="Checkpoint store of `spagent run`: a SQLite file, a postgresql:// URL or "
         "memory; none: <artifacts_dir>/checkpoints.sqlite.")
+
+    serve_tokens_file: str | None = Field(
+        None, min_length=1, description="Served graph: a JSON file of bearer tokens and the users they name "
+        "({\"<token>\": \"<user id>\"}); none: every request is refused.")
+    serve_shared_learning: bool = Field(
+        False, description="Served graph: every user's judged runs teach one store; off: each user's own store.")
 
     @property
     def checkpoint_target(self) -> str:

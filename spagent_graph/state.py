@@ -174,6 +174,7 @@ class Candidate(_Model):
     seed: int
     steps: list[StepRecord] = Field(default_factory=list)
     video: Path | None = None
+    video_url: str | None = Field(None, description="Served: where the run's owner downloads the video.")
     seconds: float = 0.0
     error: str | None = None
 
@@ -227,6 +228,7 @@ class StrengthUpdate(_Model):
 class Choice(_Model):
     candidate_id: str | None
     video: Path | None
+    video_url: str | None = Field(None, description="Served: where the run's owner downloads the video.")
     overall: float | None
     reason: str
 

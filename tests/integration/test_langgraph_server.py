@@ -1,29 +1,31 @@
 """The graph served by `langgraph dev` (the in-memory LangGraph API server), driven by the
-official `langgraph_sdk` client: one run with its own context, and a streamed run."""
+official `langgraph_sdk` client as two remote users would: what the server describes, runs
+and threads, what a caller may set, which inputs it may use, and its files."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
+
+from spagent_graph.context import Context, run_options
 
 langgraph_sdk = pytest.importorskip("langgraph_sdk")
 
 ROOT = Path(__file__).parents[2]
 REQUEST = {"request": {"text": "a red fox running through snow", "options": {"num_frames": 4, "height": 64, "width": 64}}}
-
-
-SERVER_LOG: list[Path] = []
-
-
-def server_log_path() -> Path:
-    return SERVER_LOG[0]
+TOKENS = {"token-of-ada": "ada", "token-of-bob": "bob"}
+MAX_UPLOAD = 200_000
 
 
 def free_port() -> int:
@@ -32,19 +34,39 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class Server:
+    def __init__(self, url: str, data: Path, log: Path) -> None:
+        self.url, self.data, self.log = url, data, log
+
+    def client(self, user: str = "ada"):
+        token = next(t for t, u in TOKENS.items() if u == user)
+        return langgraph_sdk.get_sync_client(url=self.url, headers={"Authorization": f"Bearer {token}"})
+
+    def http(self, user: str = "ada") -> httpx.Client:
+        token = next(t for t, u in TOKENS.items() if u == user)
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
+def server(tmp_path_factory: pytest.TempPathFactory, demo_cache: Path):
     """`langgraph dev` on a free port, from the repository root (langgraph.json's paths are relative
-    to the working folder; the server keeps its state in .langgraph_api/, which git ignores)."""
+    to the working folder; the server keeps its state in .langgraph_api/, which git ignores). The
+    operator's settings come from the environment, as a deployment's would."""
     workdir = tmp_path_factory.mktemp("langgraph-dev")
-    SERVER_LOG[:] = [workdir / "server.log"]
+    tokens = workdir / "tokens.json"
+    tokens.write_text(json.dumps(TOKENS))
+    data = workdir / "data"
+    operator = {"SPAGENT_REGISTRY": "demo", "SPAGENT_DEVICE": "cpu", "SPAGENT_CACHE_DIR": str(demo_cache),
+                "SPAGENT_ARTIFACTS_DIR": str(data / "runs"), "SPAGENT_SERVE_TOKENS_FILE": str(tokens),
+                "SPAGENT_MAX_DOWNLOAD_BYTES": str(MAX_UPLOAD), "SPAGENT_MLLM_URL": ""}
     port = free_port()
     langgraph = Path(sys.executable).with_name("langgraph")
-    log = (workdir / "server.log").open("w")
+    log_path = workdir / "server.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
         [str(langgraph), "dev", "--config", str(ROOT / "langgraph.json"), "--host", "127.0.0.1", "--port", str(port),
          "--no-reload", "--no-browser"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SPAGENT_MLLM_URL": ""},
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **operator},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -57,32 +79,53 @@ def server(tmp_path_factory: pytest.TempPathFactory):
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"langgraph dev did not start:\n{(workdir / 'server.log').read_text()[-3000:]}")
+            pytest.fail(f"langgraph dev did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.3)
-    yield url
+    yield Server(url, data, log_path)
     process.terminate()
     process.wait(timeout=30)
 
 
-def test_a_run_through_the_sdk_uses_its_own_context(server: str, tmp_path: Path, demo_cache: Path):
-    client = langgraph_sdk.get_sync_client(url=server)
-    assert {a["graph_id"] for a in client.assistants.search()} >= {"spagent", "spagent-expand"}
-    thread = client.threads.create()
-    context = {"registry": "demo", "device": "cpu", "artifacts_dir": str(tmp_path / "runs"),
-               "cache_dir": str(demo_cache)}
-    state = client.runs.wait(thread["thread_id"], "spagent", input=REQUEST, context=context)
-    video = Path(state["choice"]["video"])
-    assert video.is_file() and video.is_relative_to(tmp_path / "runs")
-    assert [len(c["tools"]) for c in state["candidates"]] == [1, 2]
+def upload(server: Server, content: bytes, name: str, user: str = "ada", kind: str = "image") -> httpx.Response:
+    with server.http(user) as http:
+        return http.post("/uploads", params={"name": name, "kind": kind}, content=content)
 
 
-def test_a_streamed_run_carries_stages_and_denoising_progress(server: str, tmp_path: Path, demo_cache: Path):
-    client = langgraph_sdk.get_sync_client(url=server)
-    context = {"registry": "demo", "device": "cpu", "artifacts_dir": str(tmp_path / "runs"),
-               "cache_dir": str(demo_cache)}
+def png_bytes(tmp_path: Path) -> bytes:
+    from PIL import Image
+
+    from tests.conftest import smooth_picture
+
+    path = tmp_path / "parrot.png"
+    Image.fromarray(smooth_picture(1, tint=(0.85, 0.1, 0.1))).save(path)
+    return path.read_bytes()
+
+
+# What the server describes, and runs on threads ------------------------------------------------
+
+
+def test_a_request_without_a_valid_token_is_refused(server: Server):
+    with httpx.Client(base_url=server.url) as http:
+        assert http.post("/assistants/search", json={}).status_code == 401
+        assert http.post("/assistants/search", json={}, headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_the_server_describes_the_graph_for_a_client_to_build_a_request(server: Server):
+    client = server.client()
+    assistant = next(a for a in client.assistants.search() if a["graph_id"] == "spagent")
+    schemas = client.assistants.get_schemas(assistant["assistant_id"])
+    assert all(schemas[key] is not None for key in ("input_schema", "output_schema", "context_schema"))
+    request = schemas["input_schema"]["$defs"]["Request"]["properties"]
+    assert {"text", "image", "video", "options"} <= set(request) and "request" in schemas["input_schema"]["properties"]
+    assert {"run_id", "candidates", "evaluations", "choice"} <= set(schemas["output_schema"]["properties"])
+    settings = schemas["context_schema"]["properties"]
+    assert settings["judge_frames"]["minimum"] == 1 and settings["judge_frames"]["scope"] == "run"
+    assert "scope" not in settings["artifacts_dir"]
+
+
+def test_a_streamed_run_carries_stages_and_denoising_progress(server: Server):
     stages, progress = [], []
-    for part in client.runs.stream(None, "spagent", input=REQUEST, context=context,
-                                   stream_mode=["updates", "custom"]):
+    for part in server.client().runs.stream(None, "spagent", input=REQUEST, stream_mode=["updates", "custom"]):
         if part.event == "updates":
             stages.extend(part.data)
         elif part.event == "custom":
@@ -91,40 +134,14 @@ def test_a_streamed_run_carries_stages_and_denoising_progress(server: str, tmp_p
     assert any(p.get("stage") == "denoise" for p in progress)
 
 
-def test_a_bad_request_fails_its_run_and_the_server_serves_the_next(server: str, tmp_path: Path, demo_cache: Path):
-    client = langgraph_sdk.get_sync_client(url=server)
-    context = {"registry": "demo", "device": "cpu", "artifacts_dir": str(tmp_path / "runs"),
-               "cache_dir": str(demo_cache)}
-    thread = client.threads.create()
-    bad = client.runs.create(thread["thread_id"], "spagent", input={"request": {"text": "  "}}, context=context)
-    client.runs.join(thread["thread_id"], bad["run_id"])
-    assert client.runs.get(thread["thread_id"], bad["run_id"])["status"] == "error"
-    state = client.runs.wait(None, "spagent", input=REQUEST, context=context)
-    assert Path(state["choice"]["video"]).is_file()
-
-
-def test_the_server_describes_the_graph_for_a_client_to_build_a_request(server: str):
-    client = langgraph_sdk.get_sync_client(url=server)
-    assistant = next(a for a in client.assistants.search() if a["graph_id"] == "spagent")
-    schemas = client.assistants.get_schemas(assistant["assistant_id"])
-    assert all(schemas[key] is not None for key in ("input_schema", "output_schema", "context_schema"))
-    request = schemas["input_schema"]["$defs"]["Request"]["properties"]
-    assert {"text", "image", "video", "options"} <= set(request) and "request" in schemas["input_schema"]["properties"]
-    assert {"run_id", "candidates", "evaluations", "choice"} <= set(schemas["output_schema"]["properties"])
-    settings = schemas["context_schema"]["properties"]
-    assert settings["judge_frames"]["minimum"] == 1 and "description" in settings["mllm_url"]
-
-
-def test_three_runs_on_one_thread_through_the_sdk(server: str, tmp_path: Path, demo_cache: Path):
-    client = langgraph_sdk.get_sync_client(url=server)
-    context = {"registry": "demo", "device": "cpu", "artifacts_dir": str(tmp_path / "runs"),
-               "cache_dir": str(demo_cache)}
+def test_three_runs_on_one_thread_through_the_sdk(server: Server):
+    client = server.client()
     thread = client.threads.create()["thread_id"]
     texts = ["a red fox running through snow", "a sailboat crossing a bay", "a cyclist racing downhill"]
     states = []
     for seed, text in enumerate(texts):
         request = {"request": {"text": text, "options": {"num_frames": 4, "height": 64, "width": 64, "seed": seed}}}
-        states.append(client.runs.wait(thread, "spagent", input=request, context=context))
+        states.append(client.runs.wait(thread, "spagent", input=request, context={"judge_frames": 2}))
     assert len({state["run_id"] for state in states}) == 3
     for state, text in zip(states, texts, strict=True):
         assert state["request"]["text"] == text
@@ -138,13 +155,149 @@ def test_three_runs_on_one_thread_through_the_sdk(server: str, tmp_path: Path, d
     assert {state["run_id"] for state in states} <= {h["values"].get("run_id") for h in history}
 
 
-def test_a_bad_setting_fails_the_run_naming_the_key(server: str):
-    """A value out of bounds reaches the graph and fails its run with the key's name. (A key the
-    context schema lacks never reaches the graph: LangGraph's server drops it, logging at debug.)"""
-    client = langgraph_sdk.get_sync_client(url=server)
+def test_a_bad_request_fails_its_run_and_the_server_serves_the_next(server: Server):
+    client = server.client()
+    thread = client.threads.create()
+    bad = client.runs.create(thread["thread_id"], "spagent", input={"request": {"text": "  "}})
+    client.runs.join(thread["thread_id"], bad["run_id"])
+    assert client.runs.get(thread["thread_id"], bad["run_id"])["status"] == "error"
+    assert client.runs.wait(None, "spagent", input=REQUEST)["choice"]["video"]
+
+
+# What a caller may set -------------------------------------------------------------------------
+
+
+OPERATORS = sorted(set(Context.model_fields) - run_options())
+
+
+def refused(server: Server, context: dict) -> str:
+    client = server.client()
+    thread = client.threads.create()["thread_id"]
+    with pytest.raises(httpx.HTTPStatusError) as caught:
+        client.runs.create(thread, "spagent", input=REQUEST, context=context)
+    assert caught.value.response.status_code == 422
+    assert client.runs.list(thread) == []  # no run was made
+    return caught.value.response.text
+
+
+@pytest.mark.parametrize("name", OPERATORS)
+def test_a_deployment_setting_in_a_callers_context_is_refused_with_its_name(server: Server, tmp_path: Path,
+                                                                          name: str):
+    named = tmp_path / "named-by-the-caller"
+    values = {"mllm_url": "http://127.0.0.1:9/v1", "allowed_url_prefixes": ["http://"], "tools": None,
+              "mllm_timeout_s": 1, "mllm_max_retries": 0, "max_download_bytes": 1, "max_input_side": 16,
+              "max_input_frames": 1, "learning_weight": 1, "fallback_on_mllm_error": False, "mllm_api_key": "k",
+              "judge": "classical", "learn_from": "any", "mllm_video_input": "video_url", "device": "cpu",
+              "registry": str(named / "registry.yaml"), "mllm_model": "m"}
+    value = values.get(name, str(named / name))
+    detail = refused(server, {name: value})
+    assert f"`{name}` is the operator's to set" in detail
+    assert not named.exists()  # nothing was written where the caller pointed
+
+
+def test_a_misspelt_setting_is_refused_naming_the_right_key(server: Server):
+    detail = refused(server, {"judge_frame": 2})
+    assert "`judge_frame` is not a setting" in detail and "Did you mean `judge_frames`?" in detail
+
+
+def test_a_run_option_out_of_bounds_fails_the_run_naming_the_key(server: Server):
+    client = server.client()
     thread = client.threads.create()["thread_id"]
     run = client.runs.create(thread, "spagent", input=REQUEST, context={"judge_frames": 0})
     client.runs.join(thread, run["run_id"])
     assert client.runs.get(thread, run["run_id"])["status"] == "error"
-    log = (Path(server_log_path()).read_text())
-    assert "Setting `judge_frames` is 0 in the run's context" in log
+    assert "Setting `judge_frames` is 0 in the run's context" in server.log.read_text()
+
+
+# Inputs ----------------------------------------------------------------------------------------
+
+
+def failed_run(server: Server, request: dict) -> None:
+    client = server.client()
+    thread = client.threads.create()["thread_id"]
+    run = client.runs.create(thread, "spagent", input={"request": {**REQUEST["request"], **request}})
+    client.runs.join(thread, run["run_id"])
+    assert client.runs.get(thread, run["run_id"])["status"] == "error"
+
+
+def test_an_upload_is_checked_stored_for_its_owner_and_used_as_input(server: Server, tmp_path: Path):
+    answer = upload(server, png_bytes(tmp_path), "parrot.png")
+    assert answer.status_code == 200, answer.text
+    stored = Path(answer.json()["path"])
+    assert answer.json()["kind"] == "single image" and stored.is_file()
+    assert stored.is_relative_to(server.data / "runs" / "inputs")
+    state = server.client().runs.wait(None, "spagent", input={"request": {"text": "a red parrot", "image": str(stored),
+                                                                          "options": REQUEST["request"]["options"]}})
+    assert state["visual"]["path"] == str(stored) and state["choice"]["video"]
+    # Bob cannot use Ada's upload: it is outside his input folder.
+    client = server.client("bob")
+    thread = client.threads.create()["thread_id"]
+    run = client.runs.create(thread, "spagent", input={"request": {"text": "x", "image": str(stored)}})
+    client.runs.join(thread, run["run_id"])
+    assert client.runs.get(thread, run["run_id"])["status"] == "error"
+
+
+def test_an_oversized_or_non_media_upload_is_refused_and_not_kept(server: Server):
+    before = set((server.data / "runs" / "inputs").rglob("*"))
+    assert upload(server, os.urandom(MAX_UPLOAD + 1), "big.png").status_code == 413
+    refusal = upload(server, b"#!/bin/sh\necho hello\n" * 10, "script.png")
+    assert refusal.status_code == 422 and "`image`" in refusal.json()["detail"]
+    assert set((server.data / "runs" / "inputs").rglob("*")) == before
+
+
+def test_inputs_outside_the_input_folder_or_off_the_allow_list_are_refused_before_any_read(server: Server,
+                                                                                           tmp_path: Path):
+    outside = tmp_path / "elsewhere.png"
+    outside.write_bytes(png_bytes(tmp_path))
+    failed_run(server, {"image": str(outside)})
+    # A link inside the caller's own input folder that leads out of it.
+    folder = Path(upload(server, png_bytes(tmp_path), "p.png").json()["path"]).parent
+    (folder / "link.png").symlink_to(outside)
+    failed_run(server, {"image": str(folder / "link.png")})
+    # A URL: the allow-list is empty, so no connection is made.
+    hits: list[str] = []
+
+    class Count(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the standard library's name)
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    listener = http.server.HTTPServer(("127.0.0.1", 0), Count)
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    try:
+        failed_run(server, {"image": f"http://127.0.0.1:{listener.server_port}/parrot.png"})
+    finally:
+        listener.shutdown()
+    assert hits == []
+    log = server.log.read_text()
+    assert "outside the allowed input folder" in log and "(through a symbolic link)" in log
+
+
+# Files and owners ------------------------------------------------------------------------------
+
+
+def test_the_owner_downloads_the_winner_and_nobody_else_sees_it(server: Server):
+    ada = server.client()
+    thread = ada.threads.create()["thread_id"]
+    state = ada.runs.wait(thread, "spagent", input=REQUEST)
+    choice = state["choice"]
+    assert choice["video_url"].startswith("/artifacts/")
+    assert all(c["video_url"] for c in state["candidates"])
+    with server.http("ada") as http:
+        video = http.get(choice["video_url"])
+        assert video.status_code == 200 and video.content == Path(choice["video"]).read_bytes()
+        assert http.get("/artifacts/../../../etc/passwd").status_code == 404
+    with server.http("bob") as http:
+        assert http.get(choice["video_url"]).status_code == 404
+    bob = server.client("bob")
+    assert thread not in {t["thread_id"] for t in bob.threads.search(limit=100)}
+    for call in (lambda: bob.threads.get(thread), lambda: bob.threads.get_state(thread),
+                 lambda: bob.runs.wait(thread, "spagent", input=REQUEST)):
+        with pytest.raises(httpx.HTTPStatusError) as caught:
+            call()
+        assert caught.value.response.status_code == 404
+    assert thread in {t["thread_id"] for t in ada.threads.search(limit=100)}

@@ -31,13 +31,14 @@ SAMPLES = {
     "cache_dir": "cache", "device": "cuda:1", "input_root": "inputs",
     "allowed_url_prefixes": "https://a.example/,https://b.example/", "max_download_bytes": "1000",
     "max_input_side": "512", "max_input_frames": "10", "checkpoint": "memory",
+    "serve_tokens_file": "tokens.json", "serve_shared_learning": "true",
 }
 # Out of bounds or of the wrong kind, for each setting that has a bound or a fixed set of values.
 BAD = {
     "mllm_url": "ftp://x", "mllm_timeout_s": "0", "mllm_max_retries": "-1", "mllm_video_input": "gif",
     "fallback_on_mllm_error": "maybe", "judge": "gpt", "judge_frames": "0", "learn_from": "all",
     "learning_weight": "-1", "review_plan": "perhaps", "ablations": "no_judge", "device": "gpu",
-    "max_download_bytes": "0", "max_input_side": "-1", "max_input_frames": "0",
+    "max_download_bytes": "0", "max_input_side": "-1", "max_input_frames": "0", "serve_shared_learning": "often",
 }
 
 
@@ -109,8 +110,9 @@ def test_a_bad_value_is_refused_alike_by_every_source_naming_the_key_and_the_sou
             load()
         assert caught.value.key == name and caught.value.source == source
         assert f"`{name}`" in str(caught.value) and source in str(caught.value)
+    model = Context if name in Context.model_fields else Settings
     with pytest.raises(SettingError, match=rf"`{name}` is .* in the run's context"):
-        Context(**{name: BAD[name].split(",") if name == "ablations" else BAD[name]})
+        model(**{name: BAD[name].split(",") if name == "ablations" else BAD[name]})
 
 
 def test_the_help_of_each_option_is_the_settings_description():

@@ -1,0 +1,225 @@
+"""Serving the graph to remote callers: who they are, what they may set, and their files.
+
+`langgraph.json` points LangGraph's server at three objects of `server.py`,
+all made here from one `Deployment` (the operator's settings):
+
+- `auth`: bearer tokens name the caller (`serve_tokens_file`, a JSON object
+  `{"<token>": "<user id>"}`); threads and runs carry their owner and are
+  visible to nobody else (another user gets 404). A run's context may set
+  only the run options; a context naming any other setting, or no setting
+  at all, is refused with 422 before the run is created.
+- `app`: `GET /artifacts/<path>` serves the caller's own run files (the
+  `video_url` of candidates and of the choice), `POST /uploads?name=F`
+  stores an image or video in the caller's input folder after the same
+  checks as any input, and answers with the path to put in a request.
+- the graph's `Services(deployment=...)`: each run starts from the caller's
+  settings: their own artifacts folder, input folder (the only place inputs
+  are read from) and, unless the operator shares learning, their own store.
+
+To use your own identity provider, write an `Auth` with your own
+`@auth.authenticate` (returning `{"identity": ...}`) and add ours on top:
+`add_authorization(auth, deployment)`; point `langgraph.json`'s `auth.path`
+at it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .context import Context, refuse_operator_settings
+from .errors import ConfigError, InputError, SettingError
+
+if TYPE_CHECKING:
+    from langgraph_sdk import Auth
+
+    from .settings import Settings
+
+__all__ = ["Deployment", "add_authorization", "make_app", "make_auth"]
+
+ARTIFACTS_ROUTE = "/artifacts"
+UPLOADS_ROUTE = "/uploads"
+
+
+class Deployment:
+    """The operator's settings, and each caller's share of them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        operator = settings.context()
+        self.artifacts_root = Path(operator.artifacts_dir).resolve() / "users"
+        # Served, inputs must come from an input folder: the operator's, or one beside the artifacts.
+        self.inputs_root = Path(operator.input_root or Path(operator.artifacts_dir) / "inputs").resolve()
+        self.inputs_root.mkdir(parents=True, exist_ok=True)
+        self.operator = operator
+        self.tokens = _read_tokens(settings.serve_tokens_file)
+
+    @staticmethod
+    def folder_of(identity: str) -> str:
+        """A folder name for a user: readable, and distinct for distinct identities."""
+        readable = re.sub(r"[^A-Za-z0-9._-]", "_", identity)[:40]
+        return f"{readable}-{hashlib.sha256(identity.encode()).hexdigest()[:8]}"
+
+    def artifacts_of(self, identity: str) -> Path:
+        return self.artifacts_root / self.folder_of(identity)
+
+    def inputs_of(self, identity: str) -> Path:
+        folder = self.inputs_root / self.folder_of(identity)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def context_for(self, identity: str | None) -> Context:
+        """The settings a user's run starts from."""
+        if identity is None:
+            raise ConfigError("a served run has no authenticated user; is `auth` set in langgraph.json?")
+        store = self.operator.store_path
+        if store is not None and not self.settings.serve_shared_learning:
+            path = Path(store)
+            store = str(path.with_name(f"{path.stem}.{self.folder_of(identity)}{path.suffix or '.db'}"))
+        return self.operator.changed(artifacts_dir=str(self.artifacts_of(identity)),
+                                     input_root=str(self.inputs_of(identity)), store_path=store)
+
+    def public_path(self, context: Context, path: Path) -> str | None:
+        """The server path of a run's file, for its owner."""
+        try:
+            relative = Path(path).resolve().relative_to(Path(context.artifacts_dir).resolve())
+        except ValueError:
+            return None
+        return f"{ARTIFACTS_ROUTE}/{relative.as_posix()}"
+
+
+def _read_tokens(path: str | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    try:
+        tokens = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SettingError("serve_tokens_file", f"is {path!r}, which cannot be read as JSON ({exc}).",
+                           "the server's settings") from exc
+    if not isinstance(tokens, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tokens.items()):
+        raise SettingError("serve_tokens_file", f"is {path!r}; expected a JSON object of token -> user id.",
+                           "the server's settings")
+    return tokens
+
+
+def make_auth(deployment: Deployment) -> Auth:
+    """Bearer tokens from the operator's file, then our authorization rules."""
+    from langgraph_sdk import Auth
+
+    auth = Auth()
+
+    @auth.authenticate
+    async def authenticate(authorization: str | None) -> Auth.types.MinimalUserDict:
+        scheme, _, token = (authorization or "").partition(" ")
+        identity = deployment.tokens.get(token) if scheme.lower() == "bearer" else None
+        if identity is None:
+            hint = "" if deployment.tokens else " (the server has no tokens: set serve_tokens_file)"
+            raise Auth.exceptions.HTTPException(status_code=401, detail=f"a valid bearer token is needed{hint}.")
+        return {"identity": identity}
+
+    add_authorization(auth, deployment)
+    return auth
+
+
+def add_authorization(auth: Auth, deployment: Deployment) -> None:
+    """Owners see only their own threads and runs; callers set only run options; assistants are read-only."""
+    from langgraph_sdk import Auth
+
+    def owned(ctx: Auth.types.AuthContext, value: Any) -> dict[str, str]:
+        if isinstance(value, dict):
+            # In place: the server keeps its own reference to this dict, even an empty one.
+            if value.get("metadata") is None:
+                value["metadata"] = {}
+            value["metadata"]["owner"] = ctx.user.identity
+        return {"owner": ctx.user.identity}
+
+    @auth.on
+    async def only_the_owner(ctx: Auth.types.AuthContext, value: Any) -> dict[str, str]:
+        return owned(ctx, value)
+
+    @auth.on.threads.create_run
+    async def only_run_options(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> dict[str, str]:
+        given = (value.get("kwargs") or {}).get("context") or {}
+        try:
+            refuse_operator_settings(given, "the run's context")
+        except SettingError as exc:
+            raise Auth.exceptions.HTTPException(status_code=422, detail=str(exc)) from exc
+        return owned(ctx, value)
+
+    @auth.on.assistants
+    async def assistants_are_the_operators(ctx: Auth.types.AuthContext, value: Any) -> None:
+        if ctx.action not in ("read", "search"):
+            raise Auth.exceptions.HTTPException(status_code=403, detail="assistants are set up by the operator.")
+
+    @auth.on.store
+    async def own_namespace(ctx: Auth.types.AuthContext, value: Any) -> None:
+        namespace = tuple(value.get("namespace") or ())
+        if not namespace or namespace[0] != ctx.user.identity:
+            raise Auth.exceptions.HTTPException(status_code=404, detail="not found.")
+
+
+def make_app(deployment: Deployment):
+    """The routes that carry files between a remote caller and the server."""
+    import anyio
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, JSONResponse
+    from starlette.routing import Route
+
+    from .media import inspect_media
+
+    def not_found() -> JSONResponse:  # also for other users' files: their existence is not revealed
+        return JSONResponse({"detail": "not found."}, status_code=404)
+
+    # Handlers do no blocking file work on the event loop: the artifact route is a plain function
+    # (Starlette runs it in a worker thread), the upload hands each file operation to one.
+    def artifact(request: Request):
+        identity = getattr(request.user, "identity", None)
+        if identity is None:
+            return not_found()
+        root = deployment.artifacts_of(identity).resolve()
+        path = (root / request.path_params["path"]).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            return not_found()
+        return FileResponse(path)
+
+    async def upload(request: Request):
+        identity = getattr(request.user, "identity", None)
+        if identity is None:
+            return JSONResponse({"detail": "a valid bearer token is needed."}, status_code=401)
+        kind = request.query_params.get("kind", "image")
+        if kind not in ("image", "video"):
+            return JSONResponse({"detail": f"`kind` is {kind!r}; expected image or video."}, status_code=422)
+        limit = deployment.operator.max_download_bytes
+        suffix = Path(request.query_params.get("name", "upload")).suffix.lower()
+        suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
+        folder = await run_in_threadpool(deployment.inputs_of, identity)
+        path = folder / f"{uuid.uuid4().hex}{suffix}"
+        size = 0
+        async with await anyio.open_file(path, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    break
+                await out.write(chunk)
+        if size > limit:
+            await anyio.Path(path).unlink(missing_ok=True)
+            return JSONResponse({"detail": f"the upload is over the limit of {limit} bytes."}, status_code=413)
+        try:
+            info = await run_in_threadpool(inspect_media, path, kind, max_side=deployment.operator.max_input_side,
+                                           max_frames=deployment.operator.max_input_frames)
+        except InputError as exc:
+            await anyio.Path(path).unlink(missing_ok=True)
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"path": str(path), "kind": info.kind, "width": info.width, "height": info.height,
+                             "frames": info.frame_count})
+
+    return Starlette(routes=[
+        Route(f"{ARTIFACTS_ROUTE}/{{path:path}}", artifact, methods=["GET"]),
+        Route(UPLOADS_ROUTE, upload, methods=["POST"]),
+    ])
