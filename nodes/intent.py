@@ -1,29 +1,35 @@
-"""Decoupled intent recognition: two separate questions, asked at the same time.
+"""Intent recognition: the input types, the subject, and text-visual alignment.
 
-1. Types and subject. The types are read from the files (they are facts, not
-   opinions); the MLLM's own reading is kept and any disagreement noted. The
-   subject is the MLLM's answer.
-2. Alignment. Only asked when there are both text and a visual input; by the
-   paper's definition it is "No" otherwise.
+The types are read from the files (they are facts, not opinions). What the
+MLLM is asked depends on the run's planner (`Context.planner_mode`):
 
-Without an MLLM, or when it fails, the MLLM-free planner decides and the
-intent says so.
+- `single` (the default): one question, the subject, with alignment when
+  there are both text and a visual input. Nothing the files or the route
+  rules already settle is asked.
+- `paper`: the paper's decoupled recognition, two questions asked at the
+  same time: types and subject (the MLLM's reading of the types is kept,
+  and any disagreement with the files noted), and alignment.
+
+Alignment is "No" by definition unless both text and a visual input are
+there. Without an MLLM, or when it fails, the MLLM-free planner decides and
+the intent says so.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from langgraph.runtime import Runtime
 
-from spagent_graph.answers import AlignmentAnswer, TypesAnswer
+from spagent_graph.answers import AlignmentAnswer, IntentAnswer, SubjectAnswer, TypesAnswer
 from spagent_graph.context import Context
 from spagent_graph.services import Services
 from spagent_graph.errors import MLLMError
 from spagent_graph.fallback import text_matches_visual, text_type_of, visual_type_of
 from spagent_graph.mllm import Visual
-from spagent_graph.prompts import ALIGNMENT, SYSTEM, TYPES_AND_SUBJECT
-from spagent_graph.state import Decision, Intent, State
+from spagent_graph.prompts import ALIGNMENT, SUBJECT, SUBJECT_AND_ALIGNMENT, SYSTEM, TYPES_AND_SUBJECT
+from spagent_graph.state import Decision, Intent, State, Subject
 
 
 def recognize_intent(state: State, runtime: Runtime[Context], services: Services) -> dict:
@@ -41,33 +47,22 @@ def recognize_intent(state: State, runtime: Runtime[Context], services: Services
         )}
     mllm = services.mllm(context)
     notes: list[str] = []
-
-    types_answer = alignment_answer = None
-    types_prompt = TYPES_AND_SUBJECT.format(text=request.text or "(none)", visual=visual_type)
-    alignment_prompt = ALIGNMENT.format(text=request.text)
+    heard = Heard()
     if mllm is not None:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            types_call = pool.submit(mllm.ask, types_prompt, TypesAnswer, visuals, system=SYSTEM)
-            alignment_call = (
-                pool.submit(mllm.ask, alignment_prompt, AlignmentAnswer, visuals, system=SYSTEM)
-                if both_present else None
-            )
-            types_answer = _result_or_note(types_call, "types and subject", notes, context)
-            alignment_answer = _result_or_note(alignment_call, "alignment", notes, context) if alignment_call else None
-
-    if types_answer is not None:
-        subject, types_by = types_answer.parsed.subject, "mllm"
-        for field, ours in (("text_type", text_type), ("visual_type", visual_type)):
-            theirs = getattr(types_answer.parsed, field)
-            if theirs != ours:
-                notes.append(f"the MLLM read {field} as {theirs!r}; the files say {ours!r}, which is kept.")
-    else:
-        subject, types_by = services.classifier().classify(request.text), "fallback"
-
+        ask = _ask_as_the_paper if context.planner_mode == "paper" else _ask_once
+        heard = ask(mllm, request.text, text_type, visual_type, visuals, both_present, notes, context)
+    decisions = [
+        Decision.asked(stage, prompt, visuals, answer.raw, system=SYSTEM, max_frames=mllm.max_frames)
+        for stage, prompt, answer in heard.asked if answer is not None
+    ]
+    subject, aligned = heard.subject, heard.aligned
+    types_by = "mllm" if subject is not None else "fallback"
+    if subject is None:
+        subject = services.classifier().classify(request.text)
     if not both_present:
         aligned, alignment_by = False, "principles"
-    elif alignment_answer is not None:
-        aligned, alignment_by = alignment_answer.parsed.aligned == "Yes", "mllm"
+    elif aligned is not None:
+        alignment_by = "mllm"
     else:
         aligned, reason = text_matches_visual(request.text, visual)
         alignment_by = "fallback"
@@ -80,22 +75,63 @@ def recognize_intent(state: State, runtime: Runtime[Context], services: Services
         aligned=aligned,
         types_decided_by=types_by,
         alignment_decided_by=alignment_by,
-        raw_types_answer=types_answer.raw if types_answer else None,
-        raw_alignment_answer=alignment_answer.raw if alignment_answer else None,
+        raw_types_answer=heard.raw_types,
+        raw_alignment_answer=heard.raw_alignment,
         notes=notes,
     )
-    decisions = [
-        Decision.asked(stage, prompt, visuals, answer.raw, system=SYSTEM, max_frames=mllm.max_frames)
-        for stage, prompt, answer in (("types_and_subject", types_prompt, types_answer),
-                                      ("alignment", alignment_prompt, alignment_answer))
-        if answer is not None
-    ]
     return {"intent": intent, "decisions": decisions}
 
 
-def _result_or_note(call, what: str, notes: list[str], context: Context):
+@dataclass
+class Heard:
+    """What the MLLM's answers settled (None: left to the fallback), and the questions as asked."""
+
+    subject: Subject | None = None
+    aligned: bool | None = None
+    raw_types: str | None = None
+    raw_alignment: str | None = None
+    asked: tuple = ()
+
+
+def _ask_once(mllm, text, text_type, visual_type, visuals, both_present, notes, context) -> Heard:
+    """The default: one question, the subject (and alignment when both inputs are there)."""
+    prompt, schema = (SUBJECT_AND_ALIGNMENT, IntentAnswer) if both_present else (SUBJECT, SubjectAnswer)
+    prompt = prompt.format(text=text or "(none)", visual=visual_type)
+    answer = _answer_or_note(lambda: mllm.ask(prompt, schema, visuals, system=SYSTEM), "intent", notes, context)
+    if answer is None:
+        return Heard(asked=(("intent", prompt, None),))
+    aligned = answer.parsed.aligned == "Yes" if both_present else None
+    return Heard(subject=answer.parsed.subject, aligned=aligned, raw_types=answer.raw,
+                 raw_alignment=answer.raw if both_present else None, asked=(("intent", prompt, answer),))
+
+
+def _ask_as_the_paper(mllm, text, text_type, visual_type, visuals, both_present, notes, context) -> Heard:
+    """Decoupled recognition: types and subject, and alignment, as two questions at once."""
+    types_prompt = TYPES_AND_SUBJECT.format(text=text or "(none)", visual=visual_type)
+    alignment_prompt = ALIGNMENT.format(text=text)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        types_call = pool.submit(mllm.ask, types_prompt, TypesAnswer, visuals, system=SYSTEM)
+        alignment_call = (pool.submit(mllm.ask, alignment_prompt, AlignmentAnswer, visuals, system=SYSTEM)
+                          if both_present else None)
+        types_answer = _answer_or_note(types_call.result, "types and subject", notes, context)
+        alignment_answer = (_answer_or_note(alignment_call.result, "alignment", notes, context)
+                            if alignment_call else None)
+    heard = Heard(asked=(("types_and_subject", types_prompt, types_answer),
+                         ("alignment", alignment_prompt, alignment_answer)))
+    if types_answer is not None:
+        heard.subject, heard.raw_types = types_answer.parsed.subject, types_answer.raw
+        for field, ours in (("text_type", text_type), ("visual_type", visual_type)):
+            theirs = getattr(types_answer.parsed, field)
+            if theirs != ours:
+                notes.append(f"the MLLM read {field} as {theirs!r}; the files say {ours!r}, which is kept.")
+    if alignment_answer is not None:
+        heard.aligned, heard.raw_alignment = alignment_answer.parsed.aligned == "Yes", alignment_answer.raw
+    return heard
+
+
+def _answer_or_note(get, what: str, notes: list[str], context: Context):
     try:
-        return call.result()
+        return get()
     except MLLMError as exc:
         if not context.fallback_on_mllm_error:
             raise

@@ -1,6 +1,8 @@
 """Principle-guided route planning: two routes of tasks, each ending in a video.
 
-With an MLLM, each route is planned step by step (the next task, until the
+By default (`planner="single"`), and with no MLLM, the principles plan both
+routes: for any visual input they allow exactly one, so asking could not
+change it. With `planner="paper"` and an MLLM, each route is planned step by step (the next task, until the
 last output is a video), both routes at once. Whatever the MLLM proposes is
 then held to the principles in code; every repair is recorded.
 
@@ -29,7 +31,7 @@ def plan_routes(state: State, runtime: Runtime[Context], services: Services) -> 
     context = services.context(runtime)
     intent = state["intent"]
     mllm = services.mllm(context)
-    if mllm is None:
+    if mllm is None or context.planner_mode == "single":
         return {"route_plan": RoutePlan(routes=plan_by_principles(intent), decided_by="principles")}
 
     ask = _ask_whole_route if context.ablated("no_route_planning") else _ask_route

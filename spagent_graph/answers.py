@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .state import Subject, Task, TextType, VisualType
 
-__all__ = ["AlignmentAnswer", "JudgeAnswer", "NextTaskAnswer", "TypesAnswer"]
+__all__ = ["AlignmentAnswer", "IntentAnswer", "JudgeAnswer", "NextTaskAnswer", "SubjectAnswer", "TypesAnswer"]
 
 
 class _Answer(BaseModel):
@@ -26,6 +26,19 @@ class TypesAnswer(_Answer):
 
 
 class AlignmentAnswer(_Answer):
+    aligned: Literal["Yes", "No"]
+
+
+class SubjectAnswer(_Answer):
+    """The one question of the default planner when there is nothing to align."""
+
+    subject: Subject
+
+
+class IntentAnswer(_Answer):
+    """The one question of the default planner for text with a visual input."""
+
+    subject: Subject
     aligned: Literal["Yes", "No"]
 
 

@@ -67,6 +67,12 @@ class Context(BaseModel):
     fallback_on_mllm_error: bool = Field(
         True, description="On an MLLM failure, decide with the MLLM-free planner and say so; off: fail the run.")
 
+    planner: Literal["single", "paper"] = Field(
+        "single", json_schema_extra=RUN_OPTION,
+        description="single: one MLLM question before generating (the subject, and alignment when there is text "
+        "and a visual input), routes from the principles; paper: the paper's step-by-step planning (2 intent "
+        "questions, then each route a task at a time). Any ablation plans as the paper does.")
+
     # Judging and learning ---------------------------------------------------------
     judge: Literal["auto", "mllm", "classical"] = Field(
         "auto", description="Who scores candidates: auto (the MLLM when configured, else frame statistics), "
@@ -124,6 +130,11 @@ class Context(BaseModel):
     def ablated(self, stage: str) -> bool:
         """Whether `stage` is switched off; `one_step` switches off intent and route planning."""
         return stage in self.ablations or (stage in ("no_intent", "no_route_planning") and "one_step" in self.ablations)
+
+    @property
+    def planner_mode(self) -> Literal["single", "paper"]:
+        """How this run plans: the ablations take stages of the paper's planning away, so they plan as it does."""
+        return "paper" if self.ablations else self.planner
 
     def changed(self, **values: Any) -> Context:
         """A copy with `values` changed, validated like any other context (unlike `model_copy`)."""

@@ -209,7 +209,9 @@ def evaluate(
     services = services or Services()
     table, judge_name = (judge_agreement(records, context, services) if agreement
                          else ({}, services.judge(context).name))
-    results = {name: _run_variant(records, context.changed(ablations=tuple(ablations)), execute, services)
+    # The paper's figures come from its step-by-step planning, so every variant plans that way.
+    results = {name: _run_variant(records, context.changed(ablations=tuple(ablations), planner="paper"), execute,
+                                  services)
                for name, ablations in variants.items()}
     return EvalReport(agreement=table, variants=results, judge=judge_name, records=len(records))
 

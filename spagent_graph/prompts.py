@@ -16,13 +16,32 @@ TYPES_AND_SUBJECT = """Classify the user's inputs and the subject of the video t
 User text: {text}
 Attached visual input: {visual}"""
 
+_ALIGNMENT_RULE = """Answer "Yes" only if the text describes what is already shown (same objects, colours, scene,
+style). Answer "No" if the text asks for something different from what is shown, for example
+another colour, object, background or style: then the user wants an edit."""
+
 ALIGNMENT = """Does the user's text describe the same content as the attached visual input?
 
-Answer "Yes" only if the text describes what is already shown (same objects, colours, scene,
-style). Answer "No" if the text asks for something different from what is shown, for example
-another colour, object, background or style: then the user wants an edit.
+""" + _ALIGNMENT_RULE + """
 
 User text: {text}"""
+
+_SUBJECTS = "sports, transportation, people, animals, objects, landscapes"
+
+# The default planner's one question: only what neither the files nor the route rules settle.
+SUBJECT = """Name the subject of the video the user wants: the main thing it is about, one of
+""" + _SUBJECTS + """.
+
+User text: {text}
+Attached visual input: {visual}"""
+
+SUBJECT_AND_ALIGNMENT = """Name the subject of the video the user wants: the main thing it is about, one of
+""" + _SUBJECTS + """.
+Then say whether the user's text describes the same content as the attached visual input
+(aligned). """ + _ALIGNMENT_RULE + """
+
+User text: {text}
+Attached visual input: {visual}"""
 
 _ROUTE_RULES = """Tasks: text_to_video, text_to_image, image_to_image, image_to_video, video_to_video.
 Each task's output feeds the next task. Rules:

@@ -196,7 +196,7 @@ class Evaluation(_Model):
 class Decision(_Model):
     """One question the MLLM answered, kept whole so it can become training data."""
 
-    stage: Literal["types_and_subject", "alignment", "next_task", "route", "judge"]
+    stage: Literal["intent", "types_and_subject", "alignment", "next_task", "route", "judge"]
     system: str | None = None
     prompt: str
     visuals: list[tuple[Path, Literal["single image", "video"]]] = Field(

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from spagent_graph import Context, GenerationOptions, MLLMClient, Request, Services, build_graph
-from spagent_graph.answers import AlignmentAnswer, JudgeAnswer, NextTaskAnswer, RouteAnswer, TypesAnswer
+from spagent_graph.answers import (AlignmentAnswer, IntentAnswer, JudgeAnswer, NextTaskAnswer, RouteAnswer,
+                                   SubjectAnswer, TypesAnswer)
 from spagent_graph.media import inspect_media
 from spagent_graph.principles import valid_routes
 
@@ -33,6 +34,10 @@ def mllm() -> MLLMClient:
     return MLLMClient(base_url=URL, timeout_s=60, max_retries=1)
 
 
+def PAPER(context: Context) -> Context:  # noqa: N802 (reads as a mode)
+    return context.changed(planner="paper")
+
+
 def run_with_mllm(context: Context, mllm: MLLMClient, services: Services | None = None, **request) -> dict:
     graph = build_graph(services=services or Services(mllm=mllm))
     return graph.invoke({"request": Request(options=SMALL, **request)}, context=context)
@@ -41,7 +46,7 @@ def run_with_mllm(context: Context, mllm: MLLMClient, services: Services | None 
 def assert_every_call_used_a_schema_and_parsed(mllm: MLLMClient, expected_schemas: set[str]) -> None:
     calls = list(mllm.calls)
     assert calls
-    schemas = {TypesAnswer, AlignmentAnswer, NextTaskAnswer, RouteAnswer, JudgeAnswer}
+    schemas = {TypesAnswer, AlignmentAnswer, NextTaskAnswer, RouteAnswer, JudgeAnswer, SubjectAnswer, IntentAnswer}
     by_name = {schema.__name__: schema for schema in schemas}
     for call in calls:
         assert call.response_format["type"] == "json_schema"
@@ -64,13 +69,13 @@ def assert_decided_by_the_mllm(state: dict, alignment_by: str = "mllm") -> None:
 
 
 def test_text_only(demo_context: Context, mllm: MLLMClient):
-    state = run_with_mllm(demo_context, mllm, text="a red sports car on a coastal road")
+    state = run_with_mllm(PAPER(demo_context), mllm, text="a red sports car on a coastal road")
     assert_decided_by_the_mllm(state, alignment_by="principles")  # no visual input: nothing to align
     assert_every_call_used_a_schema_and_parsed(mllm, {"TypesAnswer", "NextTaskAnswer", "JudgeAnswer"})
 
 
 def test_text_and_image_sends_the_image(demo_context: Context, mllm: MLLMClient, red_parrot_png: Path):
-    state = run_with_mllm(demo_context, mllm, text="a green parrot", image=red_parrot_png)
+    state = run_with_mllm(PAPER(demo_context), mllm, text="a green parrot", image=red_parrot_png)
     assert_decided_by_the_mllm(state)
     assert_every_call_used_a_schema_and_parsed(mllm, {"TypesAnswer", "AlignmentAnswer", "NextTaskAnswer", "JudgeAnswer"})
     first_two = list(mllm.calls)[:2]
@@ -78,7 +83,7 @@ def test_text_and_image_sends_the_image(demo_context: Context, mllm: MLLMClient,
 
 
 def test_text_and_video_sends_frames(demo_context: Context, mllm: MLLMClient, panning_mp4: Path):
-    state = run_with_mllm(demo_context, mllm, text="the same street at night", video=panning_mp4)
+    state = run_with_mllm(PAPER(demo_context), mllm, text="the same street at night", video=panning_mp4)
     assert_decided_by_the_mllm(state)
     assert state["route_plan"].routes == (("video_to_video",), ("video_to_video",))
     judge_calls = [call for call in mllm.calls if call.schema_name == "JudgeAnswer"]
@@ -90,17 +95,18 @@ def test_video_url_input_is_accepted_by_the_server(demo_context: Context, pannin
     if not URL:
         pytest.skip("SPAGENT_TEST_MLLM_URL is not set")
     mllm = MLLMClient(base_url=URL, timeout_s=60, max_retries=1, video_input="video_url")
-    state = run_with_mllm(demo_context, mllm, text="the same street at night", video=panning_mp4)
+    state = run_with_mllm(PAPER(demo_context), mllm, text="the same street at night", video=panning_mp4)
     assert_decided_by_the_mllm(state)
     assert any("video_url" in call.content_types for call in mllm.calls)
 
 
-def test_unreachable_mllm_falls_back_and_says_so(demo_context: Context):
+@pytest.mark.parametrize("planner, routes_by", [("single", "principles"), ("paper", "fallback")])
+def test_unreachable_mllm_falls_back_and_says_so(demo_context: Context, planner: str, routes_by: str):
     mllm = MLLMClient(base_url="http://127.0.0.1:9/v1", model="m", timeout_s=2, max_retries=0)
-    state = run_with_mllm(demo_context, mllm, text="a cat on a sofa")
+    state = run_with_mllm(demo_context.changed(planner=planner), mllm, text="a cat on a sofa")
     assert state["intent"].types_decided_by == "fallback"
     assert any("could not be reached" in note for note in state["intent"].notes)
-    assert state["route_plan"].decided_by == "fallback"
+    assert state["route_plan"].decided_by == routes_by
     assert all("MLLM judge failed" in e.notes[-1] for e in state["evaluations"])
     assert state["choice"].video is not None
 
@@ -117,7 +123,7 @@ def test_decisions_become_training_data_and_judged_runs_teach_the_store(demo_con
                                                                       tmp_path: Path):
     from spagent_graph.training_data import export_sft
 
-    context, services = demo_context.changed(judge_frames=3), Services(mllm=mllm)
+    context, services = demo_context.changed(judge_frames=3, planner="paper"), Services(mllm=mllm)
     state = run_with_mllm(context, mllm, services, text="a red fox running through snow")
     calls = list(mllm.calls)
     # Every answered question is in the state, word for word, in the order of its stage.
@@ -152,3 +158,43 @@ def test_ablations_run_against_the_server(demo_context: Context, mllm: MLLMClien
     for candidate in state["candidates"]:
         if not makes_a_video(candidate.tasks, "None"):
             assert candidate.video is None and candidate.error
+
+
+KINDS = {  # request kind -> its inputs (files made by fixtures)
+    "text": lambda image, video: {"text": "a red fox running through snow"},
+    "text + matching image": lambda image, video: {"text": "a red parrot", "image": image},
+    "image": lambda image, video: {"image": image},
+    "text + video": lambda image, video: {"text": "the same street at night", "video": video},
+}
+
+
+def planning_calls(state: dict) -> tuple[int, int]:
+    """(MLLM calls before generation, of which sequential round trips)."""
+    planning = [d for d in state["decisions"] if d.stage != "judge"]
+    intent_round = 1 if any(d.stage in ("intent", "types_and_subject", "alignment") for d in planning) else 0
+    per_route = [sum(1 for d in planning if d.route_index == i) for i in (0, 1)]
+    route_rounds = max(per_route) if any(d.stage == "next_task" for d in planning) else min(1, max(per_route))
+    return len(planning), intent_round + route_rounds
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_the_default_planner_asks_one_question_and_the_paper_planner_more(demo_context: Context, kind: str,
+                                                                         red_parrot_png: Path, panning_mp4: Path,
+                                                                         capsys):
+    if not URL:
+        pytest.skip("SPAGENT_TEST_MLLM_URL is not set")
+    inputs = KINDS[kind](red_parrot_png, panning_mp4)
+    counts = {}
+    for planner in ("single", "paper"):
+        mllm = MLLMClient(base_url=URL, timeout_s=60, max_retries=1)
+        state = run_with_mllm(demo_context.changed(planner=planner), mllm, **inputs)
+        judged = sum(1 for d in state["decisions"] if d.stage == "judge")
+        calls, rounds = planning_calls(state)
+        assert len(mllm.calls) == calls + judged  # every call is in the state
+        counts[planner] = (calls, rounds, judged)
+    assert counts["single"][:2] == (1, 1)
+    expected_intent = 2 if ("text" in kind and ("image" in kind or "video" in kind)) else 1
+    assert counts["paper"][0] >= expected_intent + 2 and counts["paper"][1] >= 2  # intent, then each route
+    with capsys.disabled():
+        print(f"\n[calls] {kind}: single {counts['single']}, paper {counts['paper']} "
+              "(planning calls, sequential planning round trips, judge calls)")

@@ -30,14 +30,15 @@ def free_port() -> int:
 @needs_server
 @pytest.mark.vllm
 def test_a_server_stopped_mid_run_leaves_the_rest_to_the_fallback(demo_context):
-    """A server of this test's own, stopped once the intent is recognized."""
+    """A server of this test's own, stopped once the intent is recognized (the paper's planner asks on)."""
+    paper = demo_context.changed(planner="paper")
     port = free_port()
     subprocess.run(["bash", str(SERVE), str(port)], check=True, capture_output=True, timeout=400)
     stopped = False
     try:
         client = MLLMClient(base_url=f"http://127.0.0.1:{port}/v1", timeout_s=10, max_retries=1)
         state = {}
-        for chunk in build_graph(services=Services(mllm=client)).stream(REQUEST, context=demo_context, stream_mode="updates"):
+        for chunk in build_graph(services=Services(mllm=client)).stream(REQUEST, context=paper, stream_mode="updates"):
             if "recognize_intent" in chunk and not stopped:
                 subprocess.run(["bash", str(SERVE), "--stop", str(port)], check=True, capture_output=True, timeout=60)
                 stopped = True
@@ -61,7 +62,7 @@ def test_a_server_stopped_mid_run_leaves_the_rest_to_the_fallback(demo_context):
 ])
 def test_an_mllm_fault_falls_back_and_the_state_says_so(demo_context, fault, client_settings, says):
     client = MLLMClient(base_url=URL, **client_settings)
-    state = build_graph(services=Services(mllm=client)).invoke(REQUEST, context=demo_context)
+    state = build_graph(services=Services(mllm=client)).invoke(REQUEST, context=demo_context.changed(planner="paper"))
     assert state["intent"].types_decided_by == "fallback" and state["route_plan"].decided_by == "fallback"
     assert any(says in note for note in state["intent"].notes), state["intent"].notes
     assert state["choice"].video is not None
@@ -76,7 +77,7 @@ def test_a_schema_valid_but_senseless_plan_is_repaired_and_recorded(demo_context
     client = MLLMClient(base_url=URL, timeout_s=60, max_retries=1)
     for seed in range(3):
         request = {"request": {**REQUEST["request"], "text": f"a sailboat, take {seed}"}}
-        state = build_graph(services=Services(mllm=client)).invoke(request, context=demo_context)
+        state = build_graph(services=Services(mllm=client)).invoke(request, context=demo_context.changed(planner="paper"))
         proposed = state["route_plan"].raw_answers
         assert all(route in valid_routes(state["intent"]) for route in state["route_plan"].routes)
         if state["route_plan"].repairs:
