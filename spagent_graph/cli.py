@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Plan, generate, judge and report one request, checkpointed so that "
                                           "an interrupted run can be resumed with --resume.")
     run.add_argument("--text", help=f"What the video should show (default {DEFAULT_TEXT!r} with no visual input).")
-    run.add_argument("--image", type=Path, help="An input image (a grid of pictures or an animated GIF counts as video).")
+    run.add_argument("--image", type=Path, help="An input image (an animated GIF, or a grid of video frames, counts as video).")
     run.add_argument("--video", type=Path, help="An input video.")
     run.add_argument("--frames", type=int, help="Frames per video (default 8 on the demo tools, else 16).")
     run.add_argument("--height", type=int, help="Height in pixels (default 64 on the demo tools, else 320).")

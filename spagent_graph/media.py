@@ -181,7 +181,7 @@ def _container_name(ffmpeg_names: str) -> str:
 
 
 def detect_grid(rgb: np.ndarray) -> tuple[int, int] | None:
-    """Returns (rows, columns) when a still image is a grid of several pictures.
+    """Returns (rows, columns) when a still image is a grid of video frames.
 
     The heuristic: a grid splits the image at equal divisions, and at each
     division there is either a hard seam (the mean jump between neighbouring
@@ -196,9 +196,42 @@ def detect_grid(rgb: np.ndarray) -> tuple[int, int] | None:
         return None
     cols = _divisions_along(gray)
     rows = _divisions_along(gray.T)
-    if cols == 1 and rows == 1:
+    # Two panels are too easily the two halves of one scene (a horizon, a pole); and a grid
+    # of frames is a sequence, so a collage of unrelated pictures is a photo, not a video.
+    if rows * cols < 3 or not _panels_are_a_sequence(rgb, rows, cols):
         return None
     return rows, cols
+
+
+# Consecutive frames of a video look alike: their small grey thumbnails correlate, and their
+# mean colours are close. Measured on frames of panning and moving shots made in the tests.
+_SEQUENCE_MIN_CORRELATION = 0.5
+_SEQUENCE_MAX_COLOUR_SHIFT = 0.12
+
+
+def _panels_are_a_sequence(rgb: np.ndarray, rows: int, cols: int) -> bool:
+    """Whether each panel, in reading order, looks like the one before it."""
+    height, width = rgb.shape[:2]
+    thumbnails = []
+    for r in range(rows):
+        for c in range(cols):
+            top, bottom = r * height // rows, (r + 1) * height // rows
+            left, right = c * width // cols, (c + 1) * width // cols
+            # Trim the edges, where gutters and seams are, so that only the pictures compare.
+            trim_y, trim_x = (bottom - top) // 10, (right - left) // 10
+            panel = rgb[top + trim_y: bottom - trim_y, left + trim_x: right - trim_x]
+            small = np.asarray(Image.fromarray(panel).resize((24, 24), Image.BILINEAR), dtype=np.float32) / 255
+            thumbnails.append(small)
+    for before, after in zip(thumbnails, thumbnails[1:]):
+        shift = float(np.abs(before.mean(axis=(0, 1)) - after.mean(axis=(0, 1))).max())
+        a, b = before.mean(axis=2).ravel(), after.mean(axis=2).ravel()
+        if a.std() < 1e-3 or b.std() < 1e-3:
+            correlation = 1.0 if shift < _SEQUENCE_MAX_COLOUR_SHIFT else 0.0  # flat panels: colour decides
+        else:
+            correlation = float(np.corrcoef(a, b)[0, 1])
+        if correlation < _SEQUENCE_MIN_CORRELATION or shift > _SEQUENCE_MAX_COLOUR_SHIFT:
+            return False
+    return True
 
 
 def _divisions_along(gray: np.ndarray) -> int:

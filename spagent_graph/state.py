@@ -83,7 +83,7 @@ class Request(_Model):
 
     text: str | None = Field(None, max_length=MAX_TEXT_CHARACTERS, description="What the video should show.")
     image: Path | AnyUrl | None = Field(
-        None, description="An image file (or a URL on the allow-list); a multi-frame GIF or a grid of pictures counts as video."
+        None, description="An image file (or a URL on the allow-list); a multi-frame GIF or a grid of video frames counts as video."
     )
     video: Path | AnyUrl | None = Field(None, description="A video file (MP4, WEBM, animated GIF, ...), or an allowed URL.")
     options: GenerationOptions = Field(default_factory=GenerationOptions)
@@ -115,7 +115,7 @@ class MediaInfo(_Model):
     height: int
     frame_count: int
     fps: float | None = None
-    grid: tuple[int, int] | None = Field(None, description="(rows, columns) when a still image is a grid of pictures.")
+    grid: tuple[int, int] | None = Field(None, description="(rows, columns) when a still image is a grid of video frames.")
 
 
 class Intent(_Model):

@@ -46,7 +46,7 @@ def test_mp4_named_png_is_detected_as_video_by_content(tmp_path: Path):
 
 
 def test_grid_of_pictures_counts_as_video_and_is_cut_into_frames(tmp_path: Path):
-    cells = [smooth_picture(seed) for seed in range(6)]
+    cells = panning_frames(6)  # frames of one shot: a grid of unrelated pictures is a collage, not a video
     grid = np.concatenate([np.concatenate(cells[0:3], axis=1), np.concatenate(cells[3:6], axis=1)], axis=0)
     path = tmp_path / "grid.png"
     Image.fromarray(grid).save(path)
@@ -60,7 +60,7 @@ def test_grid_of_pictures_counts_as_video_and_is_cut_into_frames(tmp_path: Path)
 def test_grid_with_white_gutters(tmp_path: Path):
     canvas = np.full((136, 136, 3), 255, np.uint8)
     for index, (row, col) in enumerate([(0, 0), (0, 72), (72, 0), (72, 72)]):
-        canvas[row : row + 64, col : col + 64] = smooth_picture(index + 10)
+        canvas[row : row + 64, col : col + 64] = panning_frames(4)[index]
     assert detect_grid(canvas) == (2, 2)
 
 
