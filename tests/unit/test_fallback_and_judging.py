@@ -13,7 +13,7 @@ from spagent_graph.judging import CLASSICAL_JUDGE, classical_evaluation
 from spagent_graph.media import inspect_media, write_video
 from spagent_graph.state import Candidate
 from spagent_graph.subject import SubjectClassifier
-from tests.conftest import panning_frames, smooth_picture
+from tests.conftest import panning_frames, smooth_picture, write_test_video
 
 
 @pytest.mark.parametrize(
@@ -29,6 +29,42 @@ from tests.conftest import panning_frames, smooth_picture
 def test_alignment_heuristic(red_parrot_png: Path, text: str, expected: bool):
     aligned, reason = text_matches_visual(text, inspect_media(red_parrot_png, "image"))
     assert aligned is expected, reason
+
+
+def _clip(tmp_path: Path, tints: list[tuple[float, float, float]], brightness: float = 1.0) -> Path:
+    """A clip whose frames move from one tint to the next (GREY: no colour at all); `brightness`
+    scales every pixel."""
+    frames = [smooth_picture(i, tint=tint) * brightness for i, tint in enumerate(tints)]
+    frames = [f.mean(-1, keepdims=True).repeat(3, -1) if t == GREY else f for f, t in zip(frames, tints)]
+    frames = [f.astype(np.uint8) for f in frames]
+    return write_test_video(tmp_path / "clip.mp4", frames)
+
+
+RED, BLUE, GREY = (0.85, 0.1, 0.1), (0.1, 0.2, 0.85), (0.5, 0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    "tints, brightness, text, expected",
+    [
+        ([RED] * 8, 1.0, "a red parrot flying over the jungle", True),
+        ([RED] * 8, 1.0, "a green parrot flying over the jungle", False),
+        # The frames that show blue come late in the clip: the first frame alone would say "No".
+        ([RED] * 4 + [BLUE] * 12, 1.0, "a red kite, then a blue sky", True),
+        ([RED] * 16, 1.0, "a red kite against a blue sky", False),
+        ([RED] * 8, 1.0, "the parrot at night under the moonlight", False),
+        ([RED] * 8, 0.08, "the parrot at night under the moonlight", True),
+        ([RED] * 8, 0.08, "a parrot on a sunny afternoon", False),
+        ([RED] * 8, 1.0, "an old black and white film of a parrot", False),
+        ([GREY] * 8, 1.0, "an old black and white film of a parrot", True),
+        ([RED] * 8, 1.0, "make the parrot blue", False),
+    ],
+)
+def test_alignment_of_a_video_reads_its_frames(tmp_path: Path, tints, brightness, text, expected):
+    video = inspect_media(_clip(tmp_path, tints, brightness), "video")
+    aligned, reason = text_matches_visual(text, video)
+    assert aligned is expected, reason
+    if "make" not in text:
+        assert "frames from across the video" in reason
 
 
 def test_alignment_needs_both_inputs(red_parrot_png: Path):
