@@ -29,7 +29,7 @@ from spagent_graph.errors import MLLMError
 from spagent_graph.fallback import text_matches_visual, text_type_of, visual_type_of
 from spagent_graph.mllm import Visual
 from spagent_graph.prompts import ALIGNMENT, SUBJECT, SUBJECT_AND_ALIGNMENT, SYSTEM, TYPES_AND_SUBJECT
-from spagent_graph.state import Decision, Intent, State, Subject
+from spagent_graph.state import UNKNOWN_SUBJECT, Decision, Intent, State, Subject
 
 
 def recognize_intent(state: State, runtime: Runtime[Context], services: Services) -> dict:
@@ -40,10 +40,11 @@ def recognize_intent(state: State, runtime: Runtime[Context], services: Services
     visuals = [Visual(path=visual.path, kind=visual.kind)] if visual else []
     if context.ablated("no_intent"):
         # The ablation: nothing is asked or checked; text and visual input are taken to agree.
+        notes = ["ablation no_intent: no intent recognition; text and visual input taken to agree."]
+        subject, confidence = _read_subject(services, context, request.text, notes)
         return {"intent": Intent(
-            text_type=text_type, visual_type=visual_type, subject=services.classifier().classify(request.text),
-            aligned=both_present, types_decided_by="ablation", alignment_decided_by="ablation",
-            notes=["ablation no_intent: no intent recognition; text and visual input taken to agree."],
+            text_type=text_type, visual_type=visual_type, subject=subject, subject_confidence=confidence,
+            aligned=both_present, types_decided_by="ablation", alignment_decided_by="ablation", notes=notes,
         )}
     mllm = services.mllm(context)
     notes: list[str] = []
@@ -55,10 +56,10 @@ def recognize_intent(state: State, runtime: Runtime[Context], services: Services
         Decision.asked(stage, prompt, visuals, answer.raw, system=SYSTEM, max_frames=mllm.max_frames)
         for stage, prompt, answer in heard.asked if answer is not None
     ]
-    subject, aligned = heard.subject, heard.aligned
+    subject, aligned, confidence = heard.subject, heard.aligned, None
     types_by = "mllm" if subject is not None else "fallback"
     if subject is None:
-        subject = services.classifier().classify(request.text)
+        subject, confidence = _read_subject(services, context, request.text, notes)
     if not both_present:
         aligned, alignment_by = False, "principles"
     elif aligned is not None:
@@ -72,6 +73,7 @@ def recognize_intent(state: State, runtime: Runtime[Context], services: Services
         text_type=text_type,
         visual_type=visual_type,
         subject=subject,
+        subject_confidence=confidence,
         aligned=aligned,
         types_decided_by=types_by,
         alignment_decided_by=alignment_by,
@@ -80,6 +82,16 @@ def recognize_intent(state: State, runtime: Runtime[Context], services: Services
         notes=notes,
     )
     return {"intent": intent, "decisions": decisions}
+
+
+def _read_subject(services: Services, context: Context, text: str | None, notes: list[str]):
+    reading = services.classifier(context).read(text, min_confidence=context.subject_min_confidence)
+    if reading.subject == UNKNOWN_SUBJECT:
+        why = ("there is no text to read it from" if not (text and text.strip()) else
+               f"the classifier's confidence, {reading.confidence:.2f}, is below subject_min_confidence "
+               f"({context.subject_min_confidence:.2f})")
+        notes.append(f"subject unknown: {why}.")
+    return reading.subject, round(reading.confidence, 4)
 
 
 @dataclass

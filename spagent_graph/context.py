@@ -67,6 +67,10 @@ class Context(BaseModel):
     fallback_on_mllm_error: bool = Field(
         True, description="On an MLLM failure, decide with the MLLM-free planner and say so; off: fail the run.")
 
+    subject_min_confidence: float = Field(
+        0.5, ge=0, le=1, description="Without an MLLM, a subject read from the text with less confidence than this "
+        "is `unknown`, and tools are then ranked by their strength over all subjects.")
+
     planner: Literal["single", "paper"] = Field(
         "single", json_schema_extra=RUN_OPTION,
         description="single: one MLLM question before generating (the subject, and alignment when there is text "
@@ -104,7 +108,8 @@ class Context(BaseModel):
     artifacts_dir: str = Field("spagent_outputs", min_length=1, description="Where runs write their files.")
     cache_dir: str = Field(
         default_factory=lambda: str(Path.home() / ".cache" / "spagent_graph"), min_length=1,
-        description="Where built demo pipelines are kept (default ~/.cache/spagent_graph).")
+        description="Where built demo pipelines and the subject classifier's fitted examples are kept "
+        "(default ~/.cache/spagent_graph).")
     device: str = Field(
         "auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="Torch device of the tools: auto (CUDA when "
         "there is one), cpu, mps, cuda or cuda:N.")

@@ -19,7 +19,7 @@ from typing import Any
 
 from spagent_graph.capability_store import CapabilityStore, MAX_STRENGTH, MIN_STRENGTH
 
-from .state import Candidate, Evaluation, StrengthUpdate
+from .state import UNKNOWN_SUBJECT, Candidate, Evaluation, StrengthUpdate
 
 __all__ = ["record_user_choice", "strength_updates", "apply_updates"]
 
@@ -28,7 +28,8 @@ def strength_updates(
     state: Mapping[str, Any], *, weight: float, learn_from: str = "mllm", source: str = "judge"
 ) -> list[StrengthUpdate]:
     """The store updates a finished run's evaluations call for (none when `learn_from` says so)."""
-    if learn_from == "none" or weight <= 0 or state.get("intent") is None:
+    # A run of unknown subject says nothing about any one subject's strengths.
+    if learn_from == "none" or weight <= 0 or state.get("intent") is None or state["intent"].subject == UNKNOWN_SUBJECT:
         return []
     candidates = {c.id: c for c in state.get("candidates", [])}
     updates = []
@@ -44,7 +45,10 @@ def strength_updates(
 def record_user_choice(
     store: CapabilityStore, state: Mapping[str, Any], candidate_id: str, *, weight: float = 1.0
 ) -> list[StrengthUpdate]:
-    """Records the user's pick of the winner among a run's judged candidates as human scores."""
+    """Records the user's pick of the winner among a run's judged candidates as human scores.
+
+    A run whose subject is unknown records nothing (and returns no updates): strengths are per subject.
+    """
     evaluations: dict[str, Evaluation] = {e.candidate_id: e for e in state.get("evaluations", [])}
     candidates = {c.id: c for c in state.get("candidates", [])}
     if candidate_id not in evaluations or candidate_id not in candidates:
@@ -54,6 +58,8 @@ def record_user_choice(
         )
     best = max(e.overall for e in evaluations.values())
     subject = state["intent"].subject
+    if subject == UNKNOWN_SUBJECT:
+        return []
     updates = []
     for cid, evaluation in evaluations.items():
         score = min(20.0, best + 1.0) if cid == candidate_id else evaluation.overall

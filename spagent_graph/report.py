@@ -97,7 +97,7 @@ def _html(state: dict[str, Any], out_dir: Path) -> str:
     note_items = "".join(f"<li>{e(n)}</li>" for n in notes)
     intent_row = (
         f"<tr><th>intent</th><td>text: {e(intent.text_type)}; visual: {e(intent.visual_type)}; "
-        f"subject: <b>{e(intent.subject)}</b>; aligned: {intent.aligned} "
+        f"subject: <b>{e(intent.subject_in_words)}</b>; aligned: {intent.aligned} "
         f"(types by {e(intent.types_decided_by)}, alignment by {e(intent.alignment_decided_by)})</td></tr>"
         if intent else ""
     )

@@ -146,7 +146,7 @@ def _summarise(state: dict, context) -> None:
         return
     intent, routes, models = state["intent"], state["route_plan"], state["model_plan"]
     print(f"MLLM: {context.mllm_url or 'none (MLLM-free planner)'}")
-    print(f"intent: text={intent.text_type!r} visual={intent.visual_type!r} subject={intent.subject} "
+    print(f"intent: text={intent.text_type!r} visual={intent.visual_type!r} subject={intent.subject_in_words} "
           f"aligned={intent.aligned} (types by {intent.types_decided_by}, alignment by {intent.alignment_decided_by})")
     for note in intent.notes + routes.repairs + models.notes:
         print(f"  note: {note}")

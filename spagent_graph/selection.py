@@ -15,24 +15,26 @@ from collections.abc import Callable, Sequence
 from spagent_graph.capability_store import CapabilityStore
 
 from .errors import ConfigError
-from .state import ModelChoice, ModelPlan, Subject, Task
+from .state import UNKNOWN_SUBJECT, ModelChoice, ModelPlan, RequestSubject, Task
 
 __all__ = ["NEUTRAL_STRENGTH", "rank_tools", "select_models"]
 
 NEUTRAL_STRENGTH = 1050.0  # a mean opinion score of 10.5: the middle of the 1-20 scale
 
 
-def rank_tools(task: Task, subject: Subject | None, tools: Sequence[str], store: CapabilityStore) -> list[tuple[str, float]]:
-    """`tools` with their strengths for (task, subject), best first; `subject=None` ranks by
-    each tool's mean over the subjects it has been scored on."""
-    known = store.strengths(task, subject)
+def rank_tools(
+    task: Task, subject: RequestSubject | None, tools: Sequence[str], store: CapabilityStore
+) -> list[tuple[str, float]]:
+    """`tools` with their strengths for (task, subject), best first; with no subject (or an
+    unknown one) each tool is ranked by its mean over the subjects it has been scored on."""
+    known = store.strengths(task, None if subject == UNKNOWN_SUBJECT else subject)
     ranked = [(tool, known.get(tool, NEUTRAL_STRENGTH)) for tool in tools]
     return sorted(ranked, key=lambda item: (-item[1], item[0]))
 
 
 def select_models(
     routes: tuple[Sequence[Task], Sequence[Task]],
-    subject: Subject | None,
+    subject: RequestSubject | None,
     tools_for: Callable[[Task], Sequence[str]],
     store: CapabilityStore,
 ) -> ModelPlan:

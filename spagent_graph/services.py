@@ -234,10 +234,10 @@ class Services:
         root = Path(context.artifacts_dir).resolve()
         return self._cached(("artifacts", str(root)), lambda: ArtifactStore(root))
 
-    def classifier(self) -> SubjectClassifier:
+    def classifier(self, context: Context) -> SubjectClassifier:
         if self._given["classifier"] is not None:
             return self._given["classifier"]
         from .subject import SubjectClassifier
 
-        return self._cached(("classifier",), SubjectClassifier)
+        return self._cached(("classifier", context.cache_dir), lambda: SubjectClassifier(cache_dir=context.cache_dir))
 

@@ -39,7 +39,9 @@ __all__ = [
     "RouteState",
     "State",
     "StepRecord",
+    "RequestSubject",
     "Subject",
+    "UNKNOWN_SUBJECT",
     "Task",
     "TextType",
     "VisualType",
@@ -51,6 +53,10 @@ TextType = Literal["None", "natural language text"]
 VisualType = Literal["None", "single image", "video"]
 Subject = Literal["sports", "transportation", "people", "animals", "objects", "landscapes"]
 SUBJECTS: tuple[Subject, ...] = ("sports", "transportation", "people", "animals", "objects", "landscapes")
+# A request's subject may also be unknown (no text, or text the classifier cannot place):
+# strengths are then read over all subjects, and nothing is learned per subject.
+UNKNOWN_SUBJECT = "unknown"
+RequestSubject = Literal["sports", "transportation", "people", "animals", "objects", "landscapes", "unknown"]
 
 # Who made a decision: the served MLLM, the MLLM-free planner (used when no MLLM is
 # configured, or as the fallback when it fails), the route principles, the capability
@@ -123,13 +129,22 @@ class Intent(_Model):
 
     text_type: TextType
     visual_type: VisualType
-    subject: Subject
+    subject: RequestSubject = Field(description="`unknown` when the text gives too little to tell; tools are then "
+                                    "ranked by their strength over all subjects.")
+    subject_confidence: float | None = Field(
+        None, ge=0, le=1, description="The MLLM-free classifier's confidence in the subject; none when the MLLM decided.")
     aligned: bool = Field(description="True only when text and visual input are both present and agree.")
     types_decided_by: DecidedBy
     alignment_decided_by: DecidedBy
     raw_types_answer: str | None = None
     raw_alignment_answer: str | None = None
     notes: list[str] = Field(default_factory=list)
+
+    @property
+    def subject_in_words(self) -> str:
+        if self.subject_confidence is None:
+            return self.subject
+        return f"{self.subject} (confidence {self.subject_confidence:.2f})"
 
 
 class RoutePlan(_Model):
@@ -152,6 +167,9 @@ class ModelPlan(_Model):
     routes: tuple[tuple[ModelChoice, ...], tuple[ModelChoice, ...]]
     decided_by: DecidedBy = "capability_store"
     notes: list[str] = Field(default_factory=list)
+
+    def with_note(self, note: str) -> ModelPlan:
+        return self.model_copy(update={"notes": [*self.notes, note]})
 
 
 class StepRecord(_Model):

@@ -80,6 +80,26 @@ def test_text_with_a_video(demo_context: Context, panning_mp4: Path):
     assert_candidates_are_playable_videos(state, 2)
 
 
+def test_an_unknown_subject_ranks_tools_over_all_subjects_and_says_so(demo_context: Context, tmp_path: Path):
+    from spagent_graph.report import write_report
+    from spagent_graph.selection import rank_tools
+    from spagent_graph.services import Services
+
+    services = Services()
+    state = build_graph(services=services).invoke({"request": Request(text="zq", options=SMALL)}, context=demo_context)
+    intent = state["intent"]
+    assert intent.subject == "unknown" and intent.subject_confidence < demo_context.subject_min_confidence
+    assert any(note.startswith("subject unknown: the classifier's confidence") for note in intent.notes)
+    assert "subject unknown: tools ranked by their strength averaged over all subjects." in state["model_plan"].notes
+    store, toolbox = services.store(demo_context), services.toolbox(demo_context)
+    overall_best = rank_tools(T2V, None, toolbox.names_for(T2V), store)[0][0]
+    assert tools_of(state)[0] == [overall_best]
+    assert state["strength_updates"] == []  # nothing to learn about any one subject
+    assert_candidates_are_playable_videos(state, 2)
+    _, page = write_report(state, tmp_path / "report")
+    assert "unknown (confidence" in page.read_text()
+
+
 def test_identical_work_runs_once(demo_context: Context, red_parrot_png: Path):
     context = demo_context.changed(tools=["demo-svd"])
     state = run(context, text="a red parrot", image=red_parrot_png)
