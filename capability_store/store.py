@@ -186,6 +186,21 @@ class CapabilityStore:
                 combined[model] = sum(means.values()) / len(means)
         return combined
 
+    def evidence(self, task: Task, subject: Subject | None) -> dict[str, dict[Source, float]]:
+        """Per model, how many scores of each source stand behind `strengths(task, subject)`:
+        the subject's own rows when the model has them, else its rows for every subject."""
+        rows: dict[str, list[StrengthEntry]] = {}
+        for entry in self.entries(task=task):
+            rows.setdefault(entry.model, []).append(entry)
+        evidence: dict[str, dict[Source, float]] = {}
+        for model, entries in rows.items():
+            own = [e for e in entries if e.subject == subject]
+            counts: dict[Source, float] = {}
+            for entry in own or entries:
+                counts[entry.source] = counts.get(entry.source, 0.0) + entry.count
+            evidence[model] = counts
+        return evidence
+
     # Files ---------------------------------------------------------------------
 
     def export(self, path: Path | str) -> Path:

@@ -28,8 +28,8 @@ from spagent_graph.context import Context
 from spagent_graph.services import Services
 from spagent_graph.learning import record_user_choice
 from spagent_graph.principles import valid_routes
-from spagent_graph.selection import rank_tools
-from spagent_graph.state import Choice, ModelChoice, ModelPlan, RoutePlan, State
+from spagent_graph.selection import model_choice, rank_tools
+from spagent_graph.state import Choice, ModelPlan, RoutePlan, State
 
 if TYPE_CHECKING:
     from spagent_graph.capability_store import CapabilityStore
@@ -129,8 +129,7 @@ def _edited_plan(state: State, toolbox: Toolbox, store: CapabilityStore, answer:
             if tool not in toolbox.names_for(task):
                 return {}, (f"route {index + 1}, step {step + 1}: no tool `{tool}` runs {task}; "
                             f"tools for {task}: {toolbox.names_for(task)}.")
-            position = [name for name, _ in ranked].index(tool)
-            choices.append(ModelChoice(task=task, tool=tool, strength=ranked[position][1], rank=position + 1))
+            choices.append(model_choice(task, intent.subject, ranked, [name for name, _ in ranked].index(tool), store))
         planned.append(tuple(choices))
     route_plan = RoutePlan(routes=(tuple(routes[0]), tuple(routes[1])), decided_by="human",
                            repairs=["routes and tools edited by the user at plan review."])

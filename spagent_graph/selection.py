@@ -17,7 +17,7 @@ from spagent_graph.capability_store import CapabilityStore
 from .errors import ConfigError
 from .state import UNKNOWN_SUBJECT, ModelChoice, ModelPlan, RequestSubject, Task
 
-__all__ = ["NEUTRAL_STRENGTH", "rank_tools", "select_models"]
+__all__ = ["NEUTRAL_STRENGTH", "model_choice", "rank_tools", "select_models"]
 
 NEUTRAL_STRENGTH = 1050.0  # a mean opinion score of 10.5: the middle of the 1-20 scale
 
@@ -30,6 +30,18 @@ def rank_tools(
     known = store.strengths(task, None if subject == UNKNOWN_SUBJECT else subject)
     ranked = [(tool, known.get(tool, NEUTRAL_STRENGTH)) for tool in tools]
     return sorted(ranked, key=lambda item: (-item[1], item[0]))
+
+
+def model_choice(
+    task: Task, subject: RequestSubject | None, ranked: list[tuple[str, float]], position: int, store: CapabilityStore
+) -> ModelChoice:
+    """The tool at `position` of `ranked`, with what its strength rests on."""
+    tool, strength = ranked[position]
+    known = None if subject == UNKNOWN_SUBJECT else subject
+    own_rows = store.entries(model=tool, task=task)
+    return ModelChoice(task=task, tool=tool, strength=strength, rank=position + 1,
+                       evidence=store.evidence(task, known).get(tool, {}),
+                       subject_scored=known is not None and any(e.subject == known for e in own_rows))
 
 
 def select_models(
@@ -52,8 +64,7 @@ def select_models(
             position = 1 if same_route and index == 1 and len(ranked) > 1 else 0
             if same_route and index == 1 and len(ranked) == 1:
                 notes.append(f"only one tool ({ranked[0][0]}) runs {task}; both routes use it.")
-            tool, strength = ranked[position]
-            choices.append(ModelChoice(task=task, tool=tool, strength=strength, rank=position + 1))
+            choices.append(model_choice(task, subject, ranked, position, store))
         planned.append(tuple(choices))
     if same_route:
         notes.insert(0, "both routes are the same, so route 2 takes the second-best tool for each task.")

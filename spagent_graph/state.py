@@ -161,6 +161,12 @@ class ModelChoice(_Model):
     tool: str
     strength: float = Field(description="Strength for the request's subject on the 100-2000 scale.")
     rank: int = Field(ge=1, description="1 for the best tool for this task and subject, 2 for the second, ...")
+    evidence: dict[str, float] = Field(
+        default_factory=dict, description="How many scores of each source (prior, judge, human) the strength is "
+        "the mean of; empty: never scored, so the neutral middle of the scale.")
+    subject_scored: bool = Field(
+        True, description="False when the strength is the tool's mean over all subjects (unknown subject, or none "
+        "of its scores are for this one).")
 
 
 class ModelPlan(_Model):

@@ -122,3 +122,16 @@ def test_store_models_absent_from_the_registry_are_never_selected():
     store.import_file(PAPER_SEED)  # knows svd, seine, dynamicrafter
     plan = select_models((("image_to_video",),) * 2, "sports", lambda task: ["my-i2v"], store)
     assert plan.routes[0][0].tool == "my-i2v"
+
+
+def test_each_choice_says_what_its_strength_rests_on():
+    store = CapabilityStore()
+    store.put([entry("svd", 1374), entry("svd", 1500, source="judge", count=3), entry("seine", 1400, subject="sports")])
+    route = ("image_to_video",)
+    tools = lambda task: ["seine", "svd", "new"]  # noqa: E731
+    svd, second = (plan := select_models((route, route), "animals", tools, store)).routes[0][0], plan.routes[1][0]
+    assert (svd.tool, svd.evidence, svd.subject_scored) == ("svd", {"prior": 1.0, "judge": 3.0}, True)
+    # seine was scored on sports only: its strength is its mean over the subjects it has.
+    assert (second.tool, second.evidence, second.subject_scored) == ("seine", {"prior": 1.0}, False)
+    unknown = select_models((route, route), "unknown", lambda task: ["new"], store).routes[0][0]
+    assert (unknown.evidence, unknown.subject_scored, unknown.strength) == ({}, False, NEUTRAL_STRENGTH)
