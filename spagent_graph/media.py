@@ -29,6 +29,7 @@ __all__ = [
     "resample",
     "sample_evenly",
     "write_image",
+    "write_poster",
     "write_video",
 ]
 
@@ -364,6 +365,40 @@ def write_image(image: Image.Image | np.ndarray, path: Path | str) -> Path:
     picture = image.convert("RGB") if isinstance(image, Image.Image) else Image.fromarray(_as_uint8(image))
     picture.save(path, compress_level=1)
     return path
+
+
+def write_poster(media: Path | str, poster: Path | str) -> Path:
+    """Writes the middle picture of a video, an animated image or a grid as a PNG at `poster`
+    (for a still image, the image itself), for a page to show before the video plays.
+
+    A video is decoded only up to its middle frame when its header gives the frame count,
+    so a long input costs no more than half a pass; without a count the first frame is used.
+    """
+    media = Path(media)
+    try:
+        with Image.open(media):
+            pass
+    except UnidentifiedImageError:
+        picture = _middle_video_frame(media)
+    else:
+        frames = read_frames(media)  # images and GIFs are small; a grid is cut into its pictures here
+        picture = frames[len(frames) // 2]
+    return write_image(picture, poster)
+
+
+def _middle_video_frame(path: Path) -> Image.Image:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        middle = (stream.frames or 0) // 2
+        last = None
+        for index, frame in enumerate(container.decode(stream)):
+            last = frame
+            if index >= middle:
+                break
+    if last is None:
+        raise ValueError(f"{path} has no decodable video frame to make a poster from.")
+    # A header that overstates the count leaves the last frame decoded, which is still a fair poster.
+    return last.to_image()
 
 
 def _as_uint8(frame: Image.Image | np.ndarray) -> np.ndarray:

@@ -1,0 +1,84 @@
+"""A run's report: `report.json` (the whole final state, and the run's facts when the
+caller knows them) and `report.html`, a page that explains the run.
+
+The page leads with the winner and why it won: the four sub-scores of both
+candidates side by side with the deciding ones marked, the judge's reasons and
+who judged. Then who made each decision, the plan with every tool's strength
+put in words, both candidates with every intermediate artifact, the failures
+(each distinct one once, with a fix where one is known), the notes, the MLLM's
+answers, what the capability store learned, and the settings in force. Every
+section is there even when it has nothing to show, and then says why.
+
+The page (`page.py`, in the words of `words.py`, styled by `page.css`) is one
+self-contained HTML file that links the run's files relatively, plus a PNG
+poster per video under `posters/` beside it, so that a video shows a picture before it plays.
+The posters live with the report rather than beside the step files, so a
+report never adds files to a run's `steps/` folder, which resumed runs read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from .page import Page
+
+__all__ = ["RunFacts", "state_to_json", "write_report"]
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the report needs to know about a run beyond its state."""
+
+    thread_id: str | None = None
+    started_at: datetime | None = None  # timezone-aware
+    seconds: float | None = None  # wall time of the run
+    # The settings in force, JSON-able, secrets already masked.
+    settings: dict[str, Any] = field(default_factory=dict)
+    # Where each came from ("default", "file ...", "environment SPAGENT_X", "option --x").
+    setting_sources: dict[str, str] = field(default_factory=dict)
+    demo_tools: bool = False  # the videos were made by random-weight demo tools
+    # A copy of the winning video beside the report (winner.mp4), when the runner made one.
+    winner_file: Path | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "thread_id": self.thread_id,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "seconds": self.seconds,
+            "settings": self.settings,
+            "setting_sources": self.setting_sources,
+            "demo_tools": self.demo_tools,
+            "winner_file": str(self.winner_file) if self.winner_file else None,
+        }
+
+
+def state_to_json(state: dict[str, Any]) -> dict[str, Any]:
+    def dump(value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            return value.model_dump(mode="json")
+        if isinstance(value, list):
+            return [dump(v) for v in value]
+        return value
+
+    return {key: dump(value) for key, value in state.items()}
+
+
+def write_report(state: dict[str, Any], out_dir: Path | str, run: RunFacts | None = None) -> tuple[Path, Path]:
+    """Writes `report.json` and `report.html` (and the videos' posters) into `out_dir`;
+    returns (report.json, report.html)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    document = state_to_json(state)
+    if run is not None:
+        document["run"] = run.to_json()
+    json_path = out_dir / "report.json"
+    json_path.write_text(json.dumps(document, indent=2, default=str))
+    html_path = out_dir / "report.html"
+    html_path.write_text(Page(state, out_dir, run).render())
+    return json_path, html_path
