@@ -1,5 +1,6 @@
 """One module per stage of the graph; each node returns only the keys it changed."""
 
+from .check import check_tools
 from .choose import choose_winner
 from .execute import dispatch_routes, execute_route
 from .inputs import inspect_inputs
@@ -11,6 +12,7 @@ from .review import review_plan, review_winner
 from .routes import plan_routes
 
 __all__ = [
+    "check_tools",
     "choose_winner",
     "dispatch_routes",
     "execute_route",

@@ -1,7 +1,8 @@
 """The SPAgent graph.
 
     inspect_inputs -> recognize_intent -> plan_routes -> select_models -> review_plan
-        -> execute_route (one branch per distinct route, in parallel)
+        -> check_tools (every chosen tool's weights are here) -> execute_route (one branch per
+        distinct route, in parallel)
         -> judge_candidates -> choose_winner -> review_winner -> update_strengths
 
 review_plan and review_winner pass straight through unless the run's
@@ -19,6 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from spagent_graph.nodes import (
+    check_tools,
     choose_winner,
     dispatch_routes,
     execute_route,
@@ -53,7 +55,7 @@ def make_builder(services: Services | None = None) -> StateGraph:
     """The uncompiled graph, its nodes bound to `services` (a new `Services()` if none)."""
     services = services or Services()
     builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
-    for node in (*PLANNING_STAGES, review_plan, execute_route, judge_candidates, choose_winner, review_winner,
+    for node in (*PLANNING_STAGES, review_plan, check_tools, execute_route, judge_candidates, choose_winner, review_winner,
                  update_strengths):
         builder.add_node(node.__name__, bound(node, services))
 
@@ -62,7 +64,8 @@ def make_builder(services: Services | None = None) -> StateGraph:
     builder.add_edge("recognize_intent", "plan_routes")
     builder.add_edge("plan_routes", "select_models")
     builder.add_edge("select_models", "review_plan")
-    builder.add_conditional_edges("review_plan", dispatch_routes, ["execute_route", END])
+    builder.add_edge("review_plan", "check_tools")
+    builder.add_conditional_edges("check_tools", dispatch_routes, ["execute_route", END])
     builder.add_edge("execute_route", "judge_candidates")
     builder.add_edge("judge_candidates", "choose_winner")
     builder.add_edge("choose_winner", "review_winner")

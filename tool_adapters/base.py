@@ -121,28 +121,7 @@ class GenerativeTool(BaseTool, abc.ABC):
         """The request as this model will run it, and a note for every change."""
         if isinstance(args, dict):
             args = GenerationArgs(**args)
-        spec, notes = self.spec, []
-        height, width = args.height, args.width
-        if spec.max_side and max(height, width) > spec.max_side:
-            scale = spec.max_side / max(height, width)
-            height, width = round(height * scale), round(width * scale)
-        multiple = spec.size_multiple
-        height, width = max(multiple, height // multiple * multiple), max(multiple, width // multiple * multiple)
-        if spec.fixed_size:
-            width, height = spec.fixed_size
-        if (height, width) != (args.height, args.width):
-            limit = f", longest side at most {spec.max_side}" if spec.max_side else ""
-            rule = f"runs at {width}x{height} only" if spec.fixed_size else f"sides a multiple of {multiple}{limit}"
-            notes.append(f"size {args.width}x{args.height} -> {width}x{height} ({rule})")
-        frames = args.num_frames
-        if output_kind(spec.task) == "video":
-            frames = spec.frames.fit(args.num_frames)
-            if frames != args.num_frames:
-                rule = spec.frames
-                notes.append(
-                    f"num_frames {args.num_frames} -> {frames} (makes {rule.offset} + k x {rule.step} frames, "
-                    f"{rule.min} to {rule.max or 'any'})"
-                )
+        frames, height, width, notes = self.spec.fit_size(args.num_frames, args.height, args.width)
         if args.image:
             with Image.open(args.image) as image:
                 if image.size != (width, height):

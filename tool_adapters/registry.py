@@ -13,6 +13,12 @@
 
 `model: demo://NAME` names one of the tiny random-weight pipelines that
 `demo_pipelines` builds in code, so the whole graph runs with no downloads.
+
+Three fields only inform `spagent doctor` (spagent_graph/doctor.py) and change
+nothing about how a tool runs: `parameters` (the model's size, for a memory
+estimate before its weights are downloaded), `gated` (the hub asks for an
+accepted licence and a login) and `repo_url` (where a research repository is
+cloned from).
 """
 
 from __future__ import annotations
@@ -148,6 +154,14 @@ class ToolSpec(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     prior_strengths: float | dict[Subject, float] | None = None
     description: str = ""
+    # What `spagent doctor` reports; none of these changes how the tool runs.
+    parameters: float | dict[str, float] | None = Field(
+        None,
+        description="Parameter count, in total or by pipeline component (transformer, text_encoder, vae, ...): "
+        "the memory estimate's weights while the weights themselves are not here.",
+    )
+    gated: bool = Field(False, description="The hub repository asks for an accepted licence and a login first.")
+    repo_url: str | None = Field(None, description="research_repo: where the repository is cloned from.")
 
     @model_validator(mode="after")
     def _adapter_has_what_it_needs(self):
@@ -168,6 +182,14 @@ class ToolSpec(BaseModel):
         """False for a research-repository template whose `repo_dir` the user has not set."""
         return self.adapter != "research_repo" or bool(self.repo_dir)
 
+    @field_validator("parameters")
+    @classmethod
+    def _parameters_are_counts(cls, value):
+        counts = value.values() if isinstance(value, dict) else [value] if value is not None else []
+        if any(count <= 0 for count in counts):
+            raise ValueError(f"parameter counts must be positive, got {value}")
+        return value
+
     @field_validator("prior_strengths")
     @classmethod
     def _strengths_on_scale(cls, value):
@@ -176,6 +198,32 @@ class ToolSpec(BaseModel):
             if not 100 <= strength <= 2000:
                 raise ValueError(f"prior strengths are on the 100-2000 scale, got {strength}")
         return value
+
+    def fit_size(self, frames: int, height: int, width: int) -> tuple[int, int, int, list[str]]:
+        """(frames, height, width) as this model runs them, and a note for every change."""
+        from spagent_graph.principles import output_kind
+
+        notes: list[str] = []
+        wanted_height, wanted_width = height, width
+        if self.max_side and max(height, width) > self.max_side:
+            scale = self.max_side / max(height, width)
+            height, width = round(height * scale), round(width * scale)
+        multiple = self.size_multiple
+        height, width = max(multiple, height // multiple * multiple), max(multiple, width // multiple * multiple)
+        if self.fixed_size:
+            width, height = self.fixed_size
+        if (height, width) != (wanted_height, wanted_width):
+            limit = f", longest side at most {self.max_side}" if self.max_side else ""
+            rule = f"runs at {width}x{height} only" if self.fixed_size else f"sides a multiple of {multiple}{limit}"
+            notes.append(f"size {wanted_width}x{wanted_height} -> {width}x{height} ({rule})")
+        if output_kind(self.task) == "video":
+            fitted = self.frames.fit(frames)
+            if fitted != frames:
+                rule = self.frames
+                notes.append(f"num_frames {frames} -> {fitted} (makes {rule.offset} + k x {rule.step} frames, "
+                             f"{rule.min} to {rule.max or 'any'})")
+            frames = fitted
+        return frames, height, width, notes
 
     def prior_by_subject(self) -> dict[Subject, float]:
         if self.prior_strengths is None:
