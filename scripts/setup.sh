@@ -2,12 +2,28 @@
 # Creates .venv with spagent-graph and its test dependencies. Safe to run again.
 # torch is pinned to the 2.13.0 CPU build for machines without a GPU; on a GPU
 # machine install the CUDA build of torch first and this leaves it alone.
+# pip's own output goes to .venv/setup.log; its tail is shown if a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+say() { printf 'setup: %s\n' "$*"; }
+quietly() {
+  if ! "$@" >>.venv/setup.log 2>&1; then
+    say "failed: $* (the last lines of .venv/setup.log follow)" >&2
+    tail -n 30 .venv/setup.log >&2
+    exit 1
+  fi
+}
 if [ ! -x .venv/bin/python ]; then
+  say "creating .venv with $(python3 --version)"
   python3 -m venv .venv
 fi
+: >.venv/setup.log
 . .venv/bin/activate
-python -m pip install -q --upgrade pip
-python -c "import torch" 2>/dev/null || python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[dev]"
+quietly python -m pip install --upgrade pip
+if ! python -c "import torch" 2>/dev/null; then
+  say "installing torch 2.13.0 (the CPU build)"
+  quietly python -m pip install "torch==2.13.0"
+fi
+say "installing spagent-graph (editable) with its test dependencies; about a minute"
+quietly python -m pip install -e ".[dev]"
+say "done: $(python -c 'import importlib.metadata as m; print(", ".join(f"{p} {m.version(p)}" for p in ("spagent-graph", "torch", "diffusers")))')"

@@ -29,12 +29,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from .context import ABLATIONS, Context
-from .errors import SpagentError
+from .errors import SpagentError, UsageError, error_message
 
 __all__ = ["main"]
 
@@ -114,18 +119,42 @@ DEFAULT_TEXT = "a red sports car driving along a coastal road at sunset"
 def _run(args: argparse.Namespace) -> int:
     from .runner import run_request
 
-    settings = _settings(args)
-    return run_request(args, settings, default_text=DEFAULT_TEXT)
+    return run_request(args, _loaded(args), default_text=DEFAULT_TEXT)
+
+
+def _readiness(args: argparse.Namespace, gpus):
+    from .doctor import readiness
+    from .runner import request_size
+    from .services import Services
+
+    context = _context(args)
+    frames, height, width = request_size(args, context.registry)
+    return readiness(Services().toolbox(context).registry, frames=frames, height=height, width=width, gpus=gpus)
 
 
 def _tools(args: argparse.Namespace) -> int:
-    from .services import Services
-
-    registry = Services().toolbox(_context(args)).registry
-    rows = [(spec.name, spec.task, spec.adapter, spec.model or spec.repo_dir or "-",
-             "yes" if spec.is_runnable else "no") for spec in registry]
-    _print_table(("tool", "task", "adapter", "weights / repo", "runnable here"), rows)
+    rows = []
+    for row in _readiness(args, gpus=[]):
+        spec, memory = row.spec, row.memory
+        here = "yes" if row.weights.present else "no" if spec.is_runnable else "no (set repo_dir)"
+        rows.append((spec.name, spec.task, spec.adapter, spec.model or spec.repo_dir or "-", here,
+                     f"{memory.peak_bytes / 2**30:.1f}" if memory else "-"))
+    _print_table(("tool", "task", "adapter", "weights / repo", "weights here", "GPU GiB at the run's size"), rows)
+    print("\n`spagent doctor` adds which GPU each fits and the commands that download what is missing.")
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import format_readiness, parse_gpu_sizes, visible_gpus
+
+    try:
+        gpus = parse_gpu_sizes(args.gpu_memory) if args.gpu_memory else visible_gpus()
+    except ValueError as exc:
+        raise UsageError(f"--gpu-memory: {exc}") from None
+    rows = _readiness(args, gpus)
+    print(format_readiness(rows, gpus))
+    # 1, not 2: nothing was asked wrongly, but not every runnable tool can run here.
+    return 0 if all(row.ready for row in rows if row.spec.is_runnable) else 1
 
 
 def _store(args: argparse.Namespace) -> int:
@@ -175,34 +204,90 @@ def _add_setting_options(group) -> None:
             help=f"{field.description} [{describe_type(field)}; default {default_text(field)}; ${env_name(name)}]")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spagent", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    shared = argparse.ArgumentParser(add_help=False)
-    shared.add_argument("--config", help="TOML settings file (default $SPAGENT_CONFIG, else ./spagent.toml if present).")
-    _add_setting_options(shared.add_argument_group("settings (each also SPAGENT_<NAME> or a key of the settings file)"))
-    commands = parser.add_subparsers(dest="command", required=True)
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (with a hint where one helps) and exit code 2."""
 
-    run = commands.add_parser("run", parents=[shared], help="Make a video from text, an image or a video.",
+    def error(self, message: str, hint: str = "") -> typing.NoReturn:
+        print(f"error: {self.prog}: {message}{hint}; `{self.prog} --help` lists the options.", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    args, stray = parser.parse_known_args(argv)
+    if stray:
+        command = parser.subcommands[args.command]
+        hint = ""
+        if args.command == "run" and not any(word.startswith("-") for word in stray):
+            hint = f" (the text goes after --text: spagent run --text {shlex.quote(' '.join(stray))})"
+        command.error(f"unrecognized arguments: {' '.join(stray)}", hint)
+    return args
+
+
+def _count(text: str) -> int:
+    """A whole number of 1 or more, for counts and sizes (0 would silently mean "the default")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 0 or more, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 0 or more, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="spagent", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    shared = _Parser(add_help=False)
+    shared.add_argument("--config", help="TOML settings file (default $SPAGENT_CONFIG, else ./spagent.toml if present).")
+    shared.add_argument("--verbose", action="store_true",
+                        help="Also show the libraries' own logs and loading bars, and the run's plan in full.")
+    _add_setting_options(shared.add_argument_group("settings (each also SPAGENT_<NAME> or a key of the settings file)"))
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    size = argparse.ArgumentParser(add_help=False)
+    size.add_argument("--frames", type=_count, help="Frames per video (default 8 on the demo tools, else 16).")
+    size.add_argument("--height", type=_count, help="Height in pixels (default 64 on the demo tools, else 320).")
+    size.add_argument("--width", type=_count, help="Width in pixels (default 64 on the demo tools, else 512).")
+
+    run = commands.add_parser("run", parents=[shared, size], help="Make a video from text, an image or a video.",
                               description="Plan, generate, judge and report one request, checkpointed so that "
                                           "an interrupted run can be resumed with --resume.")
     run.add_argument("--text", help=f"What the video should show (default {DEFAULT_TEXT!r} with no visual input).")
     run.add_argument("--image", type=Path, help="An input image (an animated GIF, or a grid of video frames, counts as video).")
     run.add_argument("--video", type=Path, help="An input video.")
-    run.add_argument("--frames", type=int, help="Frames per video (default 8 on the demo tools, else 16).")
-    run.add_argument("--height", type=int, help="Height in pixels (default 64 on the demo tools, else 320).")
-    run.add_argument("--width", type=int, help="Width in pixels (default 64 on the demo tools, else 512).")
-    run.add_argument("--steps", type=int, help="Denoising steps (default: each tool's own).")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--steps", type=_count, help="Denoising steps (default: each tool's own).")
+    run.add_argument("--seed", type=_seed, default=0)
     run.add_argument("--out", type=Path, help="Where report.html and report.json go (default: the run's folder).")
     run.add_argument("--thread-id", help="Name of the run in the checkpoint store (default: a new one).")
     run.add_argument("--resume", action="store_true", help="Continue the run --thread-id where it stopped.")
     run.add_argument("--no-progress", action="store_true", help="No progress bars.")
     run.set_defaults(run=_run)
 
-    tools = commands.add_parser("tools", parents=[shared], help="List the registry's tools.",
-                                description="The tools of the registry: task, adapter, weights, whether runnable here.")
+    tools = commands.add_parser("tools", parents=[shared, size], help="List the registry's tools.",
+                                description="The tools of the registry: task, adapter, weights, whether they are "
+                                            "here, and the GPU memory each needs at the run's size.")
     tools.set_defaults(run=_tools)
+
+    doctor = commands.add_parser(
+        "doctor", parents=[shared, size], help="Will each tool run here? Weights, GPU memory, download commands.",
+        description="For each tool of the registry, with no network: whether its weights are here (the Hugging "
+                    "Face cache or its local folder), the GPU memory it needs at the run's size, whether it fits "
+                    "on each visible GPU as it is or with CPU offload, and the commands that download what is "
+                    "missing. Exit code 1 when a tool cannot run here.")
+    doctor.add_argument("--gpu-memory", metavar="GIB,...",
+                        help="Judge fits for GPUs of these sizes instead of the visible ones, e.g. 24,80 (GiB; "
+                             "GB for 10^9 bytes).")
+    doctor.set_defaults(run=_doctor)
 
     store = commands.add_parser("store", parents=[shared], help="Show, export or import tool strengths.",
                                 description="The capability store's strengths, a table per task.")
@@ -218,11 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Admit a tool: run it on the probe set, judge every output, store its "
                                              "per-subject strengths and print them beside the other tools of its task.")
     expand.add_argument("--tool", required=True, help="The registry entry to admit.")
-    expand.add_argument("--per-subject", type=int, default=2, help="Probes per subject (default 2).")
-    expand.add_argument("--frames", type=int, default=16)
-    expand.add_argument("--height", type=int, default=320)
-    expand.add_argument("--width", type=int, default=512)
-    expand.add_argument("--seed", type=int, default=0)
+    expand.add_argument("--per-subject", type=_count, default=2, help="Probes per subject (default 2).")
+    expand.add_argument("--frames", type=_count, default=16)
+    expand.add_argument("--height", type=_count, default=320)
+    expand.add_argument("--width", type=_count, default=512)
+    expand.add_argument("--seed", type=_seed, default=0)
     expand.set_defaults(run=_expand)
 
     evaluate = commands.add_parser("eval", parents=[shared], help="Judge agreement, completion, selection precision.",
@@ -237,16 +322,58 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--sft", help="Append the runs' MLLM decisions as chat-format JSONL here.")
     evaluate.add_argument("--min-overall", type=float, help="With --sft: keep decisions whose outcome scored this or more.")
     evaluate.set_defaults(run=_eval)
+    parser.subcommands = commands.choices  # for errors found after parsing, in the command's own name
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
+    _quiet_libraries(verbose=args.verbose, loads_models=args.command in ("run", "expand", "eval"))
     try:
         return args.run(args)
     except SpagentError as exc:  # a mistake in the settings or the request: one line, not a traceback
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_message(exc), file=sys.stderr)
         return 2
+    except ValidationError as exc:  # a request the state's models refuse (e.g. --text of a megabyte)
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or exc.title
+        print(f"error: {where}: {error['msg']}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (`spagent store | head`): stop quietly, as Unix tools do, and keep
+        # Python from failing again when it flushes standard output on the way out.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _quiet_libraries(*, verbose: bool, loads_models: bool) -> None:
+    """The terminal is ours: the libraries' logs, warnings and loading bars show only with --verbose."""
+    import logging
+    import warnings
+
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        return
+    # Read by the libraries when they are imported, which most commands never need to do.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # also turns off transformers' loading bars
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    for name in ("transformers", "diffusers", "huggingface_hub", "accelerate", "torch", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category, module=r"(transformers|diffusers|torch|accelerate)\b")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    if "transformers" in sys.modules:  # imported before us (by a caller of main): too late for the variables
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
+    if "diffusers" in sys.modules or loads_models:
+        # diffusers has no variable for its "Loading pipeline components" bar.
+        from diffusers.utils import logging as diffusers_logging
+
+        diffusers_logging.set_verbosity_error()
+        diffusers_logging.disable_progress_bar()
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ __all__ = [
     "ToolError",
     "ToolTimeoutError",
     "UnknownToolError",
+    "UsageError",
+    "error_message",
 ]
 
 
@@ -46,6 +48,10 @@ class InputError(SpagentError, ValueError):
         self.path = Path(path) if path is not None else None
         where = f" ({self.path})" if self.path is not None else ""
         super().__init__(f"`{input_name}`{where}: {message}")
+
+
+class UsageError(SpagentError, ValueError):
+    """A command called in a way it cannot run: an option's value, a run to resume that is not there."""
 
 
 class ConfigError(SpagentError, ValueError):
@@ -120,3 +126,11 @@ class BusyError(SpagentError):
             f"spagent is busy: {running} requests running (at most {max_running}) and {waiting} waiting "
             f"(at most {max_waiting}); this request was not started, retry later."
         )
+
+
+def error_message(exc: BaseException) -> str:
+    """How a command shows an error: `error: ` and its first line, any further lines indented
+    under it (a list of missing tools, a registry entry's validation details)."""
+    first, _, rest = str(exc).strip().partition("\n")
+    lines = [f"error: {first}", *("  " + line for line in rest.splitlines() if line.strip())]
+    return "\n".join(lines)

@@ -25,7 +25,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.serde.base import maybe_add_typed_methods
 from pydantic import BaseModel
 
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 
 __all__ = ["allow_state_types", "open_checkpointer", "state_types"]
 
@@ -75,8 +75,12 @@ def _serializer() -> Any:
 
 
 @contextlib.contextmanager
-def open_checkpointer(target: str | Path) -> Iterator[Any]:
+def open_checkpointer(target: str | Path, *, must_exist: bool = False) -> Iterator[Any]:
+    """A saver for `target`. With `must_exist` (resuming), a SQLite file that is not there is an
+    error rather than a new empty file, and `memory` is refused: it can hold no earlier run."""
     text = str(target)
+    if must_exist and text == "memory":
+        raise UsageError("--resume: the checkpoint store is `memory`, which keeps nothing between runs.")
     if text == "memory":
         from langgraph.checkpoint.memory import InMemorySaver
 
@@ -95,6 +99,9 @@ def open_checkpointer(target: str | Path) -> Iterator[Any]:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     path = Path(text.removeprefix("sqlite:///"))
+    if must_exist and not path.is_file():
+        raise UsageError(f"--resume: there is no checkpoint file at {path}, so no run to continue "
+                         "(`spagent config` shows where checkpoints are kept; --checkpoint picks another file).")
     path.parent.mkdir(parents=True, exist_ok=True)
     # Branches run in threads; the saver serialises its own use of the connection.
     connection = sqlite3.connect(path, check_same_thread=False)

@@ -9,38 +9,48 @@ answered on standard input. Whatever was made before an error is reported.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
+import shutil
 import sys
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from .errors import SpagentError
+from .errors import SpagentError, UsageError, error_message
 from .persistence import open_checkpointer
-from .report import write_report
-from .settings import Settings
+from .report import RunFacts, write_report
+from .settings import LoadedSettings, Settings
 from .state import GenerationOptions, Request
 
-__all__ = ["ProgressBars", "run_request"]
+__all__ = ["ProgressBars", "ask", "request_size", "run_request"]
 
 # The stages a run passes through, in order (execute_route once per distinct route).
-STAGES = ("inspect_inputs", "recognize_intent", "plan_routes", "select_models", "review_plan", "execute_route",
+STAGES = ("inspect_inputs", "recognize_intent", "plan_routes", "select_models", "review_plan", "check_tools",
+          "execute_route",
           "judge_candidates", "choose_winner", "review_winner", "update_strengths")
 
 
 class ProgressBars:
-    """tqdm bars fed by the graph's stream: one for the stages, one per candidate's denoising."""
+    """tqdm bars fed by the graph's stream: one for the stages, one per candidate's denoising.
+
+    Every bar is left on screen when it ends (a finished candidate's bar reads "25/25"), so
+    closing one never leaves a blank line behind among the others.
+    """
 
     def __init__(self, *, enabled: bool = True, file: TextIO | None = None) -> None:
         self.enabled, self.file = enabled, file or sys.stderr
-        file = self.file
-        self.stages = tqdm(total=len(STAGES), desc="stages", unit="stage", disable=not enabled, file=file,
-                           position=0, leave=True)
+        self.stages = self._bar(total=len(STAGES), desc="stages", unit="stage", position=0)
         self.steps: dict[str, tqdm] = {}
         self.seen: set[str] = set()  # execute_route finishes once per route; the stage counts once
+
+    def _bar(self, **options) -> tqdm:
+        return tqdm(disable=not self.enabled, file=self.file, leave=True, dynamic_ncols=True, **options)
 
     def update(self, mode: str, chunk: Any) -> None:
         if mode == "updates":
@@ -53,37 +63,46 @@ class ProgressBars:
             key = f"{chunk['candidate']} {chunk['tool']}"
             bar = self.steps.get(key)
             if bar is None:
-                bar = self.steps[key] = tqdm(total=chunk.get("total") or None, desc=key, unit="step",
-                                             disable=not self.enabled, file=self.file,
-                                             position=len(self.steps) + 1, leave=False)
+                bar = self.steps[key] = self._bar(total=chunk.get("total") or None, desc=key, unit="step",
+                                                  position=len(self.steps) + 1)
             bar.n = chunk["step"]
             bar.refresh()
 
+    def pause(self) -> None:
+        """Clears the bars off the screen before the run asks the user something."""
+        for bar in (self.stages, *self.steps.values()):
+            bar.clear()
+
     def close(self) -> None:
+        # Closed top-down, so that the final lines keep the order the bars had on screen.
+        self.stages.close()
         for bar in self.steps.values():
             bar.close()
-        self.stages.close()
 
 
-def run_request(args: argparse.Namespace, settings: Settings, *, default_text: str,
+def run_request(args: argparse.Namespace, loaded: LoadedSettings, *, default_text: str,
                 answers: TextIO | None = None) -> int:
+    """Runs (or resumes) one request; prints the result in a few lines. Returns the exit code."""
     from langgraph.types import Command
 
     from .graph import build_graph
 
+    settings = loaded.settings
     context = settings.context()
     if args.resume and not args.thread_id:
-        print("error: --resume needs --thread-id, the run to continue.", file=sys.stderr)
-        return 2
+        raise UsageError("--resume needs --thread-id, the run to continue (each run prints its thread id).")
     thread = args.thread_id or uuid.uuid4().hex[:12]
     config = {"configurable": {"thread_id": thread}}
     inputs: Any = None if args.resume else {"request": _request(args, settings, default_text)}
 
-    started = time.perf_counter()
+    started_at, started = datetime.now(timezone.utc), time.perf_counter()
     state: dict = {}
-    with open_checkpointer(settings.checkpoint_target) as saver:
+    with open_checkpointer(settings.checkpoint, must_exist=args.resume) as saver:
+        if args.resume:
+            _require_thread(saver, thread, settings.checkpoint)
         graph = build_graph(checkpointer=saver)
         bars = ProgressBars(enabled=not args.no_progress)
+        failure: SpagentError | None = None
         try:
             while True:
                 pending = None
@@ -94,51 +113,134 @@ def run_request(args: argparse.Namespace, settings: Settings, *, default_text: s
                 state = graph.get_state(config).values
                 if pending is None:
                     break
-                inputs = Command(resume=_ask(pending, answers or sys.stdin))
-        except SpagentError as exc:
-            bars.close()
+                bars.pause()
+                inputs = Command(resume=ask(pending, answers or sys.stdin))
+        except SpagentError as exc:  # whatever was made before the error is still reported
+            failure = exc
             state = graph.get_state(config).values or state
-            print(f"error: {exc}", file=sys.stderr)
-            if state.get("run_id"):
-                write_report(state, args.out or Path(settings.artifacts_dir) / state["run_id"])
-            return 2
-        bars.close()
+        finally:
+            bars.close()
 
-    seconds = time.perf_counter() - started
-    _summarise(state, context)
-    out = args.out or Path(settings.artifacts_dir) / state["run_id"]
-    json_path, html_path = write_report(state, out)
-    print(f"report: {html_path} and {json_path} ({seconds:.1f}s; thread {thread})")
-    return 0 if state["choice"].video else 1
+    run = RunFacts(thread_id=thread, started_at=started_at, seconds=time.perf_counter() - started,
+                   settings=settings.model_dump(mode="json"), setting_sources=dict(loaded.sources),
+                   demo_tools=settings.registry == "demo")
+    if failure is not None:
+        print(error_message(failure), file=sys.stderr)
+    if not state.get("run_id"):
+        return 2
+    if args.verbose:
+        _summarise(state, context)
+    out = Path(args.out or Path(settings.artifacts_dir) / state["run_id"])
+    choice = state.get("choice")
+    winner = _place_winner(choice.video, out) if choice is not None and choice.video else None
+    _, html_path = write_report(state, out, dataclasses.replace(run, winner_file=winner))
+    _print_result(state, winner, html_path, run, failed=failure is not None)
+    if failure is not None:
+        return 2
+    return 0 if winner is not None or state.get("cancelled") else 1
+
+
+def _require_thread(saver: Any, thread: str, target: str) -> None:
+    if saver.get_tuple({"configurable": {"thread_id": thread}}) is not None:
+        return
+    known: list[str] = []
+    for saved in saver.list(None, limit=200):
+        name = saved.config["configurable"]["thread_id"]
+        if name not in known:
+            known.append(name)
+    listed = f"; its runs include {', '.join(known[:8])}" if known else "; it holds no runs"
+    raise UsageError(f"--resume: no run with thread id {thread!r} in {target}{listed}.")
+
+
+def _place_winner(video: Path, out: Path) -> Path:
+    """The winning video as winner.mp4 beside the report: a hard link where the file system
+    allows one (no copy of a large file), else a copy."""
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"winner{Path(video).suffix or '.mp4'}"
+    target.unlink(missing_ok=True)
+    try:
+        os.link(video, target)
+    except OSError:
+        shutil.copy2(video, target)
+    return target
+
+
+def _print_result(state: dict, winner: Path | None, report: Path, run: RunFacts, *, failed: bool) -> None:
+    choice = state.get("choice")
+    if winner is not None:
+        print(f"winner: {winner}\n        {choice.reason}")
+    elif choice is not None:
+        print(f"no winner: {choice.reason}")
+    elif not failed:  # after an error, the error has said why
+        print("no winner: the run stopped before judging.")
+    if run.demo_tools:
+        print("note:   the demo tools are tiny random-weight models, so their videos are noise by design; "
+              "`spagent doctor --registry library` shows what real models need.")
+    print(f"report: {report}")
+    print(f"time:   {run.seconds:.1f} s (thread {run.thread_id}; continue or inspect it with "
+          f"--thread-id {run.thread_id} --resume)")
+
+
+def request_size(args: argparse.Namespace, registry: str) -> tuple[int, int, int]:
+    """(frames, height, width) a run asks for: the options, else small on the demo tools."""
+    demo = registry == "demo"
+    return (args.frames or (8 if demo else 16), args.height or (64 if demo else 320),
+            args.width or (64 if demo else 512))
 
 
 def _request(args: argparse.Namespace, settings: Settings, default_text: str) -> Request:
-    demo = settings.registry == "demo"
     text = args.text if args.text is not None else (None if (args.image or args.video) else default_text)
+    frames, height, width = request_size(args, settings.registry)
     options = GenerationOptions(
-        num_frames=args.frames or (8 if demo else 16),
-        height=args.height or (64 if demo else 320),
-        width=args.width or (64 if demo else 512),
-        num_inference_steps=args.steps,
-        seed=args.seed,
+        num_frames=frames, height=height, width=width, num_inference_steps=args.steps, seed=args.seed,
     )
     return Request(text=text, image=args.image, video=args.video, options=options)
 
 
-def _ask(pending: dict, answers: TextIO) -> dict:
-    """Shows an interrupt and reads the answer: a word, or a JSON object for an edit."""
-    print(json.dumps(pending, indent=2, default=str))
-    if pending.get("kind") == "pick_winner":
-        prompt = "winner? (a candidate id, or accept) > "
-    else:
-        prompt = 'plan? approve | cancel | {"action": "edit", "routes": [...], "tools": [...]} > '
-    print(prompt, end="", flush=True)
-    line = answers.readline().strip()
+PLAN_PROMPT = 'plan? approve | cancel | {"action": "edit", "routes": [...], "tools": [...]} > '
+WINNER_PROMPT = "winner? a candidate id, or accept > "
+
+
+def ask(pending: dict, answers: TextIO, out: TextIO | None = None) -> dict:
+    """Shows an interrupt and reads the answer, asking again until it is one the run can take.
+
+    End of input cancels a plan review (nothing is generated that was not approved) and keeps
+    the judge's pick at a winner review; either way the terminal says so.
+    """
+    out = out or sys.stdout
+    print(json.dumps(pending, indent=2, default=str), file=out)
+    winner_review = pending.get("kind") == "pick_winner"
+    while True:
+        print(WINNER_PROMPT if winner_review else PLAN_PROMPT, end="", flush=True, file=out)
+        line = answers.readline()
+        if not line:
+            print("\nend of input: " + ("keeping the judge's pick." if winner_review else "plan cancelled."), file=out)
+            return {"action": "accept"} if winner_review else {"action": "cancel"}
+        answer, problem = _read_answer(line.strip(), winner_review, pending)
+        if problem is None:
+            return answer
+        print(f"error: {problem}; answer again.", file=out)
+
+
+def _read_answer(line: str, winner_review: bool, pending: dict) -> tuple[dict, str | None]:
+    if winner_review:
+        ids = [c["candidate_id"] for c in pending.get("candidates", [])]
+        if line in ("", "accept"):
+            return {"action": "accept"}, None
+        if line in ids:
+            return {"candidate_id": line}, None
+        return {}, f"{line!r} is not a candidate; expected one of {', '.join(ids)} or accept"
     if line.startswith("{"):
-        return json.loads(line)
-    if pending.get("kind") == "pick_winner":
-        return {"action": "accept"} if line in ("", "accept") else {"candidate_id": line}
-    return {"action": line or "approve"}
+        try:
+            answer = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return {}, f"the edit is not valid JSON ({exc.msg} at column {exc.colno})"
+        if not isinstance(answer, dict) or answer.get("action") != "edit":
+            return {}, 'an edit is a JSON object with "action": "edit"'
+        return answer, None
+    if line in ("", "approve", "cancel"):
+        return {"action": line or "approve"}, None
+    return {}, f"{line!r} is not an answer; expected approve, cancel or a JSON edit"
 
 
 def _summarise(state: dict, context) -> None:

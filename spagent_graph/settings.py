@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tomllib
 import types
 import typing
@@ -43,23 +44,33 @@ ENV_PREFIX = "SPAGENT_"
 NOT_SETTINGS = ("SPAGENT_CONFIG", "SPAGENT_TEST_")
 
 
+def user_data_dir() -> Path:
+    """This user's data folder for spagent-graph, by the platform's convention: $XDG_DATA_HOME
+    (else ~/.local/share) on Linux, ~/Library/Application Support on macOS, %LOCALAPPDATA% on Windows."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = str(Path.home() / "Library" / "Application Support")
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "spagent-graph"
+
+
 class Settings(Context):
     """The operator's settings: the run's `Context`, where `spagent run` keeps checkpoints, and
     how the served graph knows its callers (`serving.py`)."""
 
-    checkpoint: str | None = Field(
-        None, min_length=1, description="Checkpoint store of `spagent run`: a SQLite file, a postgresql:// URL or "
-        "memory; none: <artifacts_dir>/checkpoints.sqlite.")
+    checkpoint: str = Field(
+        default_factory=lambda: str(user_data_dir() / "checkpoints.sqlite"), min_length=1,
+        description="Checkpoint store of `spagent run`: a SQLite file, a postgresql:// URL or memory (default "
+        "checkpoints.sqlite in the platform's data folder, e.g. ~/.local/share/spagent-graph, so that --resume "
+        "works from any folder).")
 
     serve_tokens_file: str | None = Field(
         None, min_length=1, description="Served graph: a JSON file of bearer tokens and the users they name "
         "({\"<token>\": \"<user id>\"}); none: every request is refused.")
     serve_shared_learning: bool = Field(
         False, description="Served graph: every user's judged runs teach one store; off: each user's own store.")
-
-    @property
-    def checkpoint_target(self) -> str:
-        return self.checkpoint or str(Path(self.artifacts_dir) / "checkpoints.sqlite")
 
     def context(self) -> Context:
         """The graph's context: these settings less the command's own."""

@@ -39,6 +39,15 @@ def panning_frames(count: int = 8, size: int = 64, step: int = 2) -> list[np.nda
     return [wide[:, i * step : i * step + size].copy() for i in range(count)]
 
 
+@pytest.fixture(autouse=True)
+def user_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test's own platform data folder, where `spagent run` keeps its checkpoints by default:
+    nothing a test does lands in the real home folder, and no test sees another's runs."""
+    folder = tmp_path_factory.mktemp("data-home")
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder))
+    return folder / "spagent-graph"
+
+
 @pytest.fixture
 def red_parrot_png(tmp_path: Path) -> Path:
     path = tmp_path / "parrot.png"

@@ -25,6 +25,13 @@ def generic(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[str,
     """The offered arguments that `pipeline.__call__` takes, then the entry's fixed `call` arguments."""
     accepted = inspect.signature(pipeline.__call__).parameters
     kwargs = {k: v for k, v in offered.items() if k in accepted and v is not None}
+    on_step_end = offered.get("callback_on_step_end")
+    if on_step_end is not None and "callback_on_step_end" not in accepted and "callback" in accepted:
+        # Older pipelines (ModelScope's TextToVideoSD, I2VGen-XL) report steps through
+        # `callback(step, timestep, latents)` instead; progress should not depend on which.
+        kwargs["callback"] = lambda step, timestep, latents: on_step_end(pipeline, step, timestep, {})
+        if "callback_steps" in accepted:
+            kwargs["callback_steps"] = 1
     kwargs.update(spec.call)
     return kwargs
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,24 +62,120 @@ def test_tools_and_store(where, tmp_path: Path, capsys):
     assert json.loads(export.read_text())["strengths"]
 
 
-def test_run_with_review_reads_the_answer_and_a_resume_finishes_a_thread(where, tmp_path: Path, monkeypatch, capsys):
+def test_run_with_review_reads_the_answer_and_a_resume_finishes_a_thread(
+    where, tmp_path: Path, monkeypatch, capsys, user_data_dir: Path
+):
     monkeypatch.setattr(sys, "stdin", io.StringIO("approve\n"))
     out = tmp_path / "report"
     code = main(["run", "--text", "a fox in the snow", "--review-plan", "--thread-id", "job-7", "--out", str(out),
                  "--no-progress", *SMALL, *where])
     assert code == 0
     printed = capsys.readouterr().out
-    assert '"kind": "plan_review"' in printed and "winner: route-" in printed
-    assert (out / "report.html").is_file()
-    assert (tmp_path / "runs" / "checkpoints.sqlite").is_file()
+    assert '"kind": "plan_review"' in printed and f"winner: {out / 'winner.mp4'}" in printed
+    assert (out / "report.html").is_file() and (out / "winner.mp4").is_file()
+    # Checkpoints live in the platform's data folder, not the working folder, so a resume works from anywhere.
+    assert (user_data_dir / "checkpoints.sqlite").is_file() and not (tmp_path / "runs" / "checkpoints.sqlite").exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     # A finished thread resumed does nothing new and reports the same winner.
     assert main(["run", "--thread-id", "job-7", "--resume", "--out", str(out), "--no-progress", *where]) == 0
-    assert "winner: route-" in capsys.readouterr().out
-    assert main(["run", "--resume", "--no-progress", *where]) == 2
+    assert "winner: " in capsys.readouterr().out
+
+
+def test_a_run_prints_its_winner_report_and_time_and_nothing_else(where, tmp_path: Path, capsys):
+    out = tmp_path / "o"
+    assert main(["run", "--text", "a fox", "--out", str(out), "--no-progress", *SMALL, *where]) == 0
+    printed = capsys.readouterr()
+    lines = printed.out.splitlines()
+    assert lines[0] == f"winner: {out / 'winner.mp4'}" and "scored" in lines[1]
+    assert any(line == f"report: {out / 'report.html'}" for line in lines)
+    assert any(line.startswith("time:   ") and " s (thread " in line for line in lines)
+    assert any(line.startswith("note:   the demo tools are tiny random-weight models") for line in lines)
+    assert len(lines) == 5 and printed.err == ""  # no library warnings, no loading bars
+    assert (out / "winner.mp4").read_bytes()[4:8] == b"ftyp"
 
 
 def test_run_shows_progress_bars_per_stage_and_denoising_step(where, tmp_path: Path, capsys):
     assert main(["run", "--text", "a fox", "--out", str(tmp_path / "o"), *SMALL, *where]) == 0
     err = capsys.readouterr().err
-    assert "stages: 100%" in err and "10/10" in err
-    assert "route-1 demo-" in err and "step" in err
+    assert "stages: 100%" in err and "11/11" in err
+    # Every tool of both routes reports its steps, the older pipelines (callback, not callback_on_step_end) too.
+    finished = set(re.findall(r"(route-\d demo-[\w-]+): 100%", err))
+    assert len(finished) == 3 and {name.split()[0] for name in finished} == {"route-1", "route-2"}, finished
+    assert "Loading" not in err and "torchvision" not in err and "deprecated" not in err
+
+
+def one_line_error(capsys) -> str:
+    """The one line a mistake printed on standard error (and nothing on standard output)."""
+    printed = capsys.readouterr()
+    lines = printed.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in printed.err, printed.err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "arguments, expected",
+    [
+        (["a dog surfing"], "unrecognized arguments: a dog surfing (the text goes after --text: "
+                            "spagent run --text 'a dog surfing')"),
+        (["--frames", "-3"], "argument --frames: expected a whole number of 1 or more, got -3"),
+        (["--frames", "0"], "argument --frames: expected a whole number of 1 or more, got 0"),
+        (["--width", "wide"], "argument --width: expected a whole number of 1 or more, got 'wide'"),
+        (["--seed", "-1"], "argument --seed: expected a whole number of 0 or more, got -1"),
+        (["--resume"], "--resume needs --thread-id"),
+        (["--judge-frames", "0"], "judge_frames"),
+        (["--config", "nope.toml"], "--config: nope.toml is not a file"),
+        (["--image", "missing.png"], "`image` (missing.png)"),
+    ],
+)
+def test_every_mistake_is_one_line_and_exit_code_2(where, arguments, expected, capsys):
+    try:  # a mistake argparse finds ends in SystemExit, one found later in a returned code
+        code = main(["run", *arguments, "--no-progress", *SMALL, *where])
+    except SystemExit as exited:
+        code = exited.code
+    assert code == 2
+    assert expected in one_line_error(capsys)
+
+
+def test_resuming_a_run_that_is_not_there(where, tmp_path: Path, user_data_dir: Path, capsys):
+    assert main(["run", "--thread-id", "nope", "--resume", "--no-progress", *where]) == 2
+    assert "there is no checkpoint file at" in one_line_error(capsys)
+    assert not (user_data_dir / "checkpoints.sqlite").exists()  # no empty file left behind
+    assert main(["run", "--thread-id", "job-1", "--text", "a fox", "--no-progress", *SMALL, *where]) == 0
+    capsys.readouterr()
+    assert main(["run", "--thread-id", "job-2", "--resume", "--no-progress", *where]) == 2
+    assert "no run with thread id 'job-2'" in (line := one_line_error(capsys)) and "job-1" in line
+
+
+def test_a_malformed_answer_at_plan_review_is_asked_again(where, tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"action": "edit", "routes": [\nmaybe\napprove\n'))
+    assert main(["run", "--text", "a fox", "--review-plan", "--no-progress", *SMALL, *where]) == 0
+    printed = capsys.readouterr().out
+    assert "error: the edit is not valid JSON" in printed and "answer again" in printed
+    assert "error: 'maybe' is not an answer; expected approve, cancel or a JSON edit" in printed
+    assert "winner: " in printed
+
+
+def test_end_of_input_at_plan_review_cancels_and_says_so(where, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert main(["run", "--text", "a fox", "--review-plan", "--no-progress", *SMALL, *where]) == 0
+    printed = capsys.readouterr().out
+    assert "end of input: plan cancelled." in printed
+    assert "no winner: Cancelled by the user at plan review." in printed
+
+
+def test_a_closed_pipe_ends_quietly(where):
+    """`spagent store | head -1`: the reader goes away; no traceback, the status of a closed pipe."""
+    command = [sys.executable, "-m", "spagent_graph.cli", "store", "--registry", "demo", *where[4:]]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        process.stdout.readline()
+        process.stdout.close()  # before the command has written everything
+        error = process.stderr.read().decode()
+        assert process.wait(timeout=60) == 141
+    assert error == ""
+
+
+def test_config_shows_where_checkpoints_are_kept(where, user_data_dir: Path, capsys):
+    assert main(["config"]) == 0
+    assert f'checkpoint = "{user_data_dir / "checkpoints.sqlite"}"  # default' in capsys.readouterr().out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
+import os
 from pathlib import Path
 
 import pytest
@@ -27,16 +27,19 @@ def test_defaults_write_a_report_with_two_playable_candidates(run_graph, tmp_pat
     monkeypatch.setenv("HOME", str(tmp_path))  # keep the run's demo cache out of the real home
     assert run_graph.run(["--out", str(tmp_path / "out"), "--artifacts-dir", str(tmp_path / "runs")]) == 0
     printed = capsys.readouterr().out
-    assert "MLLM: none (MLLM-free planner)" in printed and "winner: route-" in printed
+    assert f"winner: {tmp_path / 'out' / 'winner.mp4'}" in printed
+    assert f"report: {tmp_path / 'out' / 'report.html'}" in printed
 
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["route_plan"]["routes"] == [["text_to_video"], ["text_to_image", "image_to_video"]]
     assert report["choice"]["candidate_id"] in {c["id"] for c in report["candidates"]}
+    assert len(report["candidates"]) == 2
+    for candidate in report["candidates"]:
+        assert inspect_media(candidate["video"], "video").frame_count == 8
+    assert inspect_media(tmp_path / "out" / "winner.mp4", "video").frame_count == 8
     html = (tmp_path / "out" / "report.html").read_text()
-    sources = re.findall(r'<video src="([^"]+)" controls autoplay', html)  # the candidates, not their steps
-    assert len(sources) == 2
-    for source in sources:
-        assert inspect_media(tmp_path / "out" / source, "video").frame_count == 8
+    for candidate in report["candidates"]:  # the page shows both, by links relative to it
+        assert os.path.relpath(candidate["video"], tmp_path / "out") in html
 
 
 def test_a_missing_input_file_is_reported_and_exits_2(run_graph, tmp_path: Path, capsys):
