@@ -58,8 +58,10 @@ GPU; VAE tiling was off in all three, CogVideoX's too):
 sd3 and svd share one K (both decoders are SD's), so their errors test the
 formula; cogvideox's K is its own. Wan's and LTX-Video's K and D come from a
 second measurement of the same kind, per pipeline stage, on an H200 (torch
-2.11, diffusers 0.42, 2 steps), which also shows how the formula follows the
-size, measured / estimated in GiB:
+2.11, diffusers 0.42, 2 steps; a one-off probe of 2026-12-02 over the
+real-size builds of benchmarks/tools_gpu.py, which issue 17 folds into that
+benchmark), which also shows how the formula follows the size, measured /
+estimated in GiB:
 
     sd3 at 512x512                       12.83 / 12.69
     svd 25 frames; 14 at 512x320         15.07 / 13.65;  7.27 / 6.82
