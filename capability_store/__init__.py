@@ -3,13 +3,14 @@
 from importlib.resources import files
 from pathlib import Path
 
-from .store import MAX_STRENGTH, MIN_STRENGTH, CapabilityStore, Source, StrengthEntry, load_entries
+from .store import MAX_STRENGTH, MIN_STRENGTH, CapabilityStore, FidelityRecord, Source, StrengthEntry, load_entries
 
 __all__ = [
     "MAX_STRENGTH",
     "MIN_STRENGTH",
     "PAPER_SEED",
     "CapabilityStore",
+    "FidelityRecord",
     "Source",
     "StrengthEntry",
     "load_entries",

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from spagent_graph.state import SUBJECTS, Subject, Task
 
-__all__ = ["MIN_STRENGTH", "MAX_STRENGTH", "CapabilityStore", "Source", "StrengthEntry"]
+__all__ = ["MIN_STRENGTH", "MAX_STRENGTH", "CapabilityStore", "FidelityRecord", "Source", "StrengthEntry"]
 
 Source = Literal["human", "judge", "prior"]
 MIN_STRENGTH, MAX_STRENGTH = 100.0, 2000.0
@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS strengths (
     count REAL NOT NULL,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (model, task, subject, source)
+);
+CREATE TABLE IF NOT EXISTS fidelity (
+    tool TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (tool, profile)
 )
 """
 
@@ -55,6 +61,28 @@ class StrengthEntry(BaseModel):
     count: float = Field(1.0, gt=0, description="How many scores the strength averages (weights may be fractional).")
     source: Source = "prior"
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class FidelityRecord(BaseModel):
+    """One bench of a tool's profile against its exact output, as the capability store keeps it."""
+
+    model_config = ConfigDict(extra="forbid")
+    tool: str
+    profile: Literal["balanced", "fast"]
+    levers: str = Field(description="The levers' key when benched: a change of levers needs a new bench.")
+    speedup: float
+    psnr_db: float
+    ssim: float
+    judge_delta: float | None = Field(None, description="Accelerated minus exact judge score, when an MLLM judged.")
+    probes: int
+    measured_at: str
+
+    def passes(self, min_psnr_db: float, min_ssim: float) -> bool:
+        return self.psnr_db >= min_psnr_db and self.ssim >= min_ssim
+
+    def in_words(self) -> str:
+        return (f"PSNR {self.psnr_db:.1f} dB, SSIM {self.ssim:.3f} against the exact output, "
+                f"{self.speedup:.2f}x as fast, over {self.probes} probes ({self.measured_at[:10]})")
 
 
 class CapabilityStore:
@@ -83,7 +111,7 @@ class CapabilityStore:
         with self._connect() as db:
             if self.path is not None:
                 db.execute("PRAGMA journal_mode=WAL")
-            db.execute(_SCHEMA)
+            db.executescript(_SCHEMA)
 
     def __repr__(self) -> str:
         return f"CapabilityStore({str(self.path) if self.path else 'in memory'!r})"
@@ -185,6 +213,17 @@ class CapabilityStore:
             elif means:
                 combined[model] = sum(means.values()) / len(means)
         return combined
+
+    def record_fidelity(self, record: FidelityRecord) -> None:
+        """Keeps a tool's latest bench for a profile (a new bench replaces the old one)."""
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO fidelity VALUES (?, ?, ?)",
+                       (record.tool, record.profile, record.model_dump_json()))
+
+    def fidelity(self, tool: str, profile: str) -> FidelityRecord | None:
+        with self._connect() as db:
+            row = db.execute("SELECT record FROM fidelity WHERE tool=? AND profile=?", (tool, profile)).fetchone()
+        return FidelityRecord.model_validate_json(row[0]) if row else None
 
     def evidence(self, task: Task, subject: Subject | None) -> dict[str, dict[Source, float]]:
         """Per model, how many scores of each source stand behind `strengths(task, subject)`:

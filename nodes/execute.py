@@ -23,6 +23,7 @@ from spagent_graph.services import Services
 from spagent_graph.errors import SpagentError
 from spagent_graph.principles import input_kind, output_kind
 from spagent_graph.state import Candidate, RouteJob, RouteState, State, StepRecord
+from spagent_graph.tool_adapters.acceleration import Acceleration, choose_levers
 
 
 def dispatch_routes(state: State) -> list[Send] | str:
@@ -71,7 +72,10 @@ def execute_route(state: RouteState, runtime: Runtime[Context], services: Servic
         "num_frames": options.num_frames, "height": options.height, "width": options.width,
         "fps": options.fps, "num_inference_steps": options.num_inference_steps, "seed": job.seed,
     }
-    config = merge_configs(ensure_config(), {"configurable": {"progress": report}})
+    # Each tool's levers under the run's profile, gated by its bench in the store.
+    accelerations = {c.tool: accelerate(toolbox.registry.get(c.tool), context, services) for c in job.choices}
+    levers = {tool: acceleration.levers for tool, acceleration in accelerations.items()}
+    config = merge_configs(ensure_config(), {"configurable": {"progress": report, "levers": levers}})
     started = time.perf_counter()
     for index, choice in enumerate(job.choices):
         kind = input_kind(choice.task)
@@ -82,11 +86,13 @@ def execute_route(state: RouteState, runtime: Runtime[Context], services: Servic
                 break
             inputs[kind] = str(current[kind])
         tool = toolbox.tool(choice.tool)
-        key = step_key(task=choice.task, tool=choice.tool, **inputs, **settings)
+        acceleration = accelerations[choice.tool]
+        key = step_key(task=choice.task, tool=choice.tool, levers=acceleration.levers.key(), **inputs, **settings)
         output_path = artifacts.step_path(state["run_id"], key, choice.task, choice.tool, tool.output_suffix)
         call = {"type": "tool_call", "id": key, "name": tool.name,
                 "args": {"output_path": str(output_path), **inputs, **settings}}
-        record = {"index": index, "task": choice.task, "tool": choice.tool, "inputs": inputs}
+        record = {"index": index, "task": choice.task, "tool": choice.tool, "inputs": inputs,
+                  "acceleration": f"{acceleration.levers.in_words()} ({acceleration.reason})"}
         runtime.stream_writer({"stage": "execute", "candidate": job.candidate_id, "step": index, "tool": choice.tool})
         step_started = time.perf_counter()
         def run_step(tool=tool, call=call, key=key) -> dict:
@@ -118,3 +124,11 @@ def execute_route(state: RouteState, runtime: Runtime[Context], services: Servic
         seconds=time.perf_counter() - started, error=error,
     )
     return {"candidates": [candidate]}
+
+
+def accelerate(spec, context: Context, services: Services) -> Acceleration:
+    """The levers `spec`'s tool pulls under the run's profile (see tool_adapters/acceleration.py)."""
+    profile = context.acceleration
+    bench = services.store(context).fidelity(spec.name, profile) if profile != "exact" and spec.acceleration else None
+    return choose_levers(spec.name, spec.acceleration, profile, bench, min_psnr_db=context.fidelity_min_psnr_db,
+                         min_ssim=context.fidelity_min_ssim)

@@ -77,6 +77,20 @@ class Context(BaseModel):
         "and a visual input), routes from the principles; paper: the paper's step-by-step planning (2 intent "
         "questions, then each route a task at a time). Any ablation plans as the paper does.")
 
+    # Speed ------------------------------------------------------------------------
+    acceleration: Literal["exact", "balanced", "fast"] = Field(
+        "balanced", json_schema_extra=RUN_OPTION,
+        description="exact: the plain pipeline calls, bit for bit; balanced and fast: the levers the registry gives "
+        "each model family for that profile (the library's balanced ones keep the math: compiled blocks); a "
+        "cache among them runs only for a tool whose `spagent bench` passed, else the rest of the levers do (and "
+        "after a failed bench the tool runs exact).")
+    fidelity_min_psnr_db: float = Field(
+        30.0, ge=0, le=100, description="A cache is used for a tool only if its bench kept at least this PSNR "
+        "(dB) against the exact output.")
+    fidelity_min_ssim: float = Field(
+        0.9, ge=0, le=1, description="A cache is used for a tool only if its bench also kept at least this "
+        "SSIM against the exact output.")
+
     # Judging and learning ---------------------------------------------------------
     judge: Literal["auto", "mllm", "classical"] = Field(
         "auto", description="Who scores candidates: auto (the MLLM when configured, else frame statistics), "

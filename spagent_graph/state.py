@@ -187,6 +187,7 @@ class StepRecord(_Model):
     adjustments: list[str] = Field(default_factory=list, description="How the request was fitted to the tool.")
     seconds: float = 0.0
     reused: bool = Field(False, description="True when an identical earlier step's artifact was reused.")
+    acceleration: str | None = Field(None, description="The levers the call used under the run's profile, and why.")
     error: str | None = None
 
 

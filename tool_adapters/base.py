@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from spagent_graph.errors import SpagentError, ToolError, ToolTimeoutError
 from spagent_graph.media import inspect_media
 from spagent_graph.principles import input_kind, output_kind
 
+from .acceleration import Levers
 from .registry import ToolSpec
 
 __all__ = ["ARGS_BY_INPUT", "Fitted", "GenerationArgs", "GenerativeTool", "StepControl", "TRANSIENT_ERRORS"]
@@ -87,6 +88,7 @@ class StepControl:
     progress: Progress | None = None
     deadline: float | None = None
     timeout_s: float | None = None
+    levers: Levers = field(default_factory=Levers)  # the run's acceleration for this tool; plain by default
 
     def step(self, step: int, total: int) -> None:
         if self.progress is not None:
@@ -139,11 +141,12 @@ class GenerativeTool(BaseTool, abc.ABC):
         self, output_path: str, config: RunnableConfig, run_manager: Any = None, **inputs: Any
     ) -> tuple[str, dict[str, list[str]]]:
         fitted = self.fit(GenerationArgs(output_path=output_path, **inputs))
-        progress = (config.get("configurable") or {}).get("progress")
+        configurable = config.get("configurable") or {}
         timeout = self.spec.timeout_s
         control = StepControl(
-            tool=self.name, progress=progress, timeout_s=timeout,
+            tool=self.name, progress=configurable.get("progress"), timeout_s=timeout,
             deadline=time.monotonic() + timeout if timeout else None,
+            levers=(configurable.get("levers") or {}).get(self.name) or Levers(),
         )
         retrying = Retrying(
             retry=retry_if_exception_type(TRANSIENT_ERRORS),

@@ -25,6 +25,7 @@ from pydantic import ConfigDict, PrivateAttr
 from spagent_graph.errors import ConfigError, ToolError
 from spagent_graph.media import read_frames, resample, write_image, write_video
 
+from .acceleration import Levers, apply_levers
 from .base import GenerationArgs, GenerativeTool, StepControl
 from .pipeline_calls import CALL_STYLES
 from .pool import PipelinePool
@@ -62,6 +63,7 @@ class DiffusersTool(GenerativeTool):
     pool: PipelinePool
 
     _low_memory: bool = PrivateAttr(default=False)
+    _keys: set[str] = PrivateAttr(default_factory=set)
     _call_locks: dict[int, threading.Lock] = PrivateAttr(default_factory=dict)
     _locks_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
@@ -79,18 +81,25 @@ class DiffusersTool(GenerativeTool):
 
     # Loading -------------------------------------------------------------------
 
-    @property
-    def pool_key(self) -> str:
-        return f"{self.name}@low-memory" if self._low_memory else self.name
+    def pool_key(self, levers: Levers | None = None) -> str:
+        """One resident pipeline per set of levers: a cache's hooks and compiled blocks belong to
+        the modules they were put on, so an exact call never runs through them."""
+        if self._low_memory:
+            return f"{self.name}@low-memory"
+        return self.name if levers is None or levers.is_plain else f"{self.name}@{levers.key()}"
 
-    def pipeline(self) -> Any:
+    def pipeline(self, levers: Levers | None = None) -> Any:
         """The resident pipeline; the first call loads it, later calls reuse it."""
-        return self._resident().pipeline
+        return self._resident(levers).pipeline
 
-    def _resident(self):
-        return self.pool.get(self.pool_key, self._load, device=self.device, estimate_bytes=self._estimate_bytes)
+    def _resident(self, levers: Levers | None = None):
+        levers = Levers() if self._low_memory or levers is None else levers
+        key = self.pool_key(levers)
+        self._keys.add(key)
+        return self.pool.get(key, lambda device: self._load(device, levers), device=self.device,
+                             estimate_bytes=self._estimate_bytes)
 
-    def _load(self, device: torch.device) -> Any:
+    def _load(self, device: torch.device, levers: Levers | None = None) -> Any:
         import diffusers
 
         dtype = resolve_dtypes(self.spec.torch_dtype, device)
@@ -106,7 +115,9 @@ class DiffusersTool(GenerativeTool):
         pipeline_cls = getattr(diffusers, self.spec.pipeline)
         pipeline = pipeline_cls.from_pretrained(self._resolve_model(self.spec.model), dtype=dtype, **components, **extra)
         pipeline.set_progress_bar_config(disable=True)
-        return _place(pipeline, self.spec.low_memory if self._low_memory else self.spec.memory, device)
+        pipeline = _place(pipeline, self.spec.low_memory if self._low_memory else self.spec.memory, device)
+        apply_levers(pipeline, levers or Levers())
+        return pipeline
 
     def _resolve_model(self, model: str) -> str:
         if not model.startswith(DEMO_SCHEME):
@@ -123,7 +134,8 @@ class DiffusersTool(GenerativeTool):
         return sum(f.stat().st_size for f in folder.rglob("*") if f.suffix in (".safetensors", ".bin"))
 
     def unload(self) -> None:
-        self.pool.evict(self.pool_key)
+        for key in self._keys:
+            self.pool.evict(key)
 
     # Calling -------------------------------------------------------------------
 
@@ -133,13 +145,14 @@ class DiffusersTool(GenerativeTool):
         except torch.OutOfMemoryError:
             if self._low_memory:
                 raise
-            # Free what this tool holds, then try once more with the low-memory settings.
-            self.pool.evict(self.pool_key)
+            # Free what this tool holds, then try once more with the low-memory settings (and no
+            # levers: compiled blocks and cache hooks are not made for offloaded weights).
+            self.unload()
             self._low_memory = True
             return self._generate_once(args, control)
 
     def _generate_once(self, args: GenerationArgs, control: StepControl) -> Path:
-        resident = self._resident()
+        resident = self._resident(control.levers)
         pipeline = resident.pipeline
 
         # 1. Read the inputs the previous step wrote, fitted to this model's size and frame count.

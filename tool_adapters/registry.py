@@ -32,6 +32,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from spagent_graph.errors import ConfigError, UnknownToolError
+
+from .acceleration import AcceleratedProfile, Levers
 from spagent_graph.state import SUBJECTS, Subject, Task
 
 __all__ = [
@@ -140,6 +142,9 @@ class ToolSpec(BaseModel):
         default_factory=lambda: MemoryOptions(cpu_offload="model", vae_tiling=True, vae_slicing=True),
         description="Settings to fall back to after a CUDA out-of-memory error.",
     )
+    acceleration: dict[AcceleratedProfile, Levers] = Field(
+        default_factory=dict, description="The levers of the balanced and fast profiles (acceleration.py); in a "
+        "file, usually the name of a family under the file's top-level `acceleration`.")
     timeout_s: float | None = Field(None, gt=0, description="A step running longer than this is stopped.")
     max_retries: int = Field(2, ge=0, le=10, description="Retries of transient failures (I/O, connection).")
     # research_repo adapter: the authors' own inference command.
@@ -249,9 +254,10 @@ def resolve_registry_path(registry: str | Path) -> Path:
 class ToolRegistry:
     """Tool specs by name, read from one or more registry files."""
 
-    def __init__(self, specs: dict[str, ToolSpec], source: str = "code") -> None:
+    def __init__(self, specs: dict[str, ToolSpec], source: str = "code", families: dict[str, Any] | None = None) -> None:
         self._specs = dict(specs)
         self.source = source
+        self.families = dict(families or {})  # acceleration families, for files that include this one
 
     @classmethod
     def from_yaml(cls, registry: str | Path, _seen: tuple[Path, ...] = ()) -> ToolRegistry:
@@ -264,6 +270,10 @@ class ToolRegistry:
         An include stays inside the including file's folder unless the file
         says otherwise with `includes_outside_folder: true`, so a registry
         dropped into a folder cannot quietly pull in files from elsewhere.
+
+        A file's top-level `acceleration` names the levers of each model
+        family's profiles (acceleration.py); an entry's `acceleration` may name
+        one of these families, its own or an included file's.
         """
         path = resolve_registry_path(registry).resolve()
         if path in _seen:
@@ -277,6 +287,7 @@ class ToolRegistry:
         ):
             raise ConfigError(f"Tool registry {path} must be a mapping with a `tools` mapping (or an `include` list).")
         specs: dict[str, ToolSpec] = {}
+        families: dict[str, Any] = {}
         for included in data.get("include", []):
             target = included if included in BUILTIN_REGISTRIES else (path.parent / included).resolve()
             if (not isinstance(target, str) and not target.is_relative_to(path.parent)
@@ -285,17 +296,27 @@ class ToolRegistry:
                     f"Tool registry {path}: `include: {included}` leaves the registry's folder ({path.parent}); "
                     "set `includes_outside_folder: true` in the file to allow it."
                 )
-            specs.update(cls.from_yaml(target, (*_seen, path))._specs)
+            included_registry = cls.from_yaml(target, (*_seen, path))
+            specs.update(included_registry._specs)
+            families.update(included_registry.families)
+        families.update(data.get("acceleration") or {})
         for name, entry in (data.get("tools") or {}).items():
             if not isinstance(entry, dict):
                 raise ConfigError(f"Tool registry {path}: entry `{name}` must be a mapping.")
+            family = entry.get("acceleration")
+            if isinstance(family, str):
+                if family not in families:
+                    raise ConfigError(f"Tool registry {path}: entry `{name}` names the acceleration family "
+                                      f"`{family}`, which is not among the file's `acceleration` families "
+                                      f"({', '.join(sorted(families)) or 'none'}).")
+                entry = {**entry, "acceleration": families[family]}
             try:
                 specs[name] = ToolSpec(name=name, **entry)
             except ValidationError as exc:
                 raise ConfigError(f"Tool registry {path}: entry `{name}` is invalid:\n{exc}") from exc
-        merged = cls(specs, source=str(path))
+        merged = cls(specs, source=str(path), families=families)
         if "only" in data:
-            merged = cls({name: merged.get(name) for name in data["only"]}, source=str(path))
+            merged = cls({name: merged.get(name) for name in data["only"]}, source=str(path), families=families)
         return merged
 
     def __contains__(self, name: object) -> bool:

@@ -25,7 +25,8 @@ ROOT = Path(__file__).parents[2]
 SAMPLES = {
     "mllm_url": "http://127.0.0.1:8000/v1", "mllm_model": "qwen", "mllm_api_key": "sk-test",
     "mllm_timeout_s": "30.5", "mllm_max_retries": "5", "mllm_video_input": "video_url",
-    "fallback_on_mllm_error": "false", "subject_min_confidence": "0.75", "planner": "paper", "judge": "classical", "judge_frames": "3", "learn_from": "any",
+    "fallback_on_mllm_error": "false", "subject_min_confidence": "0.75", "planner": "paper",
+    "acceleration": "fast", "fidelity_min_psnr_db": "35.5", "fidelity_min_ssim": "0.95", "judge": "classical", "judge_frames": "3", "learn_from": "any",
     "learning_weight": "0.25", "review_plan": "true", "pick_winner": "true", "ablations": "one_step,no_subject",
     "registry": "paper", "tools": "demo-svd,demo-sd3", "store_path": "strengths.db", "artifacts_dir": "out",
     "cache_dir": "cache", "device": "cuda:1", "input_root": "inputs",
@@ -36,7 +37,8 @@ SAMPLES = {
 # Out of bounds or of the wrong kind, for each setting that has a bound or a fixed set of values.
 BAD = {
     "mllm_url": "ftp://x", "mllm_timeout_s": "0", "mllm_max_retries": "-1", "mllm_video_input": "gif",
-    "fallback_on_mllm_error": "maybe", "subject_min_confidence": "1.5", "judge": "gpt", "judge_frames": "0", "learn_from": "all",
+    "fallback_on_mllm_error": "maybe", "subject_min_confidence": "1.5", "judge": "gpt",
+    "acceleration": "turbo", "fidelity_min_psnr_db": "-1", "fidelity_min_ssim": "2", "judge_frames": "0", "learn_from": "all",
     "learning_weight": "-1", "review_plan": "perhaps", "planner": "step", "ablations": "no_judge", "device": "gpu",
     "max_download_bytes": "0", "max_input_side": "-1", "max_input_frames": "0", "serve_shared_learning": "often",
 }
@@ -47,7 +49,8 @@ def as_toml(name: str, text: str) -> str:
     annotation = str(Settings.model_fields[name].annotation)
     if "tuple" in annotation:
         value = text.split(",")
-    elif name in ("mllm_timeout_s", "learning_weight", "subject_min_confidence"):
+    elif name in ("mllm_timeout_s", "learning_weight", "subject_min_confidence", "fidelity_min_psnr_db",
+                  "fidelity_min_ssim"):
         value = float(text)
     elif "int" in annotation and "str" not in annotation:
         value = int(text)

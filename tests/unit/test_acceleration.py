@@ -1,0 +1,158 @@
+"""Acceleration: the registry's levers per family, the fidelity gate, and the levers on a real tiny pipeline.
+
+The tiny CogVideoX is the library entry with its weights swapped for a random build of the same structure
+(as in test_library_adapters.py); its cache hooks are diffusers' own, run on the CPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spagent_graph.capability_store import CapabilityStore, FidelityRecord
+from spagent_graph.errors import ConfigError
+from spagent_graph.media import read_frames
+from spagent_graph.tool_adapters.acceleration import CacheLever, Levers, apply_levers, choose_levers
+from spagent_graph.tool_adapters.registry import ToolRegistry
+from spagent_graph.tool_adapters.toolbox import Toolbox
+from tests.unit.test_library_adapters import tiny_spec
+
+LIBRARY = ToolRegistry.from_yaml("library")
+COGVIDEOX = LIBRARY.get("cogvideox")
+FAST = COGVIDEOX.acceleration["fast"]
+# As the registry's, but predicting every other step of the tiny run's few steps.
+TAYLORSEER = CacheLever(kind="taylorseer", config={**FAST.cache.config, "cache_interval": 2,
+                                                   "disable_cache_before_step": 1, "taylor_factors_dtype": "float32"})
+
+
+def bench(levers: Levers, psnr: float = 35.0, ssim: float = 0.95, tool: str = "cogvideox") -> FidelityRecord:
+    return FidelityRecord(tool=tool, profile="fast", levers=levers.key(), speedup=2.1, psnr_db=psnr, ssim=ssim,
+                          probes=3, measured_at="2026-12-02T00:00:00+00:00")
+
+
+def gate(profile: str, record: FidelityRecord | None):
+    return choose_levers("cogvideox", COGVIDEOX.acceleration, profile, record, min_psnr_db=30, min_ssim=0.9)
+
+
+# The gate ------------------------------------------------------------------------------
+
+
+def test_exact_pulls_nothing():
+    chosen = gate("exact", bench(FAST))
+    assert chosen.levers.is_plain and chosen.reason == "the exact profile"
+
+
+def test_levers_that_keep_the_math_need_no_bench():
+    chosen = gate("balanced", None)
+    assert chosen.levers == COGVIDEOX.acceleration["balanced"] and chosen.reason == "these levers keep the math"
+
+
+def test_a_cache_never_benched_is_left_out_and_the_rest_kept():
+    chosen = gate("fast", None)
+    assert chosen.levers == FAST.keeping_the_math() and chosen.levers.cache is None
+    assert "never benched" in chosen.reason and "spagent bench --tool cogvideox --profile fast" in chosen.reason
+
+
+def test_a_bench_of_other_levers_does_not_count():
+    chosen = gate("fast", bench(FAST.keeping_the_math()))
+    assert chosen.levers.cache is None and "benched with other levers" in chosen.reason
+
+
+def test_a_passing_bench_lets_the_cache_run():
+    chosen = gate("fast", bench(FAST))
+    assert chosen.levers == FAST and chosen.reason.startswith("benched: PSNR 35.0 dB, SSIM 0.950")
+
+
+@pytest.mark.parametrize("psnr, ssim", [(25.0, 0.95), (35.0, 0.8)])
+def test_a_failed_bench_runs_exact_and_says_why(psnr, ssim):
+    chosen = gate("fast", bench(FAST, psnr, ssim))
+    assert chosen.profile == "exact" and chosen.levers.is_plain
+    assert "failed the fidelity thresholds (PSNR at least 30 dB, SSIM at least 0.9)" in chosen.reason
+
+
+def test_a_tool_without_levers_runs_plain_under_every_profile():
+    demo = ToolRegistry.from_yaml("demo").get("demo-sd3")
+    for profile in ("balanced", "fast"):
+        chosen = choose_levers(demo.name, demo.acceleration, profile, None, min_psnr_db=30, min_ssim=0.9)
+        assert chosen.levers.is_plain and "no " + profile + " levers" in chosen.reason
+
+
+# The registry ---------------------------------------------------------------------------
+
+
+def test_families_are_shared_by_entries_and_by_files_that_include_the_library(tmp_path: Path):
+    assert LIBRARY.get("cogvideox-i2v").acceleration == COGVIDEOX.acceleration
+    assert LIBRARY.get("svd").acceleration == {}
+    own = tmp_path / "mine.yaml"
+    own.write_text("include: [library]\ntools:\n  my-cogvideox:\n    task: text_to_video\n"
+                   "    pipeline: CogVideoXPipeline\n    model: me/cogvideox-finetune\n    acceleration: cogvideox\n")
+    assert ToolRegistry.from_yaml(own).get("my-cogvideox").acceleration == COGVIDEOX.acceleration
+
+
+def test_an_unknown_family_is_named(tmp_path: Path):
+    own = tmp_path / "mine.yaml"
+    own.write_text("tools:\n  t:\n    task: text_to_video\n    pipeline: CogVideoXPipeline\n    model: a/b\n"
+                   "    acceleration: cogvideo\n")
+    with pytest.raises(ConfigError, match="names the acceleration family `cogvideo`, which is not among"):
+        ToolRegistry.from_yaml(own)
+
+
+# On a real (tiny) pipeline ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tiny-acceleration")
+
+
+def generate(tool, tmp_path: Path, name: str, levers: Levers | None = None) -> list[np.ndarray]:
+    request = {"output_path": str(tmp_path / f"{name}.mp4"), "prompt": "a red fox in the snow", "num_frames": 9,
+               "height": 64, "width": 96, "fps": 8, "num_inference_steps": 4, "seed": 0}
+    config = {"configurable": {"levers": {tool.name: levers}}} if levers is not None else None
+    path = tool.invoke(request, config=config)
+    return [np.asarray(frame, dtype=np.float32) for frame in read_frames(path)]
+
+
+def test_exact_is_the_plain_call_and_a_cache_changes_the_output(tiny_cache: Path, tmp_path: Path):
+    spec = tiny_spec("cogvideox", tiny_cache).model_copy(update={"defaults": {"num_inference_steps": 4}})
+    toolbox = Toolbox(ToolRegistry({"cogvideox": spec}), device="cpu", cache_dir=tmp_path / "cache")
+    tool = toolbox.tool("cogvideox")
+    plain = generate(tool, tmp_path, "plain")
+    exact = generate(tool, tmp_path, "exact", Levers())
+    cached = generate(tool, tmp_path, "cached", Levers(cache=TAYLORSEER))
+    assert all(np.array_equal(a, b) for a, b in zip(plain, exact))
+    assert any(not np.array_equal(a, b) for a, b in zip(exact, cached))
+    # One pipeline object per set of levers: the exact one never runs through the cache's hooks.
+    assert toolbox.pool.resident_keys() == ["cogvideox", f"cogvideox@{Levers(cache=TAYLORSEER).key()}"]
+    assert generate(tool, tmp_path, "exact-again") and all(
+        np.array_equal(a, b) for a, b in zip(plain, generate(tool, tmp_path, "exact-again", Levers())))
+
+
+def test_compile_levers_compile_the_blocks_or_their_submodules(tiny_cache: Path, tmp_path: Path):
+    spec = tiny_spec("cogvideox", tiny_cache)
+    tool = Toolbox(ToolRegistry({"cogvideox": spec}), device="cpu", cache_dir=tmp_path / "cache").tool("cogvideox")
+    blocks = tool.pipeline(Levers(compile="blocks")).transformer.transformer_blocks
+    assert all(block._compiled_call_impl is not None for block in blocks)
+    inner = tool.pipeline(Levers(compile=("norm1", "ff"))).transformer.transformer_blocks
+    assert all(block._compiled_call_impl is None and block.norm1._compiled_call_impl is not None
+               and block.ff._compiled_call_impl is not None and block.norm2._compiled_call_impl is None
+               for block in inner)
+    assert all(block._compiled_call_impl is None for block in tool.pipeline().transformer.transformer_blocks)
+
+
+def test_apply_levers_names_a_missing_target():
+    class NoDenoiser:
+        pass
+
+    with pytest.raises(ValueError, match="no `unet` to accelerate"):
+        apply_levers(NoDenoiser(), Levers(target="unet", compile="whole"))
+
+
+def test_the_store_keeps_the_latest_bench_per_tool_and_profile(tmp_path: Path):
+    store = CapabilityStore(tmp_path / "s.sqlite")
+    assert store.fidelity("cogvideox", "fast") is None
+    store.record_fidelity(bench(FAST, psnr=28.0))
+    store.record_fidelity(bench(FAST, psnr=33.0))
+    assert CapabilityStore(tmp_path / "s.sqlite").fidelity("cogvideox", "fast").psnr_db == 33.0

@@ -1,0 +1,213 @@
+"""Faster pipeline calls, per model family: the levers, the profiles that use them, and the gate.
+
+A registry names, per model family, which of diffusers' levers each profile pulls:
+
+    acceleration:                       # a registry file's top level: one entry per family
+      cogvideox:
+        balanced: {compile: blocks}
+        fast:
+          compile: [norm1, norm2, ff]    # compiled inside each block, below the cache's hooks
+          cache: {kind: taylorseer, config: {cache_interval: 5, disable_cache_before_step: 3, max_order: 1}}
+    tools:
+      cogvideox: {..., acceleration: cogvideox}
+
+- `compile`: regional compilation of the denoiser's repeated blocks (`blocks`),
+  or of the named submodules inside each block. Compiling whole blocks under a
+  cache hook recompiles at every step, so a cache goes with submodules.
+- `cache`: one of diffusers' caching hooks (TaylorSeer, Pyramid Attention
+  Broadcast, FasterCache, First Block Cache, MagCache) with its settings.
+- `attention_backend`: a diffusers attention backend, for models whose
+  attention goes through diffusers' dispatcher (CogVideoX calls PyTorch's
+  `scaled_dot_product_attention` itself, so it ignores this).
+
+A run picks a profile (`Context.acceleration`): `exact` pulls nothing and is
+the plain pipeline call, bit for bit. Compilation and the attention kernel
+keep the math; a cache changes it (it predicts some steps instead of
+computing them), and what is harmless for one model ruins another. So a cache
+is used only for a tool whose output with it was measured against the exact
+output on the user's own weights (`spagent bench`, recorded in the capability
+store) and passed the fidelity thresholds; a tool never benched uses only the
+levers that keep the math; a tool that failed its bench runs exact. The
+choice and its reason are recorded with every step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from spagent_graph.capability_store import FidelityRecord
+
+if TYPE_CHECKING:  # torch is imported where levers are pulled: planning and serving need none of it
+    import torch
+
+__all__ = [
+    "Acceleration",
+    "AcceleratedProfile",
+    "CacheLever",
+    "Levers",
+    "Profile",
+    "apply_levers",
+    "choose_levers",
+]
+
+Profile = Literal["exact", "balanced", "fast"]
+AcceleratedProfile = Literal["balanced", "fast"]
+CacheKind = Literal["taylorseer", "pyramid_attention_broadcast", "faster_cache", "first_block_cache", "mag_cache"]
+
+_CACHE_CONFIGS = {
+    "taylorseer": "TaylorSeerCacheConfig",
+    "pyramid_attention_broadcast": "PyramidAttentionBroadcastConfig",
+    "faster_cache": "FasterCacheConfig",
+    "first_block_cache": "FirstBlockCacheConfig",
+    "mag_cache": "MagCacheConfig",
+}
+
+
+class CacheLever(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: CacheKind
+    config: dict[str, Any] = Field(default_factory=dict, description="The diffusers config class's arguments.")
+
+    def build(self, pipeline: Any) -> Any:
+        """The diffusers config object; dtype names become dtypes and ranges tuples, as YAML cannot say them."""
+        import diffusers
+        import torch
+
+        arguments = {}
+        for name, value in self.config.items():
+            if isinstance(value, str) and name.endswith("dtype"):
+                value = getattr(torch, value)
+            elif isinstance(value, list) and name.endswith("range"):
+                value = tuple(value)
+            arguments[name] = value
+        if self.kind in ("pyramid_attention_broadcast", "faster_cache"):
+            # Both ask where the denoising is; the pipeline keeps its current timestep.
+            arguments.setdefault("current_timestep_callback", lambda: pipeline.current_timestep)
+        return getattr(diffusers, _CACHE_CONFIGS[self.kind])(**arguments)
+
+
+class Levers(BaseModel):
+    """What one profile pulls for one model family; all empty is the plain call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    target: str = Field("transformer", description="The pipeline component the levers act on (its denoiser).")
+    compile: Literal["none", "blocks", "whole"] | tuple[str, ...] = Field(
+        "none", description="blocks: torch.compile each repeated block; whole: the whole target (a model that "
+        "declares no repeated blocks); a list: those submodules of each block.")
+    cache: CacheLever | None = None
+    attention_backend: str | None = None
+
+    @property
+    def changes_math(self) -> bool:
+        return self.cache is not None
+
+    @property
+    def is_plain(self) -> bool:
+        return self.compile == "none" and self.cache is None and self.attention_backend is None
+
+    def keeping_the_math(self) -> Levers:
+        return self.model_copy(update={"cache": None})
+
+    def key(self) -> str:
+        """A short name for this set of levers: pipelines loaded with different levers are different objects."""
+        if self.is_plain:
+            return "exact"
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:10]
+
+    def in_words(self) -> str:
+        if self.is_plain:
+            return "none (the plain pipeline call)"
+        parts = []
+        if self.cache is not None:
+            parts.append(f"{self.cache.kind.replace('_', ' ')} cache")
+        if self.compile == "whole":
+            parts.append(f"the {self.target} compiled")
+        elif self.compile == "blocks":
+            parts.append(f"the {self.target}'s repeated blocks compiled")
+        elif self.compile != "none":
+            parts.append(f"{', '.join(self.compile)} compiled in each block of the {self.target}")
+        if self.attention_backend:
+            parts.append(f"{self.attention_backend} attention")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Acceleration:
+    """The levers a tool's call uses under a profile, and why those."""
+
+    profile: Profile
+    levers: Levers
+    reason: str
+
+
+def choose_levers(
+    tool: str,
+    acceleration: dict[str, Levers],
+    profile: Profile,
+    fidelity: FidelityRecord | None,
+    *,
+    min_psnr_db: float,
+    min_ssim: float,
+) -> Acceleration:
+    """The gate: a lever that changes the math runs only for a tool whose bench passed. A family
+    with no `fast` levers is as fast as its `balanced` ones."""
+    wanted = None if profile == "exact" else acceleration.get(profile) or (
+        acceleration.get("balanced") if profile == "fast" else None)
+    if wanted is None or wanted.is_plain:
+        reason = "the exact profile" if profile == "exact" else f"the registry gives {tool} no {profile} levers"
+        return Acceleration(profile, Levers(), reason)
+    if not wanted.changes_math:
+        return Acceleration(profile, wanted, "these levers keep the math")
+    bench = f"`spagent bench --tool {tool} --profile {profile}`"
+    if fidelity is None or fidelity.levers != wanted.key():
+        kept = wanted.keeping_the_math()
+        why = "never benched" if fidelity is None else "benched with other levers"
+        return Acceleration(profile, kept, f"its cache is {why} on these weights ({bench} measures it), so only "
+                                           "the levers that keep the math")
+    if fidelity.passes(min_psnr_db, min_ssim):
+        return Acceleration(profile, wanted, f"benched: {fidelity.in_words()}")
+    return Acceleration("exact", Levers(), f"its bench failed the fidelity thresholds (PSNR at least "
+                                           f"{min_psnr_db:g} dB, SSIM at least {min_ssim:g}): "
+                                           f"{fidelity.in_words()}; it runs exact")
+
+
+def apply_levers(pipeline: Any, levers: Levers) -> None:
+    """Pulls `levers` on a freshly loaded pipeline (the pool keeps one object per set of levers)."""
+    if levers.is_plain:
+        return
+    target = getattr(pipeline, levers.target, None)
+    if target is None:
+        raise ValueError(f"the pipeline has no `{levers.target}` to accelerate")
+    if levers.attention_backend and hasattr(target, "set_attention_backend"):
+        target.set_attention_backend(levers.attention_backend)
+    if levers.cache is not None:
+        target.enable_cache(levers.cache.build(pipeline))
+    if levers.compile == "whole":
+        target.compile()
+    elif levers.compile == "blocks":
+        for block in _repeated_blocks(target):
+            block.compile()
+    elif levers.compile != "none":
+        for block in _repeated_blocks(target):
+            for name in levers.compile:
+                submodule = block.get_submodule(name)
+                submodule.compile()
+
+
+def _repeated_blocks(module: torch.nn.Module) -> list[torch.nn.Module]:
+    """The instances of the classes a diffusers model declares as `_repeated_blocks` (its transformer
+    blocks); for a model that declares none (CogVideoX, SD3), the items of its own ModuleList that
+    holds the most parameters (`transformer_blocks`)."""
+    import torch
+
+    names = set(getattr(module, "_repeated_blocks", None) or ())
+    blocks = [m for m in module.modules() if type(m).__name__ in names]
+    if blocks:
+        return blocks
+    lists = [m for m in module.children() if isinstance(m, torch.nn.ModuleList)]
+    return list(max(lists, key=lambda m: sum(p.numel() for p in m.parameters()))) if lists else []
+
