@@ -14,6 +14,13 @@
         Admit a tool: run it on the probe set, judge every output, store its
         per-subject strengths, print them beside the other tools of its task.
 
+    spagent bench --tool NAME [--profile balanced|fast] [--probes N] [--frames N] [--height N] [--width N]
+        Measure a profile on your weights: the tool on fixed probe prompts, exact and
+        accelerated with the same seeds; speedup, PSNR and SSIM against the exact output
+        (and the MLLM judge's score difference). Recorded in the capability store, where
+        it decides whether the profile's cache is used. Exit code 1 when it fails the
+        thresholds (fidelity_min_psnr_db, fidelity_min_ssim).
+
     spagent eval DATASET [--variants paper] [--execute] [--json OUT] [--sft OUT]
         The paper's evaluation on a dataset file (format: spagent_graph.evaluation):
         judge agreement with human scores, task completion, model-list selection
@@ -75,6 +82,26 @@ def _expand(args: argparse.Namespace) -> int:
     )
     print(result["report"])
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import re
+
+    from .bench import bench_tool, format_bench
+    from .runner import request_size
+    from .services import Services
+
+    context, services = _context(args), Services()
+    toolbox = services.toolbox(context)
+    spec = toolbox.registry.get(args.tool)
+    frames, height, width = request_size(args, context.registry)
+    run_id = f"bench-{re.sub(r'[^A-Za-z0-9._-]', '_', spec.name)}-{args.profile}"
+    result = bench_tool(spec, toolbox=toolbox, store=services.store(context), judge=services.judge(context),
+                        profile=args.profile, probes=args.probes, frames=frames, height=height, width=width,
+                        steps=args.steps, seed=args.seed, folder=services.artifacts(context).run_dir(run_id))
+    print(format_bench(result, context.fidelity_min_psnr_db, context.fidelity_min_ssim))
+    # 1, not 2, as for doctor: nothing was asked wrongly, but the profile's cache will not be used.
+    return 0 if result.record.passes(context.fidelity_min_psnr_db, context.fidelity_min_ssim) else 1
 
 
 def _variants(spec: str) -> dict[str, tuple[str, ...]]:
@@ -310,6 +337,21 @@ def build_parser() -> argparse.ArgumentParser:
     expand.add_argument("--seed", type=_seed, default=0)
     expand.set_defaults(run=_expand)
 
+    bench = commands.add_parser(
+        "bench", parents=[shared, size], help="Measure a profile's speedup and fidelity on your weights.",
+        description="Run a tool on fixed probe prompts, exact and under a profile's levers (its cache included) "
+                    "with the same seeds; print the speedup and the PSNR and SSIM of each output against the exact "
+                    "one (and the MLLM judge's score difference, with a judge), and record them in the capability "
+                    "store (store_path), where they decide whether the cache is used. Exit code 1 when the means "
+                    "fail fidelity_min_psnr_db or fidelity_min_ssim.")
+    bench.add_argument("--tool", required=True, help="The registry entry to bench.")
+    bench.add_argument("--profile", choices=("balanced", "fast"), default="fast", help="The profile (default fast).")
+    bench.add_argument("--probes", type=_count, default=3,
+                       help="Probe prompts, one per subject first (default 3; one more pair warms up first).")
+    bench.add_argument("--steps", type=_count, help="Denoising steps (default: the tool's own).")
+    bench.add_argument("--seed", type=_seed, default=0)
+    bench.set_defaults(run=_bench)
+
     evaluate = commands.add_parser("eval", parents=[shared], help="Judge agreement, completion, selection precision.",
                                    description="The paper's evaluation on a dataset (see spagent_graph.evaluation).")
     evaluate.add_argument("dataset", help="JSON Lines dataset file.")
@@ -328,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
-    _quiet_libraries(verbose=args.verbose, loads_models=args.command in ("run", "expand", "eval"))
+    _quiet_libraries(verbose=args.verbose, loads_models=args.command in ("run", "expand", "eval", "bench"))
     try:
         return args.run(args)
     except SpagentError as exc:  # a mistake in the settings or the request: one line, not a traceback

@@ -473,12 +473,13 @@ class Page:
     def step(self, step: StepRecord) -> str:
         details = [f"{step.seconds:.2f} s", *(["reused from an identical earlier step"] if step.reused else [])]
         fitted = "".join(f"<br><small>fitted: {esc(a)}</small>" for a in step.adjustments)
+        levers = f"<br><small>acceleration: {esc(step.acceleration)}</small>" if step.acceleration else ""
         label = f"step {step.index + 1} output"
         output = (self.media(step.output, label, "thumb", thumbnail=True) if step.output
                   else '<div class="thumb empty"></div>')
         error = f"<br>{self.failure_link(step.error)}" if step.error else ""
         return (f"<li>{output}<div><b>{step.index + 1}. {esc(task_in_words(step.task))}</b> with {esc(step.tool)}"
-                f"<br><small>{esc(', '.join(details))}</small>{fitted}{error}</div></li>")
+                f"<br><small>{esc(', '.join(details))}</small>{fitted}{levers}{error}</div></li>")
 
     # Failures, notes, MLLM decisions, learning, settings ----------------------------------
 
