@@ -1,0 +1,200 @@
+"""Two judged candidates against one plain call of the larger model, on one GPU, per acceleration profile.
+
+    python benchmarks/two_candidates_gpu.py [--frames 49 --height 480 --width 720] [--profiles exact,balanced,fast]
+
+The request is the one SPAgent makes of a text: route 1 is CogVideoX-2B text-to-video, route 2 is SD3
+text-to-image then SVD-XT image-to-video, and both candidates are judged (the frame-statistics judge). All
+three models are built at their real sizes with random weights (bf16, nothing downloaded), each with the
+library entry's own settings and usual steps (50, 28, 25), and every call goes through spagent-graph's tool
+(fitting, step reporting, the MP4/PNG writes) with the levers of the profile that the registry gives. The
+routes run one after the other, as they do on one GPU (two at once was measured at 0.97x in issue 15).
+
+Each profile has its own copy of the pipelines, so compiled blocks and cache hooks never leak into the
+exact one. A profile's first request is a warm-up of two steps at the same shapes (its seconds, less the
+exact warm-up's, are the compile time); the second is timed. The plain call is CogVideoXPipeline's own
+`pipe(...)` at the same settings, decode included, no write. Fidelity is PSNR and SSIM of each profile's
+candidates against the exact profile's, same seeds: with random weights it shows only that the levers run
+and how far they move the output, not whether the videos would still look right (that needs trained weights:
+`spagent bench` on the user's own).
+
+The fast profile here uses the registry's cache without a bench record: this benchmark measures the levers
+themselves (a real run would use the cache only after `spagent bench` passed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _table import table
+from tools_gpu import MODELS, PROMPT, build_folder
+
+DTYPE = torch.bfloat16
+BUILDERS = ("cogvideox", "sd3", "svd")
+
+
+def timed(fn):
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    result = fn()
+    torch.cuda.synchronize()
+    return time.perf_counter() - started, result
+
+
+def free() -> None:
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
+def main() -> None:
+    from spagent_graph.judging import classical_evaluation
+    from spagent_graph.media import read_frames
+    from spagent_graph.metrics import psnr, ssim
+    from spagent_graph.state import Candidate
+    from spagent_graph.tool_adapters.acceleration import Levers, apply_levers
+    from spagent_graph.tool_adapters.registry import ToolRegistry, ToolSpec
+    from spagent_graph.tool_adapters.toolbox import Toolbox
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=49)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=720)
+    parser.add_argument("--profiles", default="exact,fast,balanced")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/two-candidates"))
+    parser.add_argument("--json", type=Path, help="Also write the figures here.")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    profiles = args.profiles.split(",")
+    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, dtype {DTYPE}", flush=True)
+
+    library = ToolRegistry.from_yaml("library")
+    specs: dict[str, ToolSpec] = {}
+    for name in BUILDERS:
+        # The library entry as declared, its weights the random build below, in bf16.
+        specs[name] = library.get(name).model_copy(update={"model": f"/random/{name}", "torch_dtype": "bfloat16",
+                                                           "variant": None})
+    toolbox = Toolbox(ToolRegistry(specs), device="cuda")
+
+    # Real-size random weights, built on the GPU; one copy of the pipelines per profile.
+    base = {}
+    for name in BUILDERS:
+        seconds, pipeline = timed(lambda name=name: _built(name, args.workdir))
+        base[name] = pipeline
+        print(f"built and loaded {name} in {seconds:.1f} s", flush=True)
+    levers = {p: {name: _profile_levers(specs[name], p) for name in specs} for p in profiles}
+    for profile in profiles:
+        for name, pipeline in base.items():
+            chosen = levers[profile][name]
+            variant = pipeline if chosen.is_plain else copy.deepcopy(pipeline)
+            apply_levers(variant, chosen)
+            tool = toolbox.tool(name)
+            toolbox.pool.get(tool.pool_key(chosen), lambda device, variant=variant: variant, device="cuda")
+            print(f"{profile} {name}: {chosen.in_words()}", flush=True)
+    print(f"{torch.cuda.memory_allocated() / 2**30:.1f} GiB of weights resident", flush=True)
+
+    # The plain call: CogVideoX's own pipeline at the request's settings (the larger model of the two routes).
+    cog = specs["cogvideox"]
+    frames, height, width, _ = cog.fit_size(args.frames, args.height, args.width)
+    plain_kwargs = dict(prompt=PROMPT, num_frames=frames, height=height, width=width, output_type="pil",
+                        num_inference_steps=cog.defaults["num_inference_steps"], **cog.call)
+    with torch.inference_mode():
+        timed(lambda: base["cogvideox"](**{**plain_kwargs, "num_inference_steps": 2},
+                                        generator=torch.Generator("cpu").manual_seed(0)))
+        torch.cuda.reset_peak_memory_stats()
+        plain_s, _ = timed(lambda: base["cogvideox"](**plain_kwargs, generator=torch.Generator("cpu").manual_seed(0)))
+    plain_peak = torch.cuda.max_memory_allocated() / 2**30
+    print(f"plain CogVideoX call: {plain_s:.1f} s, peak {plain_peak:.1f} GiB", flush=True)
+
+    def request(profile: str, tag: str, steps: int | None = None) -> dict:
+        """One request's work on one GPU: both routes, one after the other, then judging both."""
+        config = {"configurable": {"levers": levers[profile]}}
+        common = {"prompt": PROMPT, "num_frames": args.frames, "height": args.height, "width": args.width,
+                  "fps": 8, "seed": 0, "num_inference_steps": steps}
+        out = args.workdir / f"{profile}-{tag}"
+        out.mkdir(exist_ok=True)
+        seconds = {}
+        started = time.perf_counter()
+        seconds["cogvideox"], video_1 = timed(lambda: toolbox.tool("cogvideox").invoke(
+            {**common, "output_path": str(out / "route-1.mp4")}, config=config))
+        seconds["sd3"], image = timed(lambda: toolbox.tool("sd3").invoke(
+            {**common, "output_path": str(out / "route-2-image.png")}, config=config))
+        seconds["svd"], video_2 = timed(lambda: toolbox.tool("svd").invoke(
+            {**common, "image": image, "output_path": str(out / "route-2.mp4")}, config=config))
+        judged_started = time.perf_counter()
+        for candidate_id, video in (("route-1", video_1), ("route-2", video_2)):
+            classical_evaluation(Candidate(id=candidate_id, route_indices=(0,), tasks=("text_to_video",),
+                                           tools=("x",), seed=0, video=Path(video)), None)
+        seconds["judge"] = time.perf_counter() - judged_started
+        seconds["total"] = time.perf_counter() - started
+        return {"seconds": seconds, "videos": [video_1, video_2]}
+
+    results = {}
+    exact_warm_up = None
+    for profile in profiles:
+        warm_up = request(profile, "warm-up", steps=2)["seconds"]["total"]
+        free()
+        torch.cuda.reset_peak_memory_stats()
+        timed_run = request(profile, "timed")
+        timed_run["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        timed_run["warm_up_s"] = warm_up
+        exact_warm_up = warm_up if profile == "exact" else exact_warm_up
+        results[profile] = timed_run
+        print(f"{profile}: {json.dumps({k: round(v, 2) for k, v in timed_run['seconds'].items()})}, "
+              f"warm-up {warm_up:.1f} s, peak {timed_run['peak_gib']:.1f} GiB", flush=True)
+
+    rows = []
+    exact = results.get("exact")
+    for profile, result in results.items():
+        s = result["seconds"]
+        fidelity = ["-", "-"]
+        if exact is not None and profile != "exact":
+            pairs = [(a, b) for ours, theirs in zip(result["videos"], exact["videos"])
+                     for a, b in zip(read_frames(ours), read_frames(theirs))]
+            fidelity = [f"{np.mean([psnr(np.asarray(a), np.asarray(b)) for a, b in pairs]):.1f}",
+                        f"{np.mean([ssim(np.asarray(a), np.asarray(b)) for a, b in pairs]):.3f}"]
+        compile_s = result["warm_up_s"] - exact_warm_up if exact_warm_up is not None and profile != "exact" else 0.0
+        rows.append([profile, f"{s['total']:.1f}", f"{s['total'] / plain_s:.2f}", f"{s['cogvideox']:.1f}",
+                     f"{s['sd3']:.1f}", f"{s['svd']:.1f}", f"{s['judge']:.1f}", f"{result['peak_gib']:.1f}",
+                     f"{compile_s:.1f}", *fidelity])
+    print(f"\nplain CogVideoX-2B call ({frames} frames, {width}x{height}, {plain_kwargs['num_inference_steps']} steps, "
+          f"decode included): {plain_s:.1f} s, peak {plain_peak:.1f} GiB\n")
+    print(table(["profile", "request s", "x plain", "route 1 CogVideoX s", "SD3 s", "SVD s", "judge s", "peak GiB",
+                 "compile s", "PSNR vs exact", "SSIM vs exact"], rows))
+    if exact is not None:
+        print("\nshare of each profile's saving, by tool (seconds saved against exact):")
+        for profile, result in results.items():
+            if profile != "exact":
+                saved = {k: exact["seconds"][k] - result["seconds"][k] for k in ("cogvideox", "sd3", "svd")}
+                print(f"  {profile}: " + ", ".join(f"{k} {v:+.1f}" for k, v in saved.items()))
+    if args.json:
+        args.json.write_text(json.dumps({"plain_s": plain_s, "plain_peak_gib": plain_peak, "results": {
+            p: {k: v for k, v in r.items() if k != "videos"} for p, r in results.items()}}, indent=2))
+
+
+def _built(name: str, workdir: Path):
+    """Saved by tools_gpu.py's builder and loaded back, as a user's weights are (a pipeline built
+    under the CUDA device keeps some tables there that its scheduler and UNet expect on the CPU)."""
+    import diffusers
+
+    folder, _, _ = build_folder(name, workdir)
+    pipeline = getattr(diffusers, MODELS[name]["pipeline"]).from_pretrained(folder, dtype=DTYPE).to("cuda")
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def _profile_levers(spec, profile: str):
+    from spagent_graph.tool_adapters.acceleration import Levers
+
+    if profile == "exact":
+        return Levers()
+    return spec.acceleration.get(profile) or spec.acceleration.get("balanced") or Levers()
+
+
+if __name__ == "__main__":
+    main()
