@@ -5,7 +5,8 @@ call (`Pipeline.from_pretrained(folder)` then `pipe(...)`), and the same call
 through spagent-graph's tool (`Toolbox(...).tool(name).invoke(...)`, which
 also fits the request, reports steps and writes the MP4/PNG). Cold is the
 first call of a fresh process state (load + call); warm is the median of the
-following calls. The raw call is timed bare and again followed by writing its
+following calls, which take the variants in turn (raw, raw+write, tool), the
+order rotated each round, so that drift on a shared machine falls on none. The raw call is timed bare and again followed by writing its
 output with the tool's own writer, since a caller who keeps the result pays
 for that write either way. Prints one table; the two overhead columns are tool
 warm / raw warm - 1 against each, measured in the same run.
@@ -115,7 +116,7 @@ MODELS = {
     "cogvideox": dict(build=build_cogvideox, task="text_to_video", pipeline="CogVideoXPipeline", frames=49,
                       height=480, width=720, steps=10, default_steps=50, rule={"offset": 1, "step": 8, "max": 49}, size_multiple=16,
                       call={"guidance_scale": 6.0}),
-    "svd": dict(build=build_svd, task="image_to_video", pipeline="StableVideoDiffusionPipeline", frames=14,
+    "svd": dict(build=build_svd, task="image_to_video", pipeline="StableVideoDiffusionPipeline", frames=25,
                 height=576, width=1024, steps=10, default_steps=25, rule={"max": 25}, size_multiple=8,
                 call={"decode_chunk_size": 8}),
     "sd3": dict(build=build_sd3, task="text_to_image", pipeline="StableDiffusion3Pipeline", frames=1,
@@ -170,7 +171,7 @@ def measure(name: str, workdir: Path, repeats: int, image_path: Path) -> dict:
                "num_frames": settings["frames"], "num_inference_steps": settings["steps"], "output_type": "pil",
                "image": image, **settings["call"]}
 
-    # 1. Raw diffusers: load, one cold call, then warm calls.
+    # 1. Raw diffusers and the tool, both loaded from the same folder (two copies of the weights).
     _free()
     cls = getattr(diffusers, settings["pipeline"])
     raw_load, pipe = _sync_time(lambda: cls.from_pretrained(folder, dtype=DTYPE).to("cuda"))
@@ -179,29 +180,6 @@ def measure(name: str, workdir: Path, repeats: int, image_path: Path) -> dict:
 
     accepted = inspect.signature(pipe.__call__).parameters
     kwargs = {k: v for k, v in offered.items() if k in accepted}
-
-    def raw_call():
-        with torch.inference_mode():
-            return pipe(**kwargs, generator=torch.Generator("cpu").manual_seed(0))
-
-    raw_first, output = _sync_time(raw_call)
-    raw_warm = [_sync_time(raw_call)[0] for _ in range(repeats)]
-
-    # The same raw call followed by the write any user of the output makes, with the
-    # tool's own writer: what the tool adds beyond that is its orchestration.
-    def raw_call_and_write(i: int):
-        result = raw_call()
-        if hasattr(result, "frames"):
-            return write_video(list(result.frames[0]), workdir / f"{name}-raw-{i}.mp4", fps=8)
-        return write_image(result.images[0], workdir / f"{name}-raw-{i}.png")
-
-    raw_written = [_sync_time(lambda i=i: raw_call_and_write(i))[0] for i in range(repeats)]
-    raw_peak = torch.cuda.max_memory_allocated() / 2**30
-    del pipe, raw_call
-    _free()
-    print(f"{name}: {torch.cuda.memory_allocated() / 2**30:.2f} GiB allocated after the raw runs", flush=True)
-
-    # 2. The same through the tool.
     spec = ToolSpec(name=name, task=settings["task"], pipeline=settings["pipeline"], model=str(folder),
                     torch_dtype="bfloat16", call=settings["call"], frames=settings["rule"],
                     size_multiple=settings["size_multiple"])
@@ -212,14 +190,43 @@ def measure(name: str, workdir: Path, repeats: int, image_path: Path) -> dict:
             "num_inference_steps": settings["steps"], "fps": 8, "seed": 0}
     if settings["task"].startswith("image"):
         call["image"] = str(image_path)
-    tool_cold, _ = _sync_time(lambda: tool.invoke({"output_path": str(workdir / f"{name}-cold{suffix}"), **call}))
-    tool_warm = [
-        _sync_time(lambda i=i: tool.invoke({"output_path": str(workdir / f"{name}-{i}{suffix}"), **call}))[0]
-        for i in range(repeats)
-    ]
-    tool_peak = torch.cuda.max_memory_allocated() / 2**30
+
+    def raw_call():
+        with torch.inference_mode():
+            return pipe(**kwargs, generator=torch.Generator("cpu").manual_seed(0))
+
+    # The same raw call followed by the write any user of the output makes, with the
+    # tool's own writer: what the tool adds beyond that is its orchestration.
+    def raw_call_and_write(i: int):
+        result = raw_call()
+        if hasattr(result, "frames"):
+            return write_video(list(result.frames[0]), workdir / f"{name}-raw-{i}.mp4", fps=8)
+        return write_image(result.images[0], workdir / f"{name}-raw-{i}.png")
+
+    def tool_call(i: int):
+        return tool.invoke({"output_path": str(workdir / f"{name}-{i}{suffix}"), **call})
+
+    raw_first, _ = _sync_time(raw_call)
+    tool_cold, _ = _sync_time(lambda: tool_call(-1))  # loads the tool's own copy
+    # 2. Warm calls, the three variants in turn and the order rotated each round, so that drift on
+    #    a shared machine does not fall on one variant (all raw calls first showed up to +35%).
+    variants = {"raw": lambda i: raw_call(), "raw+write": raw_call_and_write, "tool": tool_call}
+    runs: dict[str, list[float]] = {key: [] for key in variants}
+    peaks: dict[str, float] = {key: 0.0 for key in variants}
+    resident = torch.cuda.memory_allocated()
+    for i in range(repeats):
+        order = list(variants)[i % 3:] + list(variants)[:i % 3]
+        for key in order:
+            torch.cuda.reset_peak_memory_stats()
+            runs[key].append(_sync_time(lambda key=key, i=i: variants[key](i))[0])
+            # Both copies are resident: a variant's peak is its activations over them, plus one copy.
+            peaks[key] = max(peaks[key], (torch.cuda.max_memory_allocated() - resident) / 2**30)
+    weights = sum(p.numel() * p.element_size() for m in pipe.components.values()
+                  if isinstance(m, torch.nn.Module) for p in m.parameters()) / 2**30
+    raw_warm, raw_written, tool_warm = runs["raw"], runs["raw+write"], runs["tool"]
+    raw_peak, tool_peak = weights + peaks["raw"], weights + peaks["tool"]
     toolbox.unload_all()
-    del tool, toolbox
+    del pipe, tool, toolbox
     _free()
 
     raw_median, tool_median = statistics.median(raw_warm), statistics.median(tool_warm)

@@ -34,17 +34,10 @@ import numpy as np
 import torch
 from _table import table
 from tools_gpu import MODELS, PROMPT, build_folder
+from tools_gpu import _sync_time as timed
 
 DTYPE = torch.bfloat16
 BUILDERS = ("cogvideox", "sd3", "svd")
-
-
-def timed(fn):
-    torch.cuda.synchronize()
-    started = time.perf_counter()
-    result = fn()
-    torch.cuda.synchronize()
-    return time.perf_counter() - started, result
 
 
 def free() -> None:

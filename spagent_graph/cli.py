@@ -251,25 +251,23 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _count(text: str) -> int:
-    """A whole number of 1 or more, for counts and sizes (0 would silently mean "the default")."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value}")
-    return value
+def _whole_number(least: int):
+    """An option's type: a whole number of `least` or more, named in the error when it is not."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number of {least} or more, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected a whole number of {least} or more, got {value}")
+        return value
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 0 or more, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 0 or more, got {value}")
-    return value
+_count = _whole_number(1)  # counts and sizes: 0 would silently mean "the default"
+_seed = _whole_number(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
