@@ -182,6 +182,13 @@ def apply_levers(pipeline: Any, levers: Levers) -> None:
     target = getattr(pipeline, levers.target, None)
     if target is None:
         raise ValueError(f"the pipeline has no `{levers.target}` to accelerate")
+    # A two-expert model (Wan 2.2 A14B) keeps its second denoiser as `<target>_2`: the same levers fit it.
+    for denoiser in (target, getattr(pipeline, f"{levers.target}_2", None)):
+        if denoiser is not None:
+            _pull(pipeline, denoiser, levers)
+
+
+def _pull(pipeline: Any, target: Any, levers: Levers) -> None:
     if levers.attention_backend and hasattr(target, "set_attention_backend"):
         target.set_attention_backend(levers.attention_backend)
     if levers.cache is not None:

@@ -57,6 +57,13 @@ REQUESTS: dict[str, dict[str, int]] = {
     "sd3-img2img": dict(height=64, width=64),
     "instruct-pix2pix": dict(height=70, width=90),  # -> 64x88; the output takes the fitted input's size
     "ledits-pp": dict(height=70, width=100),  # -> 64x96 (multiple of 32)
+    # Wan 2.2 and VACE (see test_library_wan22.py for what is particular to them)
+    "wan22-5b-t2v": dict(num_frames=8, height=70, width=100),  # 8 -> 9 (4k+1); 70x100 -> 64x96 (of 32)
+    "wan22-5b-i2v": dict(num_frames=6, height=64, width=80),  # 6 -> 9; 80 -> 64 (a multiple of 16, not 32)
+    "wan22-a14b-t2v": dict(num_frames=8, height=64, width=100),  # 8 -> 9; 100 -> 96 (of 16)
+    "wan22-a14b-i2v": dict(num_frames=10, height=64, width=90),  # 10 -> 13; 90 -> 80
+    "wan-vace": dict(num_frames=8, height=64, width=96),  # 8 -> 9: the 8-frame input is resampled to 9
+    "wan-vace-14b": dict(num_frames=12, height=64, width=100),  # 12 -> 13; input 8 -> 13 frames at 64x96
 }
 
 

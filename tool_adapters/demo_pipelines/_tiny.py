@@ -542,3 +542,12 @@ TINY_PIPELINES: dict[str, DemoSpec] = {
         ),
     ]
 }
+
+# The newer models, one module per family; each builds its specs with `_spec` and `_model_spec` above.
+from ._tiny_image_edit import TINY as _IMAGE_EDIT  # noqa: E402
+from ._tiny_ltx2_hunyuan15 import TINY as _LTX2_HUNYUAN15  # noqa: E402
+from ._tiny_skyreels_kandinsky_sana import TINY as _SKYREELS_KANDINSKY_SANA  # noqa: E402
+from ._tiny_wan22 import TINY as _WAN22  # noqa: E402
+
+for _family in (_WAN22, _LTX2_HUNYUAN15, _SKYREELS_KANDINSKY_SANA, _IMAGE_EDIT):
+    TINY_PIPELINES.update(_family)

@@ -1,0 +1,7 @@
+"""Tiny stand-ins for the skyreels_kandinsky_sana checkpoints of the tool library (see _tiny.py for the rules they follow)."""
+
+from __future__ import annotations
+
+from ._base import DemoSpec
+
+TINY: dict[str, DemoSpec] = {}
