@@ -114,3 +114,66 @@ def ledits_pp(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[st
 
 
 CALL_STYLES: dict[str, CallStyle] = {"generic": generic, "latte": latte, "ledits_pp": ledits_pp, "wan": wan}
+
+
+def sana_video(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[str, Any]:
+    """The SANA-Video pipelines: `generic`, with the frame count passed as `frames` and the motion score
+    in the prompt.
+
+    SanaVideoPipeline and SanaImageToVideoPipeline take `frames` (they have no `num_frames`). The model card
+    ends every prompt with " motion score: N." (N from 0 to 100, 30 in its examples); an entry's
+    `call: {motion_score: N}` is appended so rather than passed to the pipeline, which has no such argument.
+    """
+    kwargs = generic(pipeline, offered, spec)
+    if offered.get("num_frames") is not None and "frames" not in spec.call:
+        kwargs["frames"] = offered["num_frames"]
+    motion_score = kwargs.pop("motion_score", None)
+    if motion_score is not None and kwargs.get("prompt"):
+        kwargs["prompt"] = f"{kwargs['prompt']} motion score: {motion_score}."
+    return kwargs
+
+
+CALL_STYLES["sana_video"] = sana_video
+__all__ += ["sana_video"]
+
+
+def ltx2_condition(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[str, Any]:
+    """LTX2ConditionPipeline as video-to-video: `generic`, with the input video passed as one condition.
+
+    The pipeline has no `video` argument; it takes `conditions`, LTX2VideoCondition items placed at latent
+    indices. The fitted input video (already resampled to the entry's frame count and size) becomes one
+    condition over the whole clip, at latent index 0, with the entry's `call: {condition_strength: s}`
+    (default 1.0), which is taken out rather than passed on. Every step blends the model's denoised estimate
+    toward the input's latents by `s` and starts those tokens at noise level `1 - s`: 1.0 gives back the
+    input, lower values leave more to the prompt.
+    """
+    from diffusers.pipelines.ltx2 import LTX2VideoCondition
+
+    if not offered.get("video"):
+        raise ValueError("LTX-2 video-to-video conditions on an input video: the request has none.")
+    kwargs = generic(pipeline, offered, spec)
+    strength = kwargs.pop("condition_strength", 1.0)
+    kwargs["conditions"] = [LTX2VideoCondition(frames=list(offered["video"]), index=0, strength=strength)]
+    return kwargs
+
+
+CALL_STYLES["ltx2_condition"] = ltx2_condition
+__all__ += ["ltx2_condition"]
+
+
+def flux_kontext(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[str, Any]:
+    """FluxKontextPipeline: `generic`, with `max_area` set to the area of the fitted height and width.
+
+    Kontext rescales the height and width it is given to the area `max_area` (default 1024 x 1024) at the
+    same aspect ratio, so a fitted 512x512 request would come back 1024x1024. Its own area keeps the size.
+    The input image is still resized to Kontext's nearest preferred resolution (about a megapixel), as it
+    was trained. An entry's `call: {max_area: N}` wins.
+    """
+    kwargs = generic(pipeline, offered, spec)
+    if offered.get("height") and offered.get("width") and "max_area" not in spec.call:
+        kwargs["max_area"] = offered["height"] * offered["width"]
+    return kwargs
+
+
+CALL_STYLES["flux_kontext"] = flux_kontext
+__all__ += ["flux_kontext"]

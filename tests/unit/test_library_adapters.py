@@ -64,6 +64,13 @@ REQUESTS: dict[str, dict[str, int]] = {
     "wan22-a14b-i2v": dict(num_frames=10, height=64, width=90),  # 10 -> 13; 90 -> 80
     "wan-vace": dict(num_frames=8, height=64, width=96),  # 8 -> 9: the 8-frame input is resampled to 9
     "wan-vace-14b": dict(num_frames=12, height=64, width=100),  # 12 -> 13; input 8 -> 13 frames at 64x96
+    # the image editors and newer text-to-image models (see test_library_image_edit.py)
+    "qwen-image-edit": dict(height=70, width=100),  # -> 64x96 (multiple of 16)
+    "flux-kontext": dict(height=64, width=100),  # -> 64x96; Kontext alone would make ~1248x832
+    "flux2-edit": dict(height=70, width=90),  # -> 64x80 (multiple of 16)
+    "qwen-image-2.1-edit": dict(height=70, width=100),  # -> 64x96 (multiple of 32)
+    "flux2": dict(height=64, width=100),  # -> 64x96
+    "qwen-image-2.1": dict(height=80, width=100),  # -> 64x96 (multiple of 32)
 }
 
 
