@@ -17,12 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("diffusers")
 
-from spagent_graph.media import inspect_media  # noqa: E402
+from spagent_graph.media import inspect_media, read_frames  # noqa: E402
 from spagent_graph.principles import output_kind  # noqa: E402
 from spagent_graph.tool_adapters.demo_pipelines import (  # noqa: E402
     TINY_PIPELINES,
@@ -71,6 +72,14 @@ REQUESTS: dict[str, dict[str, int]] = {
     "qwen-image-2.1-edit": dict(height=70, width=100),  # -> 64x96 (multiple of 32)
     "flux2": dict(height=64, width=100),  # -> 64x96
     "qwen-image-2.1": dict(height=80, width=100),  # -> 64x96 (multiple of 32)
+    # SkyReels-V2, Kandinsky 5, SANA-Video (see test_library_skyreels_kandinsky_sana.py)
+    "skyreels-v2-t2v": dict(num_frames=8, height=70, width=100),  # 8 -> 9 (4k+1); 70x100 -> 64x96 (of 16)
+    "skyreels-v2-df": dict(num_frames=10, height=64, width=90),  # 10 -> 13; 90 -> 80
+    "skyreels-v2-i2v": dict(num_frames=6, height=64, width=96),  # 6 -> 9
+    "kandinsky5-t2v": dict(num_frames=8, height=64, width=100),  # 8 -> 9; 100 -> 96
+    "kandinsky5-i2v": dict(num_frames=5, height=70, width=96),  # 5 -> 17 (its least); 70 -> 64
+    "sana-video": dict(num_frames=8, height=64, width=112),  # 8 -> 9; 112 -> 96 (of 32)
+    "sana-video-i2v": dict(num_frames=12, height=80, width=96),  # 12 -> 13; 80 -> 64
 }
 
 
@@ -146,6 +155,12 @@ def test_library_entry_runs_through_the_tool(name, tiny_cache, tmp_path, red_par
         assert info.fps == pytest.approx(FPS)
     else:
         assert info.frame_count == 1
+    assert has_picture(path)  # not the black frames a NaN output is written as
+
+
+def has_picture(path: str | Path) -> bool:
+    frames = np.stack([np.asarray(frame, dtype=np.float32) for frame in read_frames(path)])
+    return float(frames.std()) > 1.0
 
 
 @pytest.mark.parametrize("name", sorted(REQUESTS))
