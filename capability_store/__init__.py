@@ -8,6 +8,7 @@ from .store import MAX_STRENGTH, MIN_STRENGTH, CapabilityStore, FidelityRecord, 
 __all__ = [
     "MAX_STRENGTH",
     "MIN_STRENGTH",
+    "LIBRARY_SEED",
     "PAPER_SEED",
     "CapabilityStore",
     "FidelityRecord",
@@ -17,3 +18,5 @@ __all__ = [
 ]
 
 PAPER_SEED = Path(str(files(__package__) / "seed" / "paper.yaml"))
+# The newer library models' priors, each marked published (with its citation) or neutral.
+LIBRARY_SEED = Path(str(files(__package__) / "seed" / "library.yaml"))

@@ -28,7 +28,10 @@ from spagent_graph.state import SUBJECTS, Subject, Task
 
 __all__ = ["MIN_STRENGTH", "MAX_STRENGTH", "CapabilityStore", "FidelityRecord", "Source", "StrengthEntry"]
 
-Source = Literal["human", "judge", "prior"]
+# Where a strength comes from: a person's pick, the judge, the paper's figures (`prior`), a
+# published per-category benchmark (`published`), or nothing published (`neutral`, the middle of
+# the scale, weighted lightly so that the first real scores move it).
+Source = Literal["human", "judge", "prior", "published", "neutral"]
 MIN_STRENGTH, MAX_STRENGTH = 100.0, 2000.0
 
 _SCHEMA = """
@@ -100,7 +103,8 @@ class CapabilityStore:
         source_weights: dict[Source, float] | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else None
-        self.source_weights: dict[Source, float] = {"human": 1.0, "judge": 1.0, "prior": 1.0, **(source_weights or {})}
+        self.source_weights: dict[Source, float] = {
+            "human": 1.0, "judge": 1.0, "prior": 1.0, "published": 1.0, "neutral": 0.25, **(source_weights or {})}
         if self.path is None:
             self._uri = f"file:spagent-store-{uuid.uuid4().hex}?mode=memory&cache=shared"
         else:

@@ -154,14 +154,17 @@ def store_strengths(state: ExpansionState, runtime: Runtime[Context], services: 
 
 
 def strength_table(store, task: Task, tools: list[str], *, highlight: str | None = None) -> str:
-    """A Markdown table of every tool's strength for `task`, one column per subject."""
+    """A Markdown table of every tool's strength for `task`, one column per subject, and what the
+    strengths rest on (how many scores of each source, over all subjects)."""
     per_subject = {subject: store.strengths(task, subject) for subject in SUBJECTS}
-    header = "| tool | " + " | ".join(SUBJECTS) + " |\n|---|" + "---|" * len(SUBJECTS) + "\n"
+    evidence = store.evidence(task, None)
+    header = "| tool | " + " | ".join(SUBJECTS) + " | from |\n|---|" + "---|" * (len(SUBJECTS) + 1) + "\n"
     rows = []
     for tool in tools:
         name = f"**{tool}** (new)" if tool == highlight else tool
         cells = [f"{per_subject[s][tool]:.0f}" if tool in per_subject[s] else "-" for s in SUBJECTS]
-        rows.append(f"| {name} | " + " | ".join(cells) + " |\n")
+        sources = ", ".join(f"{source} {count:g}" for source, count in sorted(evidence.get(tool, {}).items()))
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {sources or 'unscored (neutral 1050)'} |\n")
     return header + "".join(rows)
 
 

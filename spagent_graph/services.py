@@ -213,11 +213,12 @@ class Services:
             return own["store"]
 
     def _seeded_store(self, context: Context) -> CapabilityStore:
-        from spagent_graph.capability_store import PAPER_SEED, CapabilityStore, StrengthEntry
+        from spagent_graph.capability_store import LIBRARY_SEED, PAPER_SEED, CapabilityStore, StrengthEntry
 
         store = CapabilityStore(context.store_path)
         # Seeds never overwrite what a store file has learned.
-        store.import_file(PAPER_SEED, overwrite=False)
+        for seed in (PAPER_SEED, LIBRARY_SEED):
+            store.import_file(seed, overwrite=False)
         priors = [
             StrengthEntry(model=spec.name, task=spec.task, subject=subject, strength=strength, source="prior")
             for spec in self.toolbox(context).registry  # a toolbox handed in brings its own priors

@@ -59,6 +59,7 @@ def test_tools_and_store(where, tmp_path: Path, capsys):
     assert main(["store", "--registry", "demo", "--export", str(export), *where]) == 0
     printed = capsys.readouterr().out
     assert "| demo-svd |" in printed and "image_to_video" in printed
+    assert "| from |" in printed and " | prior 6 |" in printed  # where each strength comes from
     assert json.loads(export.read_text())["strengths"]
 
 

@@ -135,3 +135,20 @@ def test_each_choice_says_what_its_strength_rests_on():
     assert (second.tool, second.evidence, second.subject_scored) == ("seine", {"prior": 1.0}, False)
     unknown = select_models((route, route), "unknown", lambda task: ["new"], store).routes[0][0]
     assert (unknown.evidence, unknown.subject_scored, unknown.strength) == ({}, False, NEUTRAL_STRENGTH)
+
+
+def test_the_library_seed_marks_each_prior_published_or_neutral():
+    from spagent_graph.capability_store import LIBRARY_SEED, load_entries
+    from spagent_graph.tool_adapters.registry import ToolRegistry
+
+    entries = load_entries(LIBRARY_SEED)
+    assert {e.source for e in entries} == {"published", "neutral"}
+    library = ToolRegistry.from_yaml("library")
+    assert all(e.model in library and library.get(e.model).task == e.task for e in entries)
+    flux2 = {e.subject: e.strength for e in entries if e.model == "flux2"}
+    assert flux2["people"] > flux2["landscapes"] > flux2["objects"]  # HPSv3: Characters first, Products last
+    # A neutral prior weighs a quarter of a score: one judged run moves it most of the way.
+    store = CapabilityStore()
+    store.put([e for e in entries if e.model == "sana-video"])
+    store.record("sana-video", "text_to_video", "animals", 1450, source="judge")
+    assert store.strengths("text_to_video", "animals")["sana-video"] == pytest.approx((1050 * 0.25 + 1450) / 1.25)
