@@ -760,3 +760,36 @@ def require_weights(specs: Iterable[ToolSpec]) -> None:
     missing = [(spec, check) for spec, check in checks if not check.present]
     if missing:
         raise MissingWeightsError(missing)
+
+
+# The README's table of the library -------------------------------------------------------
+
+# Peaks measured on a GPU (benchmarks/results/), by tool: shown instead of the estimate.
+MEASURED_PEAK_GIB = {"sd3": 14.6, "cogvideox": 27.5}
+
+
+def library_table(registry: Iterable[ToolSpec]) -> str:
+    """The Markdown table of a registry's diffusers tools at their usual size, as the README shows it:
+    hub id, task, usual steps, frames and size, and GPU memory (estimated unless measured)."""
+    lines = ["| tool | task | weights | steps | usual frames x size | GPU memory, all on the GPU / model offload |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for spec in registry:
+        if spec.adapter != "diffusers" or spec.usual is None:
+            continue
+        usual = spec.usual
+        memory = estimate_memory(spec, frames=usual.frames, height=usual.height, width=usual.width)
+        if spec.name in MEASURED_PEAK_GIB:
+            peak = f"{MEASURED_PEAK_GIB[spec.name]:.1f} GiB measured"
+        else:
+            peak = f"~{_gib(memory.peak_bytes)} GiB" if memory else "-"
+        offload = f"~{_gib(memory.model_offload_peak_bytes)} GiB" if memory else "-"
+        gated = " (gated)" if spec.gated else ""
+        steps = spec.defaults.get("num_inference_steps", "-")
+        lines.append(f"| `{spec.name}` | {spec.task} | `{spec.model}`{gated} | {steps} | {usual} | {peak} / {offload} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m spagent_graph.doctor: the README's table of the library
+    from spagent_graph.tool_adapters.registry import ToolRegistry
+
+    print(library_table(ToolRegistry.from_yaml("library")), end="")

@@ -16,7 +16,8 @@ from typing import Any
 
 from .registry import ToolSpec
 
-__all__ = ["CALL_STYLES", "CallStyle", "generic", "latte", "ledits_pp", "wan"]
+__all__ = ["CALL_STYLES", "CallStyle", "flux_kontext", "generic", "latte", "ledits_pp", "ltx2_condition", "sana_video",
+           "wan"]
 
 CallStyle = Callable[[Any, dict[str, Any], ToolSpec], dict[str, Any]]
 
@@ -113,7 +114,6 @@ def ledits_pp(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[st
     return kwargs
 
 
-CALL_STYLES: dict[str, CallStyle] = {"generic": generic, "latte": latte, "ledits_pp": ledits_pp, "wan": wan}
 
 
 def sana_video(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[str, Any]:
@@ -131,10 +131,6 @@ def sana_video(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[s
     if motion_score is not None and kwargs.get("prompt"):
         kwargs["prompt"] = f"{kwargs['prompt']} motion score: {motion_score}."
     return kwargs
-
-
-CALL_STYLES["sana_video"] = sana_video
-__all__ += ["sana_video"]
 
 
 def ltx2_condition(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[str, Any]:
@@ -157,10 +153,6 @@ def ltx2_condition(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> di
     return kwargs
 
 
-CALL_STYLES["ltx2_condition"] = ltx2_condition
-__all__ += ["ltx2_condition"]
-
-
 def flux_kontext(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[str, Any]:
     """FluxKontextPipeline: `generic`, with `max_area` set to the area of the fitted height and width.
 
@@ -175,5 +167,7 @@ def flux_kontext(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict
     return kwargs
 
 
-CALL_STYLES["flux_kontext"] = flux_kontext
-__all__ += ["flux_kontext"]
+CALL_STYLES: dict[str, CallStyle] = {
+    "generic": generic, "latte": latte, "ledits_pp": ledits_pp, "wan": wan,
+    "sana_video": sana_video, "ltx2_condition": ltx2_condition, "flux_kontext": flux_kontext,
+}

@@ -90,6 +90,18 @@ class FrameRule(BaseModel):
         return count
 
 
+class UsualSize(BaseModel):
+    """What the model is usually run at: its model card's frame count and size."""
+
+    model_config = ConfigDict(extra="forbid")
+    frames: int = Field(1, ge=1)
+    width: int = Field(ge=8)
+    height: int = Field(ge=8)
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}" if self.frames == 1 else f"{self.frames} x {self.width}x{self.height}"
+
+
 class MemoryOptions(BaseModel):
     """How a pipeline is placed: offloading, VAE tiling and slicing, attention backend."""
 
@@ -132,6 +144,7 @@ class ToolSpec(BaseModel):
     call: dict[str, Any] = Field(default_factory=dict)
     call_style: str = Field("generic", description="How the pipeline is called; see tool_adapters/pipeline_calls.py.")
     defaults: dict[str, Any] = Field(default_factory=dict)
+    usual: UsualSize | None = Field(None, description="The frames and size the model card runs it at (docs, estimates).")
     size_multiple: int = Field(8, ge=1, description="Height and width are rounded down to a multiple of this.")
     max_side: int | None = Field(None, ge=8, description="Longest side the model is meant for; larger asks are scaled down.")
     fixed_size: tuple[int, int] | None = Field(None, description="(width, height) for models that run at one size only.")

@@ -80,6 +80,12 @@ REQUESTS: dict[str, dict[str, int]] = {
     "kandinsky5-i2v": dict(num_frames=5, height=70, width=96),  # 5 -> 17 (its least); 70 -> 64
     "sana-video": dict(num_frames=8, height=64, width=112),  # 8 -> 9; 112 -> 96 (of 32)
     "sana-video-i2v": dict(num_frames=12, height=80, width=96),  # 12 -> 13; 80 -> 64
+    # LTX-2 and HunyuanVideo 1.5 (see test_library_ltx2_hunyuan15.py)
+    "ltx-2": dict(num_frames=10, height=70, width=100),  # 10 -> 17 (8k+1); 70x100 -> 64x96 (of 32)
+    "ltx-2-i2v": dict(num_frames=9, height=64, width=96),  # already valid: nothing to fit
+    "ltx-2-v2v": dict(num_frames=12, height=64, width=100),  # 12 -> 17; the 8-frame input is resampled to 17
+    "hunyuanvideo-1.5": dict(num_frames=8, height=70, width=100),  # 8 -> 9 (4k+1); 70x100 -> 64x96 (of 16)
+    "hunyuanvideo-1.5-i2v": dict(num_frames=6, height=64, width=80),  # 6 -> 9; any size -> the fixed 96x64
 }
 
 

@@ -29,7 +29,7 @@ from tests.unit.test_library_adapters import has_picture, tiny_spec  # noqa: E40
 FPS = 8
 PROMPT = "a red fox running through snow"
 
-ENTRIES = ('skyreels-v2-t2v', 'skyreels-v2-df', 'skyreels-v2-i2v', 'kandinsky5-t2v', 'kandinsky5-i2v', 'sana-video', 'sana-video-i2v')
+ENTRIES = ("skyreels-v2-t2v", "skyreels-v2-df", "skyreels-v2-i2v", "kandinsky5-t2v", "kandinsky5-i2v", "sana-video", "sana-video-i2v")
 FAMILY = ToolRegistry.from_yaml("library").restricted_to(list(ENTRIES))
 #: The requests of test_library_adapters.py for these entries.
 REQUESTS = {name: asked for name, asked in LIBRARY_REQUESTS.items() if name in ENTRIES}
