@@ -129,14 +129,19 @@ def tiny_spec(name: str, cache: Path) -> ToolSpec:
     return ToolSpec(**data)
 
 
-@pytest.mark.parametrize("name", sorted(REQUESTS))
-def test_library_entry_runs_through_the_tool(name, tiny_cache, tmp_path, red_parrot_png, panning_mp4):
-    spec = tiny_spec(name, tiny_cache)
-    asked = REQUESTS[name]
-    video = output_kind(spec.task) == "video"
-    tool = Toolbox(ToolRegistry({name: spec}), device="cpu", cache_dir=tmp_path / "cache").tool(name)
+def tiny_tool(name: str, cache: Path, tmp_path: Path, spec: ToolSpec | None = None):
+    """The library entry `name` as a tool on the CPU, with its tiny weights (or as `spec` says)."""
+    spec = spec or tiny_spec(name, cache)
+    return Toolbox(ToolRegistry({name: spec}), device="cpu", cache_dir=tmp_path / "cache").tool(name)
+
+
+def tiny_request(name: str, tmp_path: Path, image: Path | None = None, video: Path | None = None, *,
+                 output: str | None = None, **changes: int) -> dict[str, Any]:
+    """What entry `name` is asked here (its REQUESTS row, with `changes`), with the inputs its task takes."""
+    spec = LIBRARY.get(name)
+    asked = {**REQUESTS[name], **changes}
     request = {
-        "output_path": str(tmp_path / ("out.mp4" if video else "out.png")),
+        "output_path": str(tmp_path / (output or ("out.mp4" if output_kind(spec.task) == "video" else "out.png"))),
         "prompt": PROMPT,
         "num_frames": asked.get("num_frames", 16),
         "height": asked["height"],
@@ -146,11 +151,19 @@ def test_library_entry_runs_through_the_tool(name, tiny_cache, tmp_path, red_par
         "seed": 0,
     }
     if spec.task.startswith("image_to"):
-        request["image"] = str(red_parrot_png)
+        request["image"] = str(image)
     if spec.task.startswith("video_to"):
-        request["video"] = str(panning_mp4)
+        request["video"] = str(video)
+    return request
 
-    path = tool.invoke(request)
+
+@pytest.mark.parametrize("name", sorted(REQUESTS))
+def test_library_entry_runs_through_the_tool(name, tiny_cache, tmp_path, red_parrot_png, panning_mp4):
+    spec = tiny_spec(name, tiny_cache)
+    asked = REQUESTS[name]
+    video = output_kind(spec.task) == "video"
+
+    path = tiny_tool(name, tiny_cache, tmp_path, spec).invoke(tiny_request(name, tmp_path, red_parrot_png, panning_mp4))
 
     height, width = expected_size(spec, asked["height"], asked["width"])
     info = inspect_media(path, "video" if video else "image")

@@ -10,7 +10,6 @@ declare their rules.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -21,10 +20,9 @@ from PIL import Image  # noqa: E402
 
 from spagent_graph.media import read_frames  # noqa: E402
 from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline  # noqa: E402
-from spagent_graph.tool_adapters.registry import ToolRegistry, ToolSpec  # noqa: E402
-from spagent_graph.tool_adapters.toolbox import Toolbox  # noqa: E402
+from spagent_graph.tool_adapters.registry import ToolRegistry  # noqa: E402
 from tests.unit.test_library_adapters import REQUESTS as LIBRARY_REQUESTS  # noqa: E402
-from tests.unit.test_library_adapters import tiny_spec  # noqa: E402
+from tests.unit.test_library_adapters import tiny_request, tiny_spec, tiny_tool  # noqa: E402
 
 FPS = 8
 PROMPT = "a red fox running through snow"
@@ -34,37 +32,10 @@ FAMILY = ToolRegistry.from_yaml("library").restricted_to(list(ENTRIES))
 #: The requests of test_library_adapters.py for these entries.
 REQUESTS = {name: asked for name, asked in LIBRARY_REQUESTS.items() if name in ENTRIES}
 
-#: The tiny HunyuanVideo 1.5 I2V's 3:2 bucket (its transformer's target_size is 80), as 848x480 is the real
-#: 480p model's 16:9 one.
 @pytest.fixture(scope="module")
 def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One folder of tiny builds for the module; entries that share weights share a build."""
     return tmp_path_factory.mktemp("tiny-ltx2-hunyuan15")
-
-
-def _tool(name: str, cache: Path, tmp_path: Path, spec: ToolSpec | None = None):
-    spec = spec or tiny_spec(name, cache)
-    return Toolbox(ToolRegistry({name: spec}), device="cpu", cache_dir=tmp_path / "cache").tool(name)
-
-
-def _request(name: str, tmp_path: Path, image: Path, video: Path, **changes: Any) -> dict[str, Any]:
-    spec = FAMILY.get(name)
-    asked = {**REQUESTS[name], **changes}
-    request = {
-        "output_path": str(tmp_path / changes.get("output", "out.mp4")),
-        "prompt": PROMPT,
-        "num_frames": asked["num_frames"],
-        "height": asked["height"],
-        "width": asked["width"],
-        "fps": FPS,
-        "num_inference_steps": 2,
-        "seed": 0,
-    }
-    if spec.task.startswith("image_to"):
-        request["image"] = str(image)
-    if spec.task.startswith("video_to"):
-        request["video"] = str(video)
-    return request
 
 
 def _load_tiny(name: str, pipeline_class: str, cache: Path):
@@ -91,8 +62,8 @@ def test_ltx2_makes_audio_and_the_tool_writes_a_silent_video(tiny_cache, tmp_pat
     assert channels == 2 and pipe.vocoder.config.output_sampling_rate == 24000  # LTX-2.0's vocoder
     assert samples == pytest.approx(17 / 24.0 * 24000, rel=0.1)
 
-    path = _tool("ltx-2", tiny_cache, tmp_path).invoke(
-        _request("ltx-2", tmp_path, Path("unused"), Path("unused"))
+    path = tiny_tool("ltx-2", tiny_cache, tmp_path).invoke(
+        tiny_request("ltx-2", tmp_path, Path("unused"), Path("unused"))
     )
     with av.open(str(path)) as container:
         assert len(container.streams.video) == 1
@@ -106,11 +77,11 @@ def test_ltx2_video_to_video_reads_the_input_video(tiny_cache, tmp_path, panning
 
     from spagent_graph.media import write_video
 
-    tool = _tool("ltx-2-v2v", tiny_cache, tmp_path)
+    tool = tiny_tool("ltx-2-v2v", tiny_cache, tmp_path)
     still = write_video([np.full((64, 96, 3), 200, np.uint8)] * 8, tmp_path / "still.mp4", fps=FPS)
     outputs = [
         np.stack([np.asarray(frame, np.float32) for frame in read_frames(tool.invoke(
-            _request("ltx-2-v2v", tmp_path, Path("unused"), video, output=f"out{i}.mp4")
+            tiny_request("ltx-2-v2v", tmp_path, Path("unused"), video, output=f"out{i}.mp4")
         ))])
         for i, video in enumerate([panning_mp4, still, panning_mp4])
     ]

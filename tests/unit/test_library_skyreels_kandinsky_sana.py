@@ -21,12 +21,10 @@ pytest.importorskip("diffusers")
 
 from spagent_graph.media import inspect_media  # noqa: E402
 from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline, tiny_pipeline_for  # noqa: E402
-from spagent_graph.tool_adapters.registry import ToolRegistry, ToolSpec  # noqa: E402
-from spagent_graph.tool_adapters.toolbox import Toolbox  # noqa: E402
+from spagent_graph.tool_adapters.registry import ToolRegistry  # noqa: E402
 from tests.unit.test_library_adapters import REQUESTS as LIBRARY_REQUESTS  # noqa: E402
-from tests.unit.test_library_adapters import has_picture, tiny_spec  # noqa: E402
+from tests.unit.test_library_adapters import has_picture, tiny_request, tiny_spec, tiny_tool  # noqa: E402
 
-FPS = 8
 PROMPT = "a red fox running through snow"
 
 ENTRIES = ("skyreels-v2-t2v", "skyreels-v2-df", "skyreels-v2-i2v", "kandinsky5-t2v", "kandinsky5-i2v", "sana-video", "sana-video-i2v")
@@ -39,28 +37,6 @@ REQUESTS = {name: asked for name, asked in LIBRARY_REQUESTS.items() if name in E
 def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One folder of tiny builds for the module; entries that share weights share a build."""
     return tmp_path_factory.mktemp("tiny-skyreels-kandinsky-sana")
-
-
-def _tool(name: str, cache: Path, tmp_path: Path, spec: ToolSpec | None = None):
-    spec = spec or tiny_spec(name, cache)
-    return Toolbox(ToolRegistry({name: spec}), device="cpu", cache_dir=tmp_path / "cache").tool(name)
-
-
-def _request(name: str, tmp_path: Path, image: Path, **changes: Any) -> dict[str, Any]:
-    asked = {**REQUESTS[name], **changes}
-    request = {
-        "output_path": str(tmp_path / "out.mp4"),
-        "prompt": PROMPT,
-        "num_frames": asked["num_frames"],
-        "height": asked["height"],
-        "width": asked["width"],
-        "fps": FPS,
-        "num_inference_steps": 2,
-        "seed": 0,
-    }
-    if FAMILY.get(name).task.startswith("image_to"):
-        request["image"] = str(image)
-    return request
 
 
 def test_the_usual_sizes_are_kept():
@@ -86,11 +62,11 @@ def test_diffusion_forcing_slides_its_window_past_97_frames(tiny_cache, tmp_path
     """105 frames are more than one 97-frame window (25 latent frames): a second window of 7 latent frames
     starts from the last 5 of the first (overlap_history 17 frames), and the video has all 105 frames.
     The frame-rate embedding gets 24 fps's index (1), as the pipeline's default `fps` gives."""
-    tool = _tool("skyreels-v2-df", tiny_cache, tmp_path)
+    tool = tiny_tool("skyreels-v2-df", tiny_cache, tmp_path)
     seen: list[dict[str, Any]] = []
     hook = _record(tool.pipeline().transformer, seen)
     try:
-        request = _request("skyreels-v2-df", tmp_path, red_parrot_png, num_frames=105, height=32, width=48)
+        request = tiny_request("skyreels-v2-df", tmp_path, red_parrot_png, num_frames=105, height=32, width=48)
         path = tool.invoke(request)
     finally:
         hook.remove()
@@ -125,7 +101,7 @@ def test_diffusion_forcing_video_to_video_extends_rather_than_remakes(tiny_cache
 )
 def test_the_entries_sampling_shift_reaches_the_pipeline(name, scheduler, shift, tiny_cache, tmp_path):
     """The SkyReels-V2 repos' scheduler has no shift (1.0); the entries set the model card's."""
-    config = _tool(name, tiny_cache, tmp_path).pipeline().scheduler.config
+    config = tiny_tool(name, tiny_cache, tmp_path).pipeline().scheduler.config
     assert config._class_name == scheduler
     assert config.get("flow_shift", config.get("shift")) == shift
     if name.startswith("skyreels"):
@@ -142,7 +118,7 @@ def test_kandinsky_prompt_embedding_starts_at_the_users_text(name, tiny_cache, t
     text and the closing <|im_end|>."""
     from transformers import Qwen2Tokenizer
 
-    pipeline = _tool(name, tiny_cache, tmp_path).pipeline()
+    pipeline = tiny_tool(name, tiny_cache, tmp_path).pipeline()
     assert type(pipeline.tokenizer) is Qwen2Tokenizer
     start = pipeline.prompt_template_encode_start_idx
     assert start == 128
@@ -157,11 +133,11 @@ def test_kandinsky_image_to_video_keeps_the_image_latent_frame(name, image_kept,
                                                                red_parrot_png):
     """Kandinsky5I2VPipeline puts the image's latents in the first latent frame and never steps it; the
     text-to-video pipeline denoises that frame like the others."""
-    tool = _tool(name, tiny_cache, tmp_path)
+    tool = tiny_tool(name, tiny_cache, tmp_path)
     seen: list[dict[str, Any]] = []
     hook = _record(tool.pipeline().transformer, seen)
     try:
-        tool.invoke(_request(name, tmp_path, red_parrot_png, num_frames=17, height=64, width=96))
+        tool.invoke(tiny_request(name, tmp_path, red_parrot_png, num_frames=17, height=64, width=96))
     finally:
         hook.remove()
 
@@ -198,7 +174,7 @@ def test_sana_video_call_style_passes_frames_and_the_motion_score(tiny_cache, tm
     from spagent_graph.tool_adapters.pipeline_calls import sana_video
 
     spec = FAMILY.get("sana-video")
-    pipeline = _tool("sana-video", tiny_cache, tmp_path).pipeline()
+    pipeline = tiny_tool("sana-video", tiny_cache, tmp_path).pipeline()
     kwargs = sana_video(pipeline, {"prompt": PROMPT, "num_frames": 9, "height": 64, "width": 96}, spec)
     assert kwargs["frames"] == 9 and "num_frames" not in kwargs
     assert kwargs["prompt"] == PROMPT + " motion score: 30."
@@ -211,11 +187,11 @@ def test_per_component_dtypes_and_vae_tiling_reach_the_loaded_pipelines(tiny_cac
     Kandinsky's VAE tiles, as in the original code."""
     for name in ("skyreels-v2-t2v", "sana-video"):
         spec = tiny_spec(name, tiny_cache).model_copy(update={"torch_dtype": FAMILY.get(name).torch_dtype})
-        pipeline = _tool(name, tiny_cache, tmp_path, spec).pipeline()
+        pipeline = tiny_tool(name, tiny_cache, tmp_path, spec).pipeline()
         assert pipeline.vae.dtype == torch.float32
         assert pipeline.transformer.dtype == pipeline.text_encoder.dtype == torch.bfloat16
     for name in ("kandinsky5-t2v", "kandinsky5-i2v"):
-        assert _tool(name, tiny_cache, tmp_path).pipeline().vae.use_tiling is True
+        assert tiny_tool(name, tiny_cache, tmp_path).pipeline().vae.use_tiling is True
 
 
 def _load_tiny(name: str, pipeline_class: str, cache: Path):

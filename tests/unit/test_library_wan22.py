@@ -13,7 +13,6 @@ models refuse or change, which is why the entries declare their rules.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -21,10 +20,10 @@ import torch
 pytest.importorskip("diffusers")
 
 from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline  # noqa: E402
-from spagent_graph.tool_adapters.registry import ToolRegistry, ToolSpec  # noqa: E402
+from spagent_graph.tool_adapters.registry import ToolRegistry  # noqa: E402
 from spagent_graph.tool_adapters.toolbox import Toolbox  # noqa: E402
 from tests.unit.test_library_adapters import REQUESTS as LIBRARY_REQUESTS  # noqa: E402
-from tests.unit.test_library_adapters import tiny_spec  # noqa: E402
+from tests.unit.test_library_adapters import tiny_request, tiny_spec, tiny_tool  # noqa: E402
 
 WAN22_NAMES = ("wan22-5b-t2v", "wan22-5b-i2v", "wan22-a14b-t2v", "wan22-a14b-i2v", "wan-vace", "wan-vace-14b")
 WAN22 = ToolRegistry.from_yaml("library").restricted_to(list(WAN22_NAMES))
@@ -41,31 +40,6 @@ TWO_EXPERTS = {"wan22-a14b-t2v": 0.875, "wan22-a14b-i2v": 0.9}  # entry -> the c
 def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One folder of tiny builds for the module; entries that share weights share a build."""
     return tmp_path_factory.mktemp("tiny-wan22")
-
-
-def _tool(name: str, cache: Path, tmp_path: Path, spec: ToolSpec | None = None):
-    spec = spec or tiny_spec(name, cache)
-    return Toolbox(ToolRegistry({name: spec}), device="cpu", cache_dir=tmp_path / "cache").tool(name)
-
-
-def _request(name: str, tmp_path: Path, image: Path, video: Path, **changes: Any) -> dict[str, Any]:
-    spec = WAN22.get(name)
-    asked = {**REQUESTS[name], **changes}
-    request = {
-        "output_path": str(tmp_path / "out.mp4"),
-        "prompt": PROMPT,
-        "num_frames": asked["num_frames"],
-        "height": asked["height"],
-        "width": asked["width"],
-        "fps": FPS,
-        "num_inference_steps": 2,
-        "seed": 0,
-    }
-    if spec.task.startswith("image_to"):
-        request["image"] = str(image)
-    if spec.task.startswith("video_to"):
-        request["video"] = str(video)
-    return request
 
 
 def test_the_5b_entries_run_at_720p_by_their_rules():
@@ -88,14 +62,14 @@ def test_both_experts_run_on_their_side_of_the_boundary(name, tiny_cache, tmp_pa
     """The high-noise `transformer` takes the steps at or above boundary_ratio x 1000, `transformer_2`
     the rest; with 2 steps (t = 999, then about 750) each takes one step, twice (with and without the
     prompt, as guidance is on)."""
-    tool = _tool(name, tiny_cache, tmp_path)
+    tool = tiny_tool(name, tiny_cache, tmp_path)
     pipeline = tool.pipeline()  # the resident pipeline the call below uses
     boundary = TWO_EXPERTS[name] * pipeline.scheduler.config.num_train_timesteps
     assert pipeline.config.boundary_ratio == TWO_EXPERTS[name]
     high, low = [], []
     hooks = [_record_timesteps(pipeline.transformer, high), _record_timesteps(pipeline.transformer_2, low)]
     try:
-        tool.invoke(_request(name, tmp_path, red_parrot_png, panning_mp4))
+        tool.invoke(tiny_request(name, tmp_path, red_parrot_png, panning_mp4))
     finally:
         for hook in hooks:
             hook.remove()
@@ -115,14 +89,14 @@ def test_ti2v_5b_gives_every_token_its_own_timestep(name, image_frame_at_zero, t
                                                     red_parrot_png, panning_mp4):
     """expand_timesteps: the 5B transformer gets one timestep per latent token; image-to-video keeps the
     image's latent frame (the first) at timestep 0, text-to-video denoises every frame."""
-    tool = _tool(name, tiny_cache, tmp_path)
+    tool = tiny_tool(name, tiny_cache, tmp_path)
     pipeline = tool.pipeline()
     assert pipeline.config.expand_timesteps is True
     assert getattr(pipeline, "image_encoder", None) is None  # TI2V has no CLIP image encoder
     seen: list[torch.Tensor] = []
     hook = _record_timesteps(pipeline.transformer, seen)
     try:
-        tool.invoke(_request(name, tmp_path, red_parrot_png, panning_mp4, num_frames=9, height=64, width=96))
+        tool.invoke(tiny_request(name, tmp_path, red_parrot_png, panning_mp4, num_frames=9, height=64, width=96))
     finally:
         hook.remove()
 
@@ -142,7 +116,7 @@ def test_vace_reads_the_input_video_as_its_control(tiny_cache, tmp_path, red_par
 
     from spagent_graph.media import read_frames, write_video
 
-    tool = _tool("wan-vace", tiny_cache, tmp_path)
+    tool = tiny_tool("wan-vace", tiny_cache, tmp_path)
     pipeline = tool.pipeline()
     controls: list[torch.Tensor] = []
 
@@ -151,10 +125,10 @@ def test_vace_reads_the_input_video_as_its_control(tiny_cache, tmp_path, red_par
 
     hook = pipeline.transformer.register_forward_pre_hook(before_forward, with_kwargs=True)
     try:
-        panning = tool.invoke(_request("wan-vace", tmp_path, red_parrot_png, panning_mp4))
+        panning = tool.invoke(tiny_request("wan-vace", tmp_path, red_parrot_png, panning_mp4))
         fading_mp4 = write_video([np.full((64, 64, 3), 30 * i, dtype=np.uint8) for i in range(8)],
                                  tmp_path / "fade.mp4", fps=FPS)
-        request = _request("wan-vace", tmp_path, red_parrot_png, fading_mp4)
+        request = tiny_request("wan-vace", tmp_path, red_parrot_png, fading_mp4)
         fading = tool.invoke({**request, "output_path": str(tmp_path / "fading-out.mp4")})
     finally:
         hook.remove()
@@ -170,15 +144,15 @@ def test_vace_reads_the_input_video_as_its_control(tiny_cache, tmp_path, red_par
 
 def test_vace_14b_samples_720p_at_flow_shift_5(tiny_cache, tmp_path):
     """The entry's scheduler override reaches the loaded pipeline; the 1.3B keeps the checkpoint's."""
-    assert _tool("wan-vace-14b", tiny_cache, tmp_path).pipeline().scheduler.config.flow_shift == 5.0
-    assert _tool("wan-vace", tiny_cache, tmp_path).pipeline().scheduler.config.flow_shift == 3.0
+    assert tiny_tool("wan-vace-14b", tiny_cache, tmp_path).pipeline().scheduler.config.flow_shift == 5.0
+    assert tiny_tool("wan-vace", tiny_cache, tmp_path).pipeline().scheduler.config.flow_shift == 3.0
 
 
 def test_vaes_stay_in_float32_beside_bfloat16_experts(tiny_cache, tmp_path):
     """The entries' per-component dtypes reach both experts and the VAE."""
     name = "wan22-a14b-t2v"
     spec = tiny_spec(name, tiny_cache).model_copy(update={"torch_dtype": WAN22.get(name).torch_dtype})
-    pipeline = _tool(name, tiny_cache, tmp_path, spec).pipeline()
+    pipeline = tiny_tool(name, tiny_cache, tmp_path, spec).pipeline()
     assert pipeline.vae.dtype == torch.float32
     assert pipeline.transformer.dtype == pipeline.transformer_2.dtype == torch.bfloat16
     assert pipeline.text_encoder.dtype == torch.bfloat16
