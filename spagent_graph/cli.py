@@ -5,7 +5,10 @@
         denoising step; a checkpointed run that a later `--resume` continues;
         writes report.html and report.json beside the artifacts.
 
-    spagent tools [--registry R]      the registry's tools, their tasks and where their weights come from
+    spagent tools [--registry R]      the registry's tools: task, weights, whether they are here, GPU memory
+    spagent doctor [--registry R] [--gpu-memory GIB,...]
+                                      will each tool run here: weights in the Hugging Face cache, GPU memory
+                                      at the run's size, which GPU it fits, the commands that fetch the rest
     spagent store [--store-path F] [--export F | --import F]
                                       the capability store's strengths per task and subject
     spagent config                    the settings in force and where each came from

@@ -179,16 +179,17 @@ def build_t5_tokenizer(model_max_length: int = 256):
     return tokenizer
 
 
-def _t5_text_encoder(seed: int, d_model: int = T5_D_MODEL, umt5: bool = False):
+def _t5_text_encoder(seed: int, d_model: int = T5_D_MODEL, umt5: bool = False, tokenizer: Any = None):
     """A one-layer T5 v1.1 encoder (or UMT5, Wan's text encoder) with the locally built tokenizer.
 
     One gated-GELU layer (the T5 v1.1 block SD3, Flux, CogVideoX, LTX and Latte use; UMT5 shares it), 4 heads
     of ``d_model / 4``; 8 relative-position buckets are plenty for a random model.  ``d_model`` is the width
-    the denoiser's text projection expects (64 for SD3, 32 for the video transformers).
+    the denoiser's text projection expects (64 for SD3, 32 for the video transformers). A `tokenizer` may
+    be given instead of the locally built T5 one (ByT5's needs no files).
     """
     from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
 
-    tokenizer = build_t5_tokenizer()
+    tokenizer = tokenizer or build_t5_tokenizer()
     torch.manual_seed(seed)
     config_cls, model_cls = (UMT5Config, UMT5EncoderModel) if umt5 else (T5Config, T5EncoderModel)
     config = config_cls(

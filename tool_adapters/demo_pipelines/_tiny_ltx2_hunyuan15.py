@@ -324,28 +324,11 @@ def _qwen25vl_text_encoder(seed: int):
 def _byt5_text_encoder(seed: int):
     """The ByT5 glyph encoder (a T5EncoderModel; byt5-small with Glyph-SDXL-v2 weights really, 1472 wide,
     12 layers) at 32 wide and 1 layer, with transformers' ByT5Tokenizer, which needs no files."""
-    from transformers import ByT5Tokenizer, T5Config, T5EncoderModel
+    from transformers import ByT5Tokenizer
 
-    tokenizer = ByT5Tokenizer()
-    torch.manual_seed(seed)
-    config = T5Config(
-        vocab_size=len(tokenizer),
-        d_model=32,
-        d_kv=8,
-        d_ff=37,
-        num_layers=1,
-        num_heads=4,
-        relative_attention_num_buckets=8,
-        relative_attention_max_distance=32,
-        dropout_rate=0.0,
-        feed_forward_proj="gated-gelu",
-        is_encoder_decoder=False,
-        use_cache=False,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id,
-    )
-    return T5EncoderModel(config).eval(), tokenizer
+    from ._base import _t5_text_encoder
+
+    return _t5_text_encoder(seed, d_model=32, tokenizer=ByT5Tokenizer())
 
 
 def _siglip_image_processor(size: int):
