@@ -304,8 +304,20 @@ def _ltx_components(seed: int) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------------------
 
 
+def _wan21_vae(seed: int):
+    """The Wan 2.1 VAE (also kept by Wan 2.2 A14B, VACE, SkyReels-V2 and SANA-Video): 8x spatial, 4x temporal
+    (temperal_downsample [False, True, True]; n frames -> (n - 1) / 4 + 1), 16 latent channels with the real
+    per-channel mean/std; base width 8 instead of 96."""
+    from diffusers import AutoencoderKLWan
+
+    torch.manual_seed(seed)
+    return AutoencoderKLWan(
+        base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+    ).eval()
+
+
 def _wan_components(seed: int, i2v: bool = False) -> dict[str, Any]:
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
+    from diffusers import UniPCMultistepScheduler, WanTransformer3DModel
 
     torch.manual_seed(seed)
     # Wan 2.1: 1x2x2 patches over 16 latent channels (so sides are multiples of 8 x 2 = 16).  The I2V model
@@ -328,12 +340,7 @@ def _wan_components(seed: int, i2v: bool = False) -> dict[str, Any]:
         image_dim=32 if i2v else None,
         added_kv_proj_dim=32 if i2v else None,
     ).eval()
-    torch.manual_seed(seed)
-    # The Wan 2.1 VAE: 8x spatial, 4x temporal (temperal_downsample [False, True, True]; n frames ->
-    # (n - 1) / 4 + 1), 16 latent channels with the real per-channel mean/std; base width 8 instead of 96.
-    vae = AutoencoderKLWan(
-        base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
-    ).eval()
+    vae = _wan21_vae(seed)
     text_encoder, tokenizer = _t5_text_encoder(seed, d_model=TEXT_DIM, umt5=True)
     # The Diffusers checkpoints' scheduler: UniPC on flow sigmas, shift 3 (the 480p setting).
     scheduler = UniPCMultistepScheduler(

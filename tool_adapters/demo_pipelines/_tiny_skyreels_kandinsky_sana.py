@@ -49,7 +49,7 @@ from ._base import (
 
 # The package's __init__ imports _tiny before anything else, and _tiny imports this module only at its
 # end, so everything below already exists there when these names are read.
-from ._tiny import _VIDEO, TEXT_DIM, _spec
+from ._tiny import _VIDEO, TEXT_DIM, _spec, _wan21_vae
 
 __all__ = ["TINY", "build_gemma_tokenizer", "build_qwen2_tokenizer"]
 
@@ -177,18 +177,6 @@ def build_gemma_tokenizer(corpus: list[str] = ()):
 # ----------------------------------------------------------------------------------------------------------
 # SkyReels-V2
 # ----------------------------------------------------------------------------------------------------------
-
-
-def _wan21_vae(seed: int):
-    from diffusers import AutoencoderKLWan
-
-    torch.manual_seed(seed)
-    # The Wan 2.1 VAE of SkyReels-V2 and SANA-Video (480p): 8x spatial, 4x temporal with the first frame
-    # apart (n frames -> (n - 1) / 4 + 1), 16 latent channels with the real per-channel mean/std (the class
-    # defaults); base width 8 instead of 96.
-    return AutoencoderKLWan(
-        base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
-    ).eval()
 
 
 def _skyreels_components(seed: int, variant: str) -> dict[str, Any]:

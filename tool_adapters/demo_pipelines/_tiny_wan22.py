@@ -28,7 +28,7 @@ from ._base import DemoSpec, _t5_text_encoder
 
 # The package's __init__ imports _tiny before anything else, and _tiny imports this module only at its
 # end, so everything below already exists there when these names are read.
-from ._tiny import _VIDEO, TEXT_DIM, _spec
+from ._tiny import _VIDEO, TEXT_DIM, _spec, _wan21_vae
 
 __all__ = ["TINY"]
 
@@ -67,18 +67,6 @@ def _wan_transformer(seed: int, in_channels: int, out_channels: int = 16):
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
         rope_max_seq_len=1024,
-    ).eval()
-
-
-def _wan21_vae(seed: int):
-    from diffusers import AutoencoderKLWan
-
-    torch.manual_seed(seed)
-    # The Wan 2.1 VAE the A14B models and VACE keep: 8x spatial, 4x temporal with the first frame apart
-    # (n frames -> (n - 1) / 4 + 1), 16 latent channels with the real per-channel mean/std (the class
-    # defaults); base width 8 instead of 96.
-    return AutoencoderKLWan(
-        base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
     ).eval()
 
 
