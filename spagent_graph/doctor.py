@@ -132,6 +132,7 @@ __all__ = [
     "fit_request",
     "format_readiness",
     "hub_cache_dir",
+    "local_weights",
     "parse_gpu_sizes",
     "readiness",
     "require_weights",
@@ -283,6 +284,26 @@ def _snapshot(location: _Location) -> Path | None:
     if not isinstance(found, str):  # None, or the cache's record that the file does not exist
         return None
     return Path(found).parents[marker.count("/")]
+
+
+def local_weights(model: str, subfolder: str | None = None, *, variant: str | None = None,
+                  pipeline: bool = True) -> tuple[Path | None, dict[str, list[Path]]]:
+    """Where a model's weights are on this machine, with no network: its folder (a local one, or the
+    cached hub snapshot) and the weight files `from_pretrained` would read for each component that has
+    weights (a pipeline's, by its model_index.json; a single model's under the key ""). The folder is
+    None when the model is not here."""
+    location = _Location(model, subfolder=subfolder, pipeline=pipeline, variant=variant)
+    root = Path(model).expanduser()
+    root = root if root.is_dir() else (_snapshot(location) if location.is_hub_id else None)
+    if root is None:
+        return None, {}
+    if not pipeline:
+        return root, {"": _weight_files(root / subfolder if subfolder else root, None)}
+    try:
+        model_index = json.loads((root / "model_index.json").read_text())
+    except (OSError, ValueError):
+        return root, {}
+    return root, {name: _weight_files(root / name, variant) for name in _components_with_weights(model_index)}
 
 
 _WEIGHTLESS = ("Scheduler", "Tokenizer", "Processor", "FeatureExtractor")

@@ -13,7 +13,9 @@ slicing) and retries once.
 
 from __future__ import annotations
 
-import threading
+import json
+import time
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from .base import GenerationArgs, GenerativeTool, StepControl
 from .pipeline_calls import CALL_STYLES
 from .pool import PipelinePool
 from .registry import ComponentSpec, MemoryOptions, ToolSpec
+from .sharing import files_identity, remember_encodings
 
 __all__ = ["DiffusersTool", "pick_dtype", "resolve_dtypes"]
 
@@ -64,8 +67,6 @@ class DiffusersTool(GenerativeTool):
 
     _low_memory: bool = PrivateAttr(default=False)
     _keys: set[str] = PrivateAttr(default_factory=set)
-    _call_locks: dict[int, threading.Lock] = PrivateAttr(default_factory=dict)
-    _locks_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, spec: ToolSpec, **kwargs: Any) -> None:
         kwargs.setdefault("pool", PipelinePool())
@@ -102,22 +103,59 @@ class DiffusersTool(GenerativeTool):
     def _load(self, device: torch.device, levers: Levers | None = None) -> Any:
         import diffusers
 
+        levers = levers or Levers()
         dtype = resolve_dtypes(self.spec.torch_dtype, device)
-        components = {
-            name: _load_component(
-                component,
-                self._resolve_model(component.model or self.spec.model),
-                dtype.get(name, dtype["default"]) if isinstance(dtype, dict) else dtype,
-            )
-            for name, component in self.spec.components.items()
-        }
+        options = self.spec.low_memory if self._low_memory else self.spec.memory
+        model = self._resolve_model(self.spec.model)
+        identities = self._component_identities(model, dtype, device, options, levers)
+        # Components another resident pipeline already holds are handed in rather than loaded again.
+        given = {name: module for name, identity in identities.items()
+                 if (module := self.pool.shared_component(identity)) is not None}
+        for name, component in self.spec.components.items():
+            if name not in given:
+                given[name] = _load_component(component, self._resolve_model(component.model or self.spec.model),
+                                              _dtype_of(dtype, name))
         extra = {"variant": self.spec.variant} if self.spec.variant else {}
         pipeline_cls = getattr(diffusers, self.spec.pipeline)
-        pipeline = pipeline_cls.from_pretrained(self._resolve_model(self.spec.model), dtype=dtype, **components, **extra)
+        pipeline = pipeline_cls.from_pretrained(model, dtype=dtype, **given, **extra)
         pipeline.set_progress_bar_config(disable=True)
-        pipeline = _place(pipeline, self.spec.low_memory if self._low_memory else self.spec.memory, device)
-        apply_levers(pipeline, levers or Levers())
+        for name, identity in identities.items():
+            self.pool.keep_component(identity, pipeline.components.get(name))
+        for name, component in pipeline.components.items():
+            if name.startswith("text_encoder") and isinstance(component, torch.nn.Module):
+                remember_encodings(component)
+        pipeline = _place(pipeline, options, device)
+        # A shared denoiser was levered by the pipeline that loaded it, with these same levers.
+        if not any(name in given for name in _lever_targets(levers)):
+            apply_levers(pipeline, levers)
         return pipeline
+
+    def _component_identities(self, model: str, dtype: Any, device: torch.device, options: MemoryOptions,
+                              levers: Levers) -> dict[str, Hashable]:
+        """Per component with weights: what makes two loads of it the same module (sharing.py), or nothing
+        where it must not be shared."""
+        from spagent_graph.doctor import local_weights
+
+        if options.cpu_offload != "none" and device.type == "cuda":
+            return {}  # offload hooks belong to one pipeline
+        placement = (str(device), options.model_dump_json())
+        _, files = local_weights(model, variant=self.spec.variant)
+        for name, component in self.spec.components.items():  # loaded from where the entry says
+            source = self._resolve_model(component.model or self.spec.model)
+            files[name] = local_weights(source, component.subfolder, pipeline=False)[1].get("", [])
+        identities = {}
+        for name, weight_files in files.items():
+            weights = files_identity(weight_files)
+            if weights is None:
+                continue
+            component = self.spec.components.get(name)
+            how = (component.cls, json.dumps(component.config, sort_keys=True)) if component else ()
+            if name in _lever_targets(levers):
+                if levers.cache is not None:
+                    continue  # its hooks read their own pipeline's timestep
+                how += (levers.key(),)
+            identities[name] = (weights, str(_dtype_of(dtype, name)), placement, how)
+        return identities
 
     def _resolve_model(self, model: str) -> str:
         if not model.startswith(DEMO_SCHEME):
@@ -153,7 +191,6 @@ class DiffusersTool(GenerativeTool):
 
     def _generate_once(self, args: GenerationArgs, control: StepControl) -> Path:
         resident = self._resident(control.levers)
-        pipeline = resident.pipeline
 
         # 1. Read the inputs the previous step wrote, fitted to this model's size and frame count.
         size = (args.width, args.height)
@@ -167,25 +204,12 @@ class DiffusersTool(GenerativeTool):
             control.step(step + 1, getattr(pipe, "num_timesteps", None) or steps or 0)
             return tensors
 
-        offered = {
-            **self.spec.defaults,
-            "prompt": args.prompt,
-            "image": image,
-            "video": video,
-            "height": args.height,
-            "width": args.width,
-            "num_frames": args.num_frames,
-            "num_inference_steps": steps,
-            "generator": torch.Generator(device="cpu").manual_seed(args.seed),
-            "output_type": "pil",
-            "callback_on_step_end": on_step_end,
-        }
-        # 3. Run; one call at a time per pipeline object, which is not re-entrant. The call
-        #    style runs under the same lock: some (LEdits++) keep inversion state on the pipeline.
         control.check_deadline()
-        with self.pool.gpu_slot(resident.device), self._call_lock(pipeline), torch.inference_mode():
-            kwargs = CALL_STYLES[self.spec.call_style](pipeline, offered, self.spec)
-            result = pipeline(**kwargs)
+        result = self._call(resident, {
+            "prompt": args.prompt, "image": image, "video": video, "height": args.height, "width": args.width,
+            "num_frames": args.num_frames, "num_inference_steps": steps, "seed": args.seed,
+            "callback_on_step_end": on_step_end,
+        })
 
         # 4. Write the artifact.
         output = Path(args.output_path)
@@ -193,9 +217,36 @@ class DiffusersTool(GenerativeTool):
             return write_video(_first_video(result, self.name), output, fps=args.fps)
         return write_image(_first_image(result, self.name), output)
 
-    def _call_lock(self, pipeline: Any) -> threading.Lock:
-        with self._locks_lock:
-            return self._call_locks.setdefault(id(pipeline), threading.Lock())
+    def _call(self, resident: Any, offered: dict[str, Any], output_type: str = "pil") -> Any:
+        """3. Run; one call at a time per pipeline object and per shared denoiser (PipelinePool.call_lock).
+        The call style runs under the same lock: some (LEdits++) keep inversion state on the pipeline."""
+        pipeline = resident.pipeline
+        generator = torch.Generator(device="cpu").manual_seed(offered["seed"])
+        offered = {**self.spec.defaults, **offered, "output_type": output_type, "generator": generator}
+        del offered["seed"]
+        with self.pool.gpu_slot(resident.device), self.pool.call_lock(pipeline), torch.inference_mode():
+            kwargs = CALL_STYLES[self.spec.call_style](pipeline, offered, self.spec)
+            return pipeline(**kwargs)
+
+    def warm_up(self, levers: Levers | None = None, *, steps: int = 2) -> float:
+        """Loads the pipeline `levers` ask for and, when they compile, runs it for `steps` steps at the
+        entry's usual size without decoding, so that the compile happens now and not in a user's call.
+        The seconds it took. A request of another shape still compiles for that shape."""
+        started = time.perf_counter()
+        resident = self._resident(levers)
+        if levers is None or levers.compile == "none" or self.spec.usual is None or self._low_memory:
+            return time.perf_counter() - started
+        usual = self.spec.usual
+        args = self.fit({"output_path": "unused", "prompt": "warm-up", "num_frames": usual.frames,
+                         "height": usual.height, "width": usual.width}).args
+        grey = Image.new("RGB", (args.width, args.height), (128, 128, 128))
+        self._call(resident, {
+            "prompt": args.prompt, "height": args.height, "width": args.width, "num_frames": args.num_frames,
+            "image": grey if self.spec.task.startswith("image_to") else None,
+            "video": [grey] * args.num_frames if self.spec.task.startswith("video_to") else None,
+            "num_inference_steps": steps, "seed": 0,
+        }, output_type="latent")
+        return time.perf_counter() - started
 
 
 def _place(pipeline: Any, options: MemoryOptions, device: torch.device) -> Any:
@@ -218,6 +269,14 @@ def _place(pipeline: Any, options: MemoryOptions, device: torch.device) -> Any:
         pipeline.enable_sequential_cpu_offload(device=device)
         return pipeline
     return pipeline.to(device)
+
+
+def _dtype_of(dtype: torch.dtype | dict[str, torch.dtype], component: str) -> torch.dtype:
+    return dtype.get(component, dtype["default"]) if isinstance(dtype, dict) else dtype
+
+
+def _lever_targets(levers: Levers) -> tuple[str, ...]:
+    return () if levers.is_plain else (levers.target, f"{levers.target}_2")
 
 
 def _load_component(component: ComponentSpec, model: str, dtype: torch.dtype) -> Any:

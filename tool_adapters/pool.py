@@ -11,6 +11,11 @@ default: two large models denoising side by side on one GPU mostly add up
 their activations and risk running out of memory); more queue in arrival
 order. Pipelines on different GPUs run in parallel; on a CPU there is no queue.
 
+Shared components: pipelines built on the same weights hold the same modules
+(`sharing.py` says which). The pool keeps a weak index of the loaded ones, so
+a module lives as long as some resident pipeline holds it, and calls on
+pipelines that share a denoiser take one lock.
+
 Placement: a new pipeline goes to the visible GPU with the most free memory.
 When its estimated size does not fit there, resident pipelines on that GPU
 are evicted, least recently used first, until it does. `max_resident` caps
@@ -23,8 +28,9 @@ import contextlib
 import gc
 import threading
 import time
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +75,8 @@ class PipelinePool:
         self._loading = threading.Lock()
         self.loads: dict[str, int] = {}
         self.evictions: list[str] = []
+        self._components: weakref.WeakValueDictionary[Hashable, Any] = weakref.WeakValueDictionary()
+        self._call_locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 
     def get(
         self,
@@ -125,6 +133,30 @@ class PipelinePool:
             slot = self._gpu_slots.setdefault(torch.device(device), threading.BoundedSemaphore(self.calls_per_gpu))
         with slot:
             yield
+
+    def call_lock(self, pipeline: Any) -> threading.Lock:
+        """The lock a call on `pipeline` holds. A pipeline object is not re-entrant (some keep state
+        between steps of one call), and neither is a denoiser another pipeline shares: its cache
+        hooks and compiled code serve one call at a time. So one lock per denoiser, else per pipeline."""
+        owner = next((getattr(pipeline, name) for name in ("transformer", "unet") if getattr(pipeline, name, None)
+                      is not None), pipeline)
+        with self._lock:
+            lock = self._call_locks.get(owner)
+            if lock is None:
+                lock = self._call_locks[owner] = threading.Lock()
+            return lock
+
+    def shared_component(self, identity: Hashable | None) -> Any | None:
+        """The loaded module with this identity (`sharing.py`), if a pipeline still holds one."""
+        if identity is None:
+            return None
+        with self._lock:
+            return self._components.get(identity)
+
+    def keep_component(self, identity: Hashable | None, module: Any) -> None:
+        if identity is not None and module is not None:
+            with self._lock:
+                self._components.setdefault(identity, module)
 
     def resident_keys(self) -> list[str]:
         """Least recently used first."""
