@@ -23,7 +23,6 @@ from spagent_graph.services import Services
 from spagent_graph.errors import SpagentError
 from spagent_graph.principles import input_kind, output_kind
 from spagent_graph.state import Candidate, RouteJob, RouteState, State, StepRecord
-from spagent_graph.tool_adapters.acceleration import Acceleration, choose_levers
 
 
 def dispatch_routes(state: State) -> list[Send] | str:
@@ -73,7 +72,7 @@ def execute_route(state: RouteState, runtime: Runtime[Context], services: Servic
         "fps": options.fps, "num_inference_steps": options.num_inference_steps, "seed": job.seed,
     }
     # Each tool's levers under the run's profile, gated by its bench in the store.
-    accelerations = {c.tool: accelerate(toolbox.registry.get(c.tool), context, services) for c in job.choices}
+    accelerations = {c.tool: services.acceleration(toolbox.registry.get(c.tool), context) for c in job.choices}
     levers = {tool: acceleration.levers for tool, acceleration in accelerations.items()}
     config = merge_configs(ensure_config(), {"configurable": {"progress": report, "levers": levers}})
     started = time.perf_counter()
@@ -124,11 +123,3 @@ def execute_route(state: RouteState, runtime: Runtime[Context], services: Servic
         seconds=time.perf_counter() - started, error=error,
     )
     return {"candidates": [candidate]}
-
-
-def accelerate(spec, context: Context, services: Services) -> Acceleration:
-    """The levers `spec`'s tool pulls under the run's profile (see tool_adapters/acceleration.py)."""
-    profile = context.acceleration
-    bench = services.store(context).fidelity(spec.name, profile) if profile != "exact" and spec.acceleration else None
-    return choose_levers(spec.name, spec.acceleration, profile, bench, min_psnr_db=context.fidelity_min_psnr_db,
-                         min_ssim=context.fidelity_min_ssim)

@@ -9,6 +9,8 @@ folders and store, and a caller's context may set only the run options.
 their uploads (see `spagent_graph.serving`).
 """
 
+import threading
+
 from spagent_graph.expansion import build_expansion_graph
 from spagent_graph.graph import build_graph
 from spagent_graph.services import Services
@@ -23,3 +25,8 @@ graph = build_graph(services=services)
 expansion = build_expansion_graph(services=services)
 auth = make_auth(deployment)
 app = make_app(deployment)
+# The tools the operator asked to warm load and compile beside the server, not in its first request's
+# time; a request that needs one of them meanwhile waits for that load rather than starting another.
+if deployment.settings.serve_warm_up:
+    threading.Thread(target=services.warm_up, args=(deployment.settings.serve_warm_up,), name="spagent-warm-up",
+                     daemon=True).start()

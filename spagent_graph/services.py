@@ -21,9 +21,10 @@ when a service that needs them is first built.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,6 +32,8 @@ from .context import Context, as_context, refuse_operator_settings
 
 if TYPE_CHECKING:
     from spagent_graph.capability_store import CapabilityStore
+    from spagent_graph.tool_adapters.acceleration import Acceleration
+    from spagent_graph.tool_adapters.registry import ToolSpec
     from spagent_graph.tool_adapters.toolbox import Toolbox
 
     from .artifacts import ArtifactStore
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["Services"]
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 # How many recent runs' contexts keep their resolved settings and in-memory store. A run
 # holds its context for its whole life; a bound this size is only ever reached by that
@@ -192,6 +196,33 @@ class Services:
             return Toolbox(self._registry(context), device=context.device, cache_dir=Path(context.cache_dir))
 
         return self._cached(key, build)
+
+    def acceleration(self, spec: ToolSpec, context: Context) -> Acceleration:
+        """The levers `spec`'s tool pulls under the run's profile (tool_adapters/acceleration.py), as its
+        recorded bench allows."""
+        from spagent_graph.tool_adapters.acceleration import choose_levers
+
+        profile = context.acceleration
+        bench = self.store(context).fidelity(spec.name, profile) if profile != "exact" and spec.acceleration else None
+        return choose_levers(spec.name, spec.acceleration, profile, bench, min_psnr_db=context.fidelity_min_psnr_db,
+                             min_ssim=context.fidelity_min_ssim)
+
+    def warm_up(self, tools: Iterable[str], context: Context | None = None) -> dict[str, float]:
+        """Loads `tools` and compiles what their levers compile under the context's acceleration profile
+        (a 2-step call at each tool's usual size), ahead of the runs that will use them; the seconds each
+        took. A tool that fails to warm is logged and skipped: its first run loads it again and reports
+        the error in full if it must."""
+        context = context or self.defaults or (self.deployment.operator if self.deployment else Context())
+        toolbox = self.toolbox(context)
+        seconds = {}
+        for name in tools:
+            try:
+                seconds[name] = toolbox.tool(name).warm_up(self.acceleration(toolbox.registry.get(name), context).levers)
+            except Exception as error:  # noqa: BLE001 - a warm-up only saves time; the run reports failures
+                _log.warning("warm-up of %s failed: %s", name, error)
+                continue
+            _log.info("warm-up of %s: %.1f s", name, seconds[name])
+        return seconds
 
     def _registry(self, context: Context):
         from spagent_graph.tool_adapters.registry import ToolRegistry

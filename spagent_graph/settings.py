@@ -71,6 +71,10 @@ class Settings(Context):
         "({\"<token>\": \"<user id>\"}); none: every request is refused.")
     serve_shared_learning: bool = Field(
         False, description="Served graph: every user's judged runs teach one store; off: each user's own store.")
+    serve_warm_up: tuple[str, ...] = Field(
+        (), description="Served graph: tools loaded as the server starts, each run 2 steps at its usual size "
+        "under the acceleration profile so that its compiled blocks are compiled then (logged with the seconds "
+        "it took); the first request that uses them pays neither the load nor the compile.")
 
     def context(self) -> Context:
         """The graph's context: these settings less the command's own."""

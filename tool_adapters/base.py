@@ -168,5 +168,10 @@ class GenerativeTool(BaseTool, abc.ABC):
     def _generate(self, args: GenerationArgs, control: StepControl) -> Path:
         """Runs the model on fitted `args` and writes the artifact to `args.output_path`."""
 
+    def warm_up(self, levers: Levers | None = None, *, steps: int = 2) -> float:
+        """Gets ready for a first call before one comes (a diffusers tool loads, and compiles what its
+        levers compile); the seconds it took. Nothing to do by default."""
+        return 0.0
+
     def unload(self) -> None:
         """Frees whatever the tool holds (weights on a device); the next call loads again."""

@@ -15,7 +15,9 @@ from spagent_graph.capability_store import CapabilityStore, FidelityRecord
 from spagent_graph.errors import ConfigError
 from spagent_graph.media import read_frames
 from spagent_graph.tool_adapters.acceleration import CacheLever, Levers, apply_levers, choose_levers
-from spagent_graph.tool_adapters.registry import ToolRegistry
+from spagent_graph.context import Context
+from spagent_graph.services import Services
+from spagent_graph.tool_adapters.registry import ToolRegistry, UsualSize
 from spagent_graph.tool_adapters.toolbox import Toolbox
 from tests.unit.test_library_adapters import tiny_spec
 
@@ -140,6 +142,32 @@ def test_compile_levers_compile_the_blocks_or_their_submodules(tiny_cache: Path,
                and block.ff._compiled_call_impl is not None and block.norm2._compiled_call_impl is None
                for block in inner)
     assert all(block._compiled_call_impl is None for block in tool.pipeline().transformer.transformer_blocks)
+
+
+def test_a_warm_up_compiles_at_the_usual_size_so_that_the_first_call_does_not(tiny_cache: Path, tmp_path: Path):
+    from torch._dynamo.utils import counters
+
+    spec = tiny_spec("cogvideox", tiny_cache).model_copy(update={"usual": UsualSize(frames=9, height=64, width=96)})
+    toolbox = Toolbox(ToolRegistry({"cogvideox": spec}), device="cpu", cache_dir=tmp_path / "cache")
+    tool, levers = toolbox.tool("cogvideox"), Levers(compile="blocks")
+    graphs = counters["stats"]["unique_graphs"]
+    assert tool.warm_up(levers) > 0
+    assert counters["stats"]["unique_graphs"] > graphs
+    graphs = counters["stats"]["unique_graphs"]
+    generate(tool, tmp_path, "first", levers)  # the usual size: nothing left to compile
+    assert counters["stats"]["unique_graphs"] == graphs
+    assert toolbox.pool.loads == {f"cogvideox@{levers.key()}": 1}
+
+
+def test_services_warm_the_tools_the_settings_name(tiny_cache: Path, tmp_path: Path, caplog):
+    spec = tiny_spec("cogvideox", tiny_cache)
+    toolbox = Toolbox(ToolRegistry({"cogvideox": spec}), device="cpu", cache_dir=tmp_path / "cache")
+    context = Context(acceleration="exact", cache_dir=str(tmp_path / "cache"))
+    with caplog.at_level("INFO", logger="spagent_graph.services"):
+        seconds = Services(toolbox=toolbox).warm_up(["cogvideox", "no-such-tool"], context)
+    assert list(seconds) == ["cogvideox"]
+    assert "warm-up of no-such-tool failed" in caplog.text and "warm-up of cogvideox:" in caplog.text
+    assert toolbox.pool.resident_keys() == ["cogvideox"]  # exact: loaded, nothing to compile
 
 
 def test_apply_levers_names_a_missing_target():

@@ -32,7 +32,7 @@ SAMPLES = {
     "cache_dir": "cache", "device": "cuda:1", "input_root": "inputs",
     "allowed_url_prefixes": "https://a.example/,https://b.example/", "max_download_bytes": "1000",
     "max_input_side": "512", "max_input_frames": "10", "checkpoint": "memory",
-    "serve_tokens_file": "tokens.json", "serve_shared_learning": "true",
+    "serve_tokens_file": "tokens.json", "serve_shared_learning": "true", "serve_warm_up": "wan22-5b-t2v,ltx-2",
 }
 # Out of bounds or of the wrong kind, for each setting that has a bound or a fixed set of values.
 BAD = {
