@@ -28,6 +28,7 @@ import json
 import statistics
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import torch
@@ -129,7 +130,7 @@ def main() -> None:
         try:
             result = measure(entry, steps=args.steps, offload=offload)
         except Exception as error:  # noqa: BLE001 - one model's failure should not cost the others' numbers
-            print(f"{entry}: failed: {type(error).__name__}: {error}", flush=True)
+            print(f"{entry}: failed: {type(error).__name__}: {error}\n{traceback.format_exc(limit=-4)}", flush=True)
             _free()
             continue
         print(json.dumps(result), flush=True)

@@ -642,7 +642,22 @@ def build(entry: str, device: str | torch.device = "cuda", dtype: torch.dtype = 
             accepted = inspect.signature(scheduler_cls.__init__).parameters
             saved = {key: value for key, value in pipeline.components[name].config.items() if key in accepted}
             pipeline.register_modules(**{name: scheduler_cls.from_config({**saved, **component.config})})
+    for module in pipeline.components.values():
+        for parameter in kept_in_float32(module):
+            parameter.data = parameter.data.float()
     return pipeline
+
+
+def kept_in_float32(module: Any) -> list[torch.nn.Parameter]:
+    """The parameters diffusers' `from_pretrained` keeps in float32 whatever dtype it is asked for: those
+    under a model's `_keep_in_fp32_modules` (Kandinsky 5's time embeddings and modulations, whose
+    float32 inputs meet their weights)."""
+    import diffusers
+
+    keep = getattr(module, "_keep_in_fp32_modules", None) if isinstance(module, diffusers.ModelMixin) else None
+    if not keep:
+        return []
+    return [p for name, p in module.named_parameters() if any(part in name.split(".") for part in keep)]
 
 
 def parameter_counts(pipeline) -> dict[str, int]:

@@ -33,8 +33,30 @@ def generic(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[str,
         kwargs["callback"] = lambda step, timestep, latents: on_step_end(pipeline, step, timestep, {})
         if "callback_steps" in accepted:
             kwargs["callback_steps"] = 1
+    elif on_step_end is not None and "callback_on_step_end" not in accepted:
+        _report_scheduler_steps(pipeline, on_step_end)
     kwargs.update(spec.call)
     return kwargs
+
+
+def _report_scheduler_steps(pipeline: Any, on_step_end: Callable[..., Any]) -> None:
+    """For a pipeline with no step callback at all (HunyuanVideo 1.5): its scheduler takes one `step`
+    per denoising step, so this call's scheduler reports them. Set anew for every call (the class's own
+    `step` underneath), the pipeline's call lock keeping calls apart."""
+    scheduler = getattr(pipeline, "scheduler", None)
+    if scheduler is None or not hasattr(type(scheduler), "step"):
+        return
+    own_step = type(scheduler).step.__get__(scheduler)
+    taken = 0
+
+    def step(*args: Any, **kwargs: Any) -> Any:
+        nonlocal taken
+        result = own_step(*args, **kwargs)
+        on_step_end(pipeline, taken, None, {})
+        taken += 1
+        return result
+
+    scheduler.step = step
 
 
 def latte(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[str, Any]:
