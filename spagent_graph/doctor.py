@@ -43,6 +43,7 @@ architecture, which follows from the pipeline class (`DECODERS`):
     CogVideoX   5200             8   9 (3 latent frames)                360x240
     Wan         2950             8   4 (1 latent frame)                 256x256
     LTX-Video    102            32   all                                -
+    HunyuanVideo 1.5  303       16   all                                - (its tiles not modelled)
     D = 36 kB per latent position (SVD's UNet, classifier-free guidance pair included)
 
 The SD-like and CogVideoX values of K are fitted to the three peaks measured
@@ -71,6 +72,22 @@ estimated in GiB:
     wan 2.1 1.3B (fp32 VAE), 81; 33 f    22.57 / 22.48; 22.32 / 22.48
     ltx-video 704x480, 121; 41 frames    17.13 / 17.12; 14.61 / 14.55
 
+The newer library entries at their usual size, all on the GPU
+(benchmarks/library_gpu.py, benchmarks/results/library_gpu_h200.md; the peak over
+a 2- or 3-step call with its decode, so the denoiser's and the decode's
+activations both count), measured / estimated in GiB:
+
+    wan22-5b-t2v      121 x 1280x704   43.75 / 42.33   (Wan constants, 16x VAE)
+    wan22-a14b-t2v     81 x 1280x720   84.93 / 84.54;  model offload 34.91 / 36.75
+    skyreels-v2-t2v    97 x 960x544    49.47 / 49.15
+    skyreels-v2-df     97 x 960x544    25.41 / 25.21
+    sana-video         81 x 832x480    18.13 / 17.95
+    ltx-2             121 x 768x512    69.56 / 67.53   (LTX-Video constants)
+    kandinsky5-t2v    121 x 768x512    24.44 / 26.26
+    kandinsky5-i2v    121 x 768x512    61.45 / 58.49
+    hunyuanvideo-1.5  121 x 848x480    45.30 / 45.33   (its K fitted to this peak, tiled VAE;
+    hunyuanvideo-1.5-i2v               46.10 / 46.13    the i2v peak tests it)
+
 The same SVD call peaked at 15.00 GiB there against 13.30 on the H100 (its
 decode took 18% more; why was not established), so for SVD the estimate may
 be 10% low. tests/unit/test_doctor.py checks each figure here within 15%.
@@ -79,6 +96,7 @@ Offloading (the tool's fallback after running out of memory is
 `low_memory`: model offload with VAE tiling):
 
     model offload       max(encoders together, denoiser + denoise, VAE + decode)
+                        (of a two-expert denoiser, Wan 2.2 A14B's, the larger expert)
     sequential offload  max(decode, denoise) + the largest single weight tensor
 
 with the decode tiled where the entry's `low_memory` (or `memory`) tiles. The
@@ -481,18 +499,22 @@ DECODERS = {
     "cogvideox": Decoder("CogVideoX VAE", 5200, 8, 4, 9, (360, 240)),
     "wan": Decoder("Wan VAE", 2950, 8, 4, 4, (256, 256)),
     "ltx": Decoder("LTX-Video VAE", 102, 32, 8, None, None),
+    "hunyuan15": Decoder("HunyuanVideo 1.5 VAE", 303, 16, 4, None, None),
 }
 _DECODER_BY_PIPELINE_PREFIX = {
     "CogVideoX": "cogvideox", "Wan": "wan", "LTX": "ltx",
-    # Wan's VAE, or (Kandinsky 5, HunyuanVideo 1.5) a 3D causal VAE of the same kind whose peak is not
-    # measured yet: Wan's constants are the nearest estimate.
-    "SkyReelsV2": "wan", "SanaVideo": "wan", "SanaImageToVideo": "wan", "Kandinsky5": "wan", "HunyuanVideo15": "wan",
+    # Wan's VAE, or (Kandinsky 5: HunyuanVideo's) a 3D causal VAE of the same kind that Wan's constants
+    # estimate within 8% (benchmarks/results/library_gpu_h200.md).
+    "SkyReelsV2": "wan", "SanaVideo": "wan", "SanaImageToVideo": "wan", "Kandinsky5": "wan",
+    "HunyuanVideo15": "hunyuan15",
 }
 # The pipelines' own decode_chunk_size defaults (diffusers 0.42); others decode every frame at once.
 DECODE_CHUNK_DEFAULTS = {"AnimateDiffPipeline": 16, "AnimateDiffVideoToVideoPipeline": 16, "LattePipeline": 14,
                          "I2VGenXLPipeline": 1}
-# The motion adapter joins the UNet when loaded; a two-expert model's second transformer is a denoiser too.
+# The motion adapter joins the UNet when loaded; a two-expert model's second transformer is a denoiser too,
+# but model offload brings the experts to the GPU one at a time.
 _DENOISERS = ("unet", "transformer", "transformer_2", "motion_adapter")
+_EXPERTS = ("transformer", "transformer_2")
 
 
 def decoder_for(spec: ToolSpec) -> Decoder:
@@ -541,7 +563,9 @@ def estimate_memory(spec: ToolSpec, *, frames: int, height: int, width: int) -> 
     if "all" in weights:  # one total: nothing to offload in parts
         model_offload = weights["all"] + max(decode_fallback, denoise)
     else:
-        model_offload = max(encoders, denoiser + denoise, vae + decode_fallback)
+        one_expert = denoiser - sum(weights.get(name, 0) for name in _EXPERTS) + max(
+            weights.get(name, 0) for name in _EXPERTS)
+        model_offload = max(encoders, one_expert + denoise, vae + decode_fallback)
     layer = (counts.largest_tensor * _bytes_per_parameter(spec, "default")
              if counts.largest_tensor is not None else LAYER_ALLOWANCE)
     return MemoryEstimate(
@@ -785,8 +809,13 @@ def require_weights(specs: Iterable[ToolSpec]) -> None:
 
 # The README's table of the library -------------------------------------------------------
 
-# Peaks measured on a GPU (benchmarks/results/), by tool: shown instead of the estimate.
-MEASURED_PEAK_GIB = {"sd3": 14.6, "cogvideox": 27.5}
+# Peaks measured on a GPU at the usual size (benchmarks/results/), by tool: shown instead of the estimate.
+MEASURED_PEAK_GIB = {
+    "sd3": 14.6, "cogvideox": 27.5, "wan22-5b-t2v": 43.7, "wan22-a14b-t2v": 84.9, "skyreels-v2-t2v": 49.5,
+    "skyreels-v2-df": 25.4, "sana-video": 18.1, "ltx-2": 69.6, "kandinsky5-t2v": 24.4, "kandinsky5-i2v": 61.5,
+    "hunyuanvideo-1.5": 45.3, "hunyuanvideo-1.5-i2v": 46.1,
+}
+MEASURED_MODEL_OFFLOAD_GIB = {"wan22-a14b-t2v": 34.9}
 
 
 def library_table(registry: Iterable[ToolSpec]) -> str:
@@ -803,7 +832,10 @@ def library_table(registry: Iterable[ToolSpec]) -> str:
             peak = f"{MEASURED_PEAK_GIB[spec.name]:.1f} GiB measured"
         else:
             peak = f"~{_gib(memory.peak_bytes)} GiB" if memory else "-"
-        offload = f"~{_gib(memory.model_offload_peak_bytes)} GiB" if memory else "-"
+        if spec.name in MEASURED_MODEL_OFFLOAD_GIB:
+            offload = f"{MEASURED_MODEL_OFFLOAD_GIB[spec.name]:.1f} GiB measured"
+        else:
+            offload = f"~{_gib(memory.model_offload_peak_bytes)} GiB" if memory else "-"
         gated = " (gated)" if spec.gated else ""
         steps = spec.defaults.get("num_inference_steps", "-")
         lines.append(f"| `{spec.name}` | {spec.task} | `{spec.model}`{gated} | {steps} | {usual} | {peak} / {offload} |")

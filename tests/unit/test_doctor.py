@@ -315,6 +315,22 @@ def test_offload_estimates_match_the_measured_peaks(name, frames, height, width,
         assert estimate.sequential_offload_peak_bytes / GiB == pytest.approx(sequential_gib, rel=0.15)
 
 
+@pytest.mark.parametrize(
+    "name, offload, measured_gib",
+    [  # benchmarks/results/library_gpu_h200.md: each entry's usual size, bf16 (its VAE as the entry says)
+        ("wan22-5b-t2v", False, 43.75), ("wan22-a14b-t2v", False, 84.93), ("wan22-a14b-t2v", True, 34.91),
+        ("skyreels-v2-t2v", False, 49.47), ("skyreels-v2-df", False, 25.41), ("sana-video", False, 18.13),
+        ("ltx-2", False, 69.56), ("kandinsky5-t2v", False, 24.44), ("kandinsky5-i2v", False, 61.45),
+        ("hunyuanvideo-1.5", False, 45.30), ("hunyuanvideo-1.5-i2v", False, 46.10),
+    ],
+)
+def test_estimates_match_the_library_entries_measured_at_their_usual_size(name, offload, measured_gib):
+    spec = LIBRARY.get(name)
+    estimate = estimate_memory(spec, frames=spec.usual.frames, height=spec.usual.height, width=spec.usual.width)
+    peak = estimate.model_offload_peak_bytes if offload else estimate.peak_bytes
+    assert peak / GiB == pytest.approx(measured_gib, rel=0.10)
+
+
 def test_estimates_are_made_at_the_size_the_tool_runs(hub: Path):
     cogvideox_i2v = LIBRARY.get("cogvideox-i2v")  # runs at 720x480 only, 8k+1 frames up to 49
     asked = estimate_memory(cogvideox_i2v, frames=100, height=1080, width=1920)
