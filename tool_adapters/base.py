@@ -89,6 +89,7 @@ class StepControl:
     deadline: float | None = None
     timeout_s: float | None = None
     levers: Levers = field(default_factory=Levers)  # the run's acceleration for this tool; plain by default
+    notes: list[str] = field(default_factory=list)  # what the call changed from the request, found as it ran
 
     def step(self, step: int, total: int) -> None:
         if self.progress is not None:
@@ -162,7 +163,7 @@ class GenerativeTool(BaseTool, abc.ABC):
             raise ToolError(self.name, f"{type(exc).__name__}: {exc}") from exc
         if not Path(path).is_file() or Path(path).stat().st_size == 0:
             raise ToolError(self.name, f"finished but wrote no artifact at {path}.")
-        return str(path), {"adjustments": list(fitted.adjustments)}
+        return str(path), {"adjustments": [*fitted.adjustments, *control.notes]}
 
     @abc.abstractmethod
     def _generate(self, args: GenerationArgs, control: StepControl) -> Path:

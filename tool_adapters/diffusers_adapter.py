@@ -13,6 +13,7 @@ slicing) and retries once.
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Hashable
@@ -214,7 +215,9 @@ class DiffusersTool(GenerativeTool):
         # 4. Write the artifact.
         output = Path(args.output_path)
         if self.output_suffix == ".mp4":
-            return write_video(_first_video(result, self.name), output, fps=args.fps)
+            frames = _first_video(result, self.name)
+            soundtrack = _soundtrack(result, resident.pipeline, self.spec, len(frames), args.fps, control)
+            return write_video(frames, output, fps=args.fps, **soundtrack)
         return write_image(_first_image(result, self.name), output)
 
     def _call(self, resident: Any, offered: dict[str, Any], output_type: str = "pil") -> Any:
@@ -306,6 +309,32 @@ def _first_video(result: Any, tool: str) -> list[Any]:
     if isinstance(video, np.ndarray) and video.ndim == 4 and video.shape[1] in (1, 3) and video.shape[-1] not in (1, 3):
         video = video.transpose(0, 2, 3, 1)  # (frames, channels, h, w) -> (frames, h, w, channels)
     return list(video)
+
+
+def _soundtrack(result: Any, pipeline: Any, spec: ToolSpec, frames: int, fps: int,
+                control: StepControl) -> dict[str, Any]:
+    """The audio an audio-video model (LTX-2) made with its frames, as `write_video` takes it.
+
+    The audio follows the frames at the frame rate the model made them for (its `frame_rate` argument), so
+    it is kept when the video is written at that rate, and otherwise left out with a note saying which rate
+    keeps it (stretching speech or music to another frame rate would not make it right)."""
+    audio = getattr(result, "audio", None)
+    vocoder = getattr(pipeline, "vocoder", None)
+    rate = getattr(getattr(vocoder, "config", None), "output_sampling_rate", None) or getattr(
+        pipeline, "audio_sampling_rate", None)
+    if audio is None or len(audio) == 0 or not rate:
+        return {}
+    track = audio[0]
+    track = track.float().cpu().numpy() if isinstance(track, torch.Tensor) else np.asarray(track, dtype=np.float32)
+    made_for = spec.call.get("frame_rate") or spec.defaults.get("frame_rate") or getattr(
+        inspect.signature(pipeline.__call__).parameters.get("frame_rate"), "default", None)
+    if not isinstance(made_for, (int, float)):
+        made_for = frames / (track.shape[-1] / rate)  # no frame rate to read: the audio's length tells it
+    if abs(made_for - fps) > 0.5:
+        control.notes.append(f"its audio left out: made for {made_for:g} fps, the video is written at {fps} fps; "
+                             f"ask for {made_for:g} fps to keep it")
+        return {}
+    return {"audio": track, "sample_rate": int(rate)}
 
 
 def _first_image(result: Any, tool: str) -> Any:

@@ -1,7 +1,7 @@
 """What is particular to the LTX-2 and HunyuanVideo 1.5 entries of the tool library, on tiny stand-ins for
 their weights (demo_pipelines/_tiny_ltx2_hunyuan15.py; test_library_adapters.py runs each through the real
 tool like every library entry): LTX-2 makes audio with its video and the tool
-writes the video alone; LTX-2's video-to-video reads the input video as a condition; HunyuanVideo 1.5's
+writes it into the MP4 when the frame rate allows; LTX-2's video-to-video reads the input video as a condition; HunyuanVideo 1.5's
 image-to-video picks its own size; its ByT5 encoder reads quoted text; the tokenizers are built offline;
 and the tiny models refuse or change what their real models refuse or change, which is why the entries
 declare their rules.
@@ -49,9 +49,9 @@ def _load_tiny(name: str, pipeline_class: str, cache: Path):
 # -------------------------------------------------------------------------------------------------- LTX-2
 
 
-def test_ltx2_makes_audio_and_the_tool_writes_a_silent_video(tiny_cache, tmp_path):
-    """LTX-2 returns a stereo waveform at the vocoder's rate, as long as the video; the tool keeps the frames
-    and drops the sound, so the MP4 has one video stream and no audio stream."""
+def test_ltx2_makes_audio_and_the_tool_writes_it_with_the_video(tiny_cache, tmp_path):
+    """LTX-2 returns a stereo waveform at the vocoder's rate, as long as the video at the model's frame rate;
+    written at that rate, the MP4 carries it as an AAC track of the video's length."""
     import av
 
     pipe = _load_tiny("tiny-ltx2", "LTX2Pipeline", tiny_cache)
@@ -62,12 +62,32 @@ def test_ltx2_makes_audio_and_the_tool_writes_a_silent_video(tiny_cache, tmp_pat
     assert channels == 2 and pipe.vocoder.config.output_sampling_rate == 24000  # LTX-2.0's vocoder
     assert samples == pytest.approx(17 / 24.0 * 24000, rel=0.1)
 
-    path = tiny_tool("ltx-2", tiny_cache, tmp_path).invoke(
-        tiny_request("ltx-2", tmp_path, Path("unused"), Path("unused"))
-    )
-    with av.open(str(path)) as container:
+    message = invoke_for_message(tiny_tool("ltx-2", tiny_cache, tmp_path), {
+        **tiny_request("ltx-2", tmp_path, Path("unused"), Path("unused")), "fps": 24})
+    with av.open(message.content) as container:
         assert len(container.streams.video) == 1
-        assert len(container.streams.audio) == 0
+        (sound,) = container.streams.audio
+        assert (sound.codec_context.name, sound.rate, sound.channels) == ("aac", 24000, 2)
+        decoded = sum(frame.samples for frame in container.decode(audio=0))
+    assert decoded / 24000 == pytest.approx(17 / 24, abs=2048 / 24000)  # AAC adds up to two 1024-sample frames
+    assert not any("audio" in note for note in message.artifact["adjustments"])
+    assert read_frames(message.content)  # the frames read as before
+
+
+def test_ltx2_at_another_frame_rate_writes_a_silent_video_and_says_why(tiny_cache, tmp_path):
+    import av
+
+    message = invoke_for_message(tiny_tool("ltx-2", tiny_cache, tmp_path), {
+        **tiny_request("ltx-2", tmp_path, Path("unused"), Path("unused")), "fps": 8})
+    with av.open(message.content) as container:
+        assert len(container.streams.video) == 1 and len(container.streams.audio) == 0
+    assert message.artifact["adjustments"][-1] == (
+        "its audio left out: made for 24 fps, the video is written at 8 fps; ask for 24 fps to keep it")
+
+
+def invoke_for_message(tool, request: dict):
+    """The tool's message as the graph gets it: the path, and the adjustments as its artifact."""
+    return tool.invoke({"type": "tool_call", "name": tool.name, "id": "call-1", "args": request})
 
 
 def test_ltx2_video_to_video_reads_the_input_video(tiny_cache, tmp_path, panning_mp4):

@@ -113,3 +113,22 @@ def test_sample_evenly_keeps_first_and_last():
     assert sample_evenly(list(range(10)), 4) == [0, 3, 6, 9]
     assert sample_evenly(list(range(3)), 5) == [0, 1, 2]
     assert sample_evenly(list(range(10)), 1) == [0]
+
+
+def test_a_soundtrack_is_written_beside_the_frames_and_cut_at_the_last_one(tmp_path):
+    import av
+
+    frames = [np.full((32, 32, 3), 40 * i, np.uint8) for i in range(6)]  # 0.75 s at 8 fps
+    tone = np.sin(np.linspace(0, 880 * np.pi, 16000)).astype(np.float32)  # 1 s of mono at 16 kHz
+    path = write_video(frames, tmp_path / "sound.mp4", fps=8, audio=tone, sample_rate=16000)
+    with av.open(str(path)) as container:
+        (sound,) = container.streams.audio
+        assert (sound.codec_context.name, sound.rate, sound.channels) == ("aac", 16000, 1)
+        samples = sum(frame.samples for frame in container.decode(audio=0))
+    assert samples / 16000 == pytest.approx(0.75, abs=2048 / 16000)
+    assert len(read_frames(path)) == 6
+
+    with pytest.raises(ValueError, match="3 channels: expected mono or stereo"):
+        write_video(frames, tmp_path / "surround.mp4", fps=8, audio=np.zeros((3, 100), np.float32), sample_rate=16000)
+    with pytest.raises(ValueError, match="needs its sample rate"):
+        write_video(frames, tmp_path / "norate.mp4", fps=8, audio=tone)
