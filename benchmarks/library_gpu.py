@@ -56,9 +56,10 @@ def _free() -> None:
 
 
 def measure(entry: str, *, steps: int, offload: bool) -> dict:
-    from spagent_graph.doctor import estimate_memory
     from spagent_graph.tool_adapters.pipeline_calls import CALL_STYLES
     from spagent_graph.tool_adapters.registry import ToolRegistry
+
+    from spagent_graph.doctor import estimate_memory
 
     spec = ToolRegistry.from_yaml("library").get(entry)
     usual = spec.usual
@@ -84,9 +85,9 @@ def measure(entry: str, *, steps: int, offload: bool) -> dict:
         return tensors
 
     def call(count: int, output_type: str, callback) -> float:
-        offered = {**spec.defaults, "prompt": PROMPT, "image": image, "video": None, "height": height, "width": width,
-                   "num_frames": frames, "num_inference_steps": count, "output_type": output_type,
-                   "generator": torch.Generator("cpu").manual_seed(0), "callback_on_step_end": callback}
+        offered = {**spec.defaults, "prompt": PROMPT, "image": image, "video": None, "height": height,
+                   "width": width, "num_frames": frames, "num_inference_steps": count,
+                   "output_type": output_type, "generator": torch.Generator("cpu").manual_seed(0), "callback_on_step_end": callback}
         with torch.inference_mode():
             kwargs = CALL_STYLES[spec.call_style](pipeline, offered, spec)
             begun = _synced()
@@ -102,11 +103,12 @@ def measure(entry: str, *, steps: int, offload: bool) -> dict:
     per_step = min(intervals) if intervals else timed / steps
     usual_steps = spec.defaults.get("num_inference_steps", steps)
     estimate = estimate_memory(spec, frames=frames, height=height, width=width)
-    del pipeline
+    pipeline = None  # the next model needs the memory; `call` above still names it
     _free()
     return {
         "entry": entry, "pipeline": spec.pipeline, "params_b": params / 1e9, "weights_gib": weights / GiB,
-        "frames": frames, "height": height, "width": width, "placement": "model offload" if offload else "all on GPU",
+        "frames": frames, "height": height, "width": width,
+        "placement": "model offload" if offload else "all on GPU",
         "build_s": built, "warm_up_s": warm_up, "steps_timed": steps, "timed_call_s": timed,
         "step_s": per_step, "step_intervals_s": intervals, "before_first_step_s": marks[0] - begun - per_step,
         "decode_s": begun + timed - marks[-1], "usual_steps": usual_steps,
@@ -117,20 +119,23 @@ def measure(entry: str, *, steps: int, offload: bool) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", default=",".join(ENTRIES))
     parser.add_argument("--steps", type=int, default=3, help="Steps of the timed call (default 3).")
     parser.add_argument("--offload", default="", help="Entries to run again with model CPU offload.")
     parser.add_argument("--out", type=Path, default=None, help="Append each result as a JSON line here.")
     args = parser.parse_args()
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}", flush=True)
-    runs = [(e, False) for e in args.entries.split(",") if e] + [(e, True) for e in args.offload.split(",") if e]
+    runs = [(e, False) for e in args.entries.split(",") if e]
+    runs += [(e, True) for e in args.offload.split(",") if e]
     rows = []
     for entry, offload in runs:
         try:
             result = measure(entry, steps=args.steps, offload=offload)
         except Exception as error:  # noqa: BLE001 - one model's failure should not cost the others' numbers
-            print(f"{entry}: failed: {type(error).__name__}: {error}\n{traceback.format_exc(limit=-4)}", flush=True)
+            failure = f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=-4)}"
+            print(f"{entry}: failed: {failure}", flush=True)
             _free()
             continue
         print(json.dumps(result), flush=True)

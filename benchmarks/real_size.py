@@ -368,7 +368,9 @@ def _kandinsky5(pipeline: str, pro: bool):
         Kandinsky5Transformer3DModel,
     )
     from spagent_graph.tool_adapters.demo_pipelines._base import build_clip_tokenizer
-    from spagent_graph.tool_adapters.demo_pipelines._tiny_skyreels_kandinsky_sana import build_qwen2_tokenizer
+    from spagent_graph.tool_adapters.demo_pipelines._tiny_skyreels_kandinsky_sana import (
+        build_qwen2_prefix_tokenizer,
+    )
 
     if pro:  # k5_pro_i2v_5s_sft_sd.yaml
         size = dict(time_dim=1024, model_dim=4096, ff_dim=16384, num_text_blocks=4, num_visual_blocks=60,
@@ -391,7 +393,7 @@ def _kandinsky5(pipeline: str, pro: bool):
         pipeline,
         # A Qwen2Tokenizer where the repos hold a Qwen2VLProcessor (see the registry entries); it splits the
         # pipeline's system prompt into the 128 tokens the pipeline drops.
-        tokenizer=build_qwen2_tokenizer(),
+        tokenizer=build_qwen2_prefix_tokenizer(),
         tokenizer_2=tokenizer_2,
         scheduler=FlowMatchEulerDiscreteScheduler(shift=10.0),  # the original code's scheduler_scale
         **modules,
@@ -407,10 +409,10 @@ def _sana_video(pipeline: str):
     from diffusers import DPMSolverMultistepScheduler, SanaVideoTransformer3DModel
     from spagent_graph.tool_adapters.demo_pipelines._tiny_skyreels_kandinsky_sana import (
         _sana_instruction,
-        build_gemma_tokenizer,
+        build_gemma2_tokenizer,
     )
 
-    tokenizer = build_gemma_tokenizer([_sana_instruction()])
+    tokenizer = build_gemma2_tokenizer([_sana_instruction()])
     with _modules():
         modules = dict(
             text_encoder=_gemma2_2b_decoder(tokenizer),
@@ -501,7 +503,7 @@ def _ltx2_modules() -> dict[str, Any]:
 
 def _ltx2(pipeline: str):
     from diffusers import FlowMatchEulerDiscreteScheduler
-    from spagent_graph.tool_adapters.demo_pipelines._tiny_ltx2_hunyuan15 import build_gemma_tokenizer
+    from spagent_graph.tool_adapters.demo_pipelines._tiny_ltx2_hunyuan15 import build_gemma3_chat_tokenizer
 
     with _modules():
         modules = _ltx2_modules()
@@ -512,7 +514,7 @@ def _ltx2(pipeline: str):
             use_dynamic_shifting=True, base_shift=0.95, max_shift=2.05, base_image_seq_len=1024,
             max_image_seq_len=4096, shift_terminal=0.1,
         ),
-        tokenizer=build_gemma_tokenizer(),
+        tokenizer=build_gemma3_chat_tokenizer(),
         **modules,
     )
 
@@ -531,7 +533,7 @@ def _hunyuanvideo15(pipeline: str, i2v: bool):
     )
     from spagent_graph.tool_adapters.demo_pipelines._tiny_ltx2_hunyuan15 import (
         _siglip_image_processor,
-        build_qwen2_tokenizer,
+        build_qwen_chat_tokenizer,
     )
     from transformers import ByT5Tokenizer
 
@@ -550,7 +552,7 @@ def _hunyuanvideo15(pipeline: str, i2v: bool):
     return _pipeline(
         pipeline,
         scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0),
-        tokenizer=build_qwen2_tokenizer(),
+        tokenizer=build_qwen_chat_tokenizer(),
         tokenizer_2=ByT5Tokenizer(),
         guider=ClassifierFreeGuidance(guidance_scale=6.0),  # the 480p checkpoints' guidance
         **modules,
@@ -654,7 +656,8 @@ def kept_in_float32(module: Any) -> list[torch.nn.Parameter]:
     float32 inputs meet their weights)."""
     import diffusers
 
-    keep = getattr(module, "_keep_in_fp32_modules", None) if isinstance(module, diffusers.ModelMixin) else None
+    is_diffusers_model = isinstance(module, diffusers.ModelMixin)
+    keep = getattr(module, "_keep_in_fp32_modules", None) if is_diffusers_model else None
     if not keep:
         return []
     return [p for name, p in module.named_parameters() if any(part in name.split(".") for part in keep)]

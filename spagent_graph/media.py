@@ -329,10 +329,10 @@ def resample(items: Sequence[T], count: int) -> list[T]:
 
 
 def write_video(
-    frames: Sequence[Image.Image | np.ndarray], path: Path | str, fps: int, *, preset: str = "ultrafast", crf: int = 18,
-    audio: np.ndarray | None = None, sample_rate: int | None = None,
+    frames: Sequence[Image.Image | np.ndarray], path: Path | str, fps: int, *, preset: str = "ultrafast",
+    crf: int = 18, audio: np.ndarray | None = None, sample_rate: int | None = None,
 ) -> Path:
-    """Writes frames as an H.264 MP4 (yuv420p) that browsers play, with an AAC soundtrack when `audio` is given.
+    """Writes frames as an H.264 MP4 (yuv420p) that browsers play, and `audio` as its AAC soundtrack.
 
     H.264 in 4:2:0 needs even sides, so an odd side is padded by one pixel.
     Float frames in [0, 1] and uint8 frames are both accepted. The x264
@@ -362,7 +362,8 @@ def write_video(
         container.mux(stream.encode(None))
         if sound is not None:
             stream, layout = sound
-            track = np.atleast_2d(np.asarray(audio, dtype=np.float32))[:, : int(round(len(arrays) / fps * sample_rate))]
+            samples = round(len(arrays) / fps * sample_rate)
+            track = np.atleast_2d(np.asarray(audio, dtype=np.float32))[:, :samples]
             frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(np.clip(track, -1, 1)), format="fltp", layout=layout)
             frame.sample_rate = sample_rate
             container.mux(stream.encode(frame))

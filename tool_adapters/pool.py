@@ -138,8 +138,8 @@ class PipelinePool:
         """The lock a call on `pipeline` holds. A pipeline object is not re-entrant (some keep state
         between steps of one call), and neither is a denoiser another pipeline shares: its cache
         hooks and compiled code serve one call at a time. So one lock per denoiser, else per pipeline."""
-        owner = next((getattr(pipeline, name) for name in ("transformer", "unet") if getattr(pipeline, name, None)
-                      is not None), pipeline)
+        denoisers = (getattr(pipeline, name, None) for name in ("transformer", "unet"))
+        owner = next((module for module in denoisers if module is not None), pipeline)
         with self._lock:
             lock = self._call_locks.get(owner)
             if lock is None:

@@ -62,13 +62,15 @@ def files_identity(files: list[Path]) -> tuple[Hashable, ...] | None:
 
 
 class EncodingMemo:
-    """Stands in for a text encoder's `forward`: the same inputs give back the outputs computed the first time.
+    """Stands in for a text encoder's `forward`: the same inputs give back the outputs computed the first
+    time.
 
     Only calls without autograd are remembered, and only when every argument is a tensor or a plain value.
     What comes back is a copy, so a pipeline that edits its embeddings in place leaves the memo intact.
     """
 
-    def __init__(self, forward: Callable[..., Any], *, entries: int = MEMO_ENTRIES, max_bytes: int = MEMO_BYTES):
+    def __init__(self, forward: Callable[..., Any], *, entries: int = MEMO_ENTRIES,
+                 max_bytes: int = MEMO_BYTES) -> None:
         self.forward = forward
         functools.update_wrapper(self, forward)  # inspect.signature still sees the encoder's own arguments
         self.entries = entries

@@ -183,15 +183,15 @@ def test_tiny_builds_keep_the_real_compression_and_patch_sizes(tiny_cache):
 
 def test_tokenizers_are_built_offline_like_the_real_ones():
     from spagent_graph.tool_adapters.demo_pipelines._tiny_ltx2_hunyuan15 import (
-        build_gemma_tokenizer,
-        build_qwen2_tokenizer,
+        build_gemma3_chat_tokenizer,
+        build_qwen_chat_tokenizer,
     )
 
-    gemma = build_gemma_tokenizer()
+    gemma = build_gemma3_chat_tokenizer()
     tokens = gemma.convert_ids_to_tokens(gemma("a fox é").input_ids)
     assert tokens[0] == "<bos>" and "\u2581" in tokens and "<0xC3>" in tokens  # bos, U+2581, byte fallback
 
-    qwen = build_qwen2_tokenizer()
+    qwen = build_qwen_chat_tokenizer()
     chat = qwen.apply_chat_template([{"role": "user", "content": "a fox"}], add_generation_prompt=True,
                                     tokenize=False)
     assert chat == "<|im_start|>user\na fox<|im_end|>\n<|im_start|>assistant\n"

@@ -16,17 +16,19 @@ import torch
 
 pytest.importorskip("diffusers")
 
-from spagent_graph.media import read_frames  # noqa: E402
 from spagent_graph.tool_adapters.acceleration import CacheLever, Levers  # noqa: E402
 from spagent_graph.tool_adapters.registry import ToolRegistry  # noqa: E402
 from spagent_graph.tool_adapters.sharing import EncodingMemo, files_identity, remember_encodings  # noqa: E402
 from spagent_graph.tool_adapters.toolbox import Toolbox  # noqa: E402
 
+from spagent_graph.media import read_frames  # noqa: E402
+
 from .test_library_adapters import tiny_request, tiny_spec  # noqa: E402
 
 T2V, I2V = "wan22-5b-t2v", "wan22-5b-i2v"
 COMPILED = Levers(compile="blocks")
-CACHED = Levers(cache=CacheLever(kind="taylorseer", config={"cache_interval": 3, "disable_cache_before_step": 1}))
+CACHED = Levers(cache=CacheLever(kind="taylorseer",
+                                  config={"cache_interval": 3, "disable_cache_before_step": 1}))
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,8 @@ def test_a_denoiser_with_a_cache_is_never_shared(tiny_cache, tmp_path):
 
 
 def test_other_dtypes_or_placements_load_their_own(tiny_cache, tmp_path):
-    tools = toolbox(tiny_cache, tmp_path, **{I2V: {"torch_dtype": {"default": "float32", "text_encoder": "bfloat16"}}})
+    mixed = {"torch_dtype": {"default": "float32", "text_encoder": "bfloat16"}}
+    tools = toolbox(tiny_cache, tmp_path, **{I2V: mixed})
     t2v, i2v = tools.tool(T2V).pipeline(), tools.tool(I2V).pipeline()
     assert i2v.text_encoder is not t2v.text_encoder and i2v.text_encoder.dtype == torch.bfloat16
     assert i2v.transformer is t2v.transformer
@@ -102,7 +105,8 @@ def test_other_dtypes_or_placements_load_their_own(tiny_cache, tmp_path):
 
 def test_calls_on_pipelines_that_share_a_denoiser_take_one_lock(tiny_cache, tmp_path):
     tools = toolbox(tiny_cache, tmp_path)
-    t2v, i2v, compiled = tools.tool(T2V).pipeline(), tools.tool(I2V).pipeline(), tools.tool(T2V).pipeline(COMPILED)
+    t2v, i2v = tools.tool(T2V).pipeline(), tools.tool(I2V).pipeline()
+    compiled = tools.tool(T2V).pipeline(COMPILED)
     assert tools.pool.call_lock(t2v) is tools.pool.call_lock(i2v)
     assert tools.pool.call_lock(compiled) is not tools.pool.call_lock(t2v)
 

@@ -47,7 +47,7 @@ AUDIO_TOKEN_DIM = 16
 # ----------------------------------------------------------------------------------------------------------
 
 
-def build_gemma_tokenizer(model_max_length: int = 1024):
+def build_gemma3_chat_tokenizer(model_max_length: int = 1024):
     """A GemmaTokenizer (358 tokens) like Gemma 3's: BPE with byte fallback, spaces as U+2581, <bos> first.
 
     The vocabulary holds Gemma's special tokens, the 256 byte-fallback tokens and every printable ASCII
@@ -69,7 +69,7 @@ QWEN_CHAT_TEMPLATE = (
 )
 
 
-def build_qwen2_tokenizer():
+def build_qwen_chat_tokenizer():
     """A Qwen2Tokenizer (259 tokens): byte-level BPE with no merges, plus <|endoftext|>, <|im_start|>,
     <|im_end|> and Qwen's chat template; right padding, as HunyuanVideo 1.5 loads it."""
     from tokenizers import AddedToken
@@ -97,7 +97,7 @@ def _gemma3_text_encoder(seed: int):
     that the pipeline loads but does not run."""
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
-    tokenizer = build_gemma_tokenizer()
+    tokenizer = build_gemma3_chat_tokenizer()
     torch.manual_seed(seed)
     config = Gemma3Config(
         text_config=dict(
@@ -302,7 +302,7 @@ def _qwen25vl_text_encoder(seed: int):
     half the head width (8 = 2 + 3 + 3; 64 = 16 + 24 + 24 really)."""
     from transformers import Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel
 
-    tokenizer = build_qwen2_tokenizer()
+    tokenizer = build_qwen_chat_tokenizer()
     torch.manual_seed(seed)
     config = Qwen2_5_VLTextConfig(
         vocab_size=len(tokenizer),

@@ -51,7 +51,7 @@ from ._base import (
 # end, so everything below already exists there when these names are read.
 from ._tiny import _VIDEO, TEXT_DIM, _spec, _wan21_vae
 
-__all__ = ["TINY", "build_gemma_tokenizer", "build_qwen2_tokenizer"]
+__all__ = ["TINY", "build_gemma2_tokenizer", "build_qwen2_prefix_tokenizer"]
 
 #: Kandinsky 5's Qwen2.5-VL system prompt, everything before the user's text (the pipelines' own
 #: ``prompt_template``, diffusers 0.42).  The real tokenizer splits it into 128 tokens.
@@ -99,7 +99,7 @@ def _learn_bpe(corpus: list[str], pre_tokenizer, alphabet: list[str], vocab_size
     return model["vocab"], merges
 
 
-def build_qwen2_tokenizer(
+def build_qwen2_prefix_tokenizer(
     corpus: list[str] = (KANDINSKY_PROMPT_PREFIX,),
     prefix: str = KANDINSKY_PROMPT_PREFIX,
     prefix_tokens: int | None = KANDINSKY_PROMPT_PREFIX_TOKENS,
@@ -151,7 +151,7 @@ def _without_specials(text: str) -> str:
     return text
 
 
-def build_gemma_tokenizer(corpus: list[str] = ()):
+def build_gemma2_tokenizer(corpus: list[str] = ()):
     """A ``GemmaTokenizer`` as Gemma 2's: BPE over "▁"-joined text with byte fallback, <pad> <eos> <bos>
     <unk> <mask> at ids 0-4, the 256 byte tokens, every printable ASCII character, and merges learnt from
     ``corpus`` (whole words of it become single tokens)."""
@@ -295,7 +295,7 @@ def _kandinsky5_vae(seed: int):
 def _kandinsky5_components(seed: int) -> dict[str, Any]:
     from diffusers import FlowMatchEulerDiscreteScheduler, Kandinsky5Transformer3DModel
 
-    tokenizer = build_qwen2_tokenizer()
+    tokenizer = build_qwen2_prefix_tokenizer()
     text_encoder = _qwen25_vl_text_encoder(seed, tokenizer)
     text_encoder_2, tokenizer_2 = _clip_text_encoder(seed)
     torch.manual_seed(seed)
@@ -351,7 +351,7 @@ def _sana_video_components(seed: int) -> dict[str, Any]:
     from diffusers import DPMSolverMultistepScheduler, SanaVideoTransformer3DModel
     from transformers import Gemma2Config, Gemma2Model
 
-    tokenizer = build_gemma_tokenizer([_sana_instruction()])
+    tokenizer = build_gemma2_tokenizer([_sana_instruction()])
     torch.manual_seed(seed)
     # Gemma 2 2B's decoder (the repo holds AutoModelForCausalLM(...).get_decoder(), a Gemma2Model): one
     # layer, 2 query heads of 16 sharing one key/value head, its soft-capping and sliding window kept.
