@@ -79,7 +79,9 @@ activations both count), measured / estimated in GiB:
 
     wan22-5b-t2v      121 x 1280x704   43.75 / 42.33   (Wan constants, 16x VAE)
     wan22-a14b-t2v     81 x 1280x720   84.93 / 84.54;  model offload 34.91 / 36.75
+    wan22-a14b-i2v     81 x 1280x720   84.98 / 84.54
     skyreels-v2-t2v    97 x 960x544    49.47 / 49.15
+    skyreels-v2-i2v    97 x 960x544    54.61 / 54.25
     skyreels-v2-df     97 x 960x544    25.41 / 25.21
     sana-video         81 x 832x480    18.13 / 17.95
     ltx-2             121 x 768x512    69.56 / 67.53   (LTX-Video constants)
@@ -813,7 +815,7 @@ def require_weights(specs: Iterable[ToolSpec]) -> None:
 MEASURED_PEAK_GIB = {
     "sd3": 14.6, "cogvideox": 27.5, "wan22-5b-t2v": 43.7, "wan22-a14b-t2v": 84.9, "skyreels-v2-t2v": 49.5,
     "skyreels-v2-df": 25.4, "sana-video": 18.1, "ltx-2": 69.6, "kandinsky5-t2v": 24.4, "kandinsky5-i2v": 61.5,
-    "hunyuanvideo-1.5": 45.3, "hunyuanvideo-1.5-i2v": 46.1,
+    "hunyuanvideo-1.5": 45.3, "hunyuanvideo-1.5-i2v": 46.1, "skyreels-v2-i2v": 54.6, "wan22-a14b-i2v": 85.0,
 }
 MEASURED_MODEL_OFFLOAD_GIB = {"wan22-a14b-t2v": 34.9}
 

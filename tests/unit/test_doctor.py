@@ -322,6 +322,7 @@ def test_offload_estimates_match_the_measured_peaks(name, frames, height, width,
         ("skyreels-v2-t2v", False, 49.47), ("skyreels-v2-df", False, 25.41), ("sana-video", False, 18.13),
         ("ltx-2", False, 69.56), ("kandinsky5-t2v", False, 24.44), ("kandinsky5-i2v", False, 61.45),
         ("hunyuanvideo-1.5", False, 45.30), ("hunyuanvideo-1.5-i2v", False, 46.10),
+        ("skyreels-v2-i2v", False, 54.61), ("wan22-a14b-i2v", False, 84.98),
     ],
 )
 def test_estimates_match_the_library_entries_measured_at_their_usual_size(name, offload, measured_gib):
