@@ -190,45 +190,39 @@ def _qwen_image_processor(patch_size: int, **overrides):
     return Qwen2VLImageProcessorPil(patch_size=patch_size, merge_size=2, temporal_patch_size=2, **overrides)
 
 
-def _qwen25_vl_text_encoder(seed: int, tokenizer):
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
+def _qwen_vl_config(config_class, tokenizer, *, rope: dict[str, Any], text: dict[str, Any],
+                    vision: dict[str, Any]):
+    """A Qwen-VL config at 16 wide, the parts Qwen2.5-VL and Qwen3-VL share filled in: a 2-layer language
+    model with 2 heads, a 2-block ViT whose output is the language model's width, and the tokenizer's ids
+    for the vision tokens."""
     ids = _qwen_token_ids(tokenizer)
-    torch.manual_seed(seed)
-    # Qwen2.5-VL-7B at 16 wide: 2 heads of 8 with multimodal RoPE split over (time, height, width) as 1+1+2
-    # frequency pairs (16+24+24 in the real model); a 2-block ViT on 14-pixel patches merged 2x2, with
-    # windowed attention in block 0 and full attention in block 1 (the real one: full every 8th block).
-    config = Qwen2_5_VLConfig(
+    return config_class(
         text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=TEXT_WIDTH,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=2,
-            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [1, 1, 2]},
-            bos_token_id=ids["eos_token_id"],
-            eos_token_id=ids["eos_token_id"],
-            pad_token_id=ids["eos_token_id"],
-            tie_word_embeddings=False,
+            vocab_size=len(tokenizer), hidden_size=TEXT_WIDTH, intermediate_size=32, num_hidden_layers=2,
+            num_attention_heads=2, num_key_value_heads=2, rope_parameters={"rope_type": "default", **rope},
+            bos_token_id=ids["eos_token_id"], eos_token_id=ids["eos_token_id"],
+            pad_token_id=ids["eos_token_id"], tie_word_embeddings=False, **text,
         ),
-        vision_config=dict(
-            depth=2,
-            hidden_size=16,
-            intermediate_size=32,
-            num_heads=2,
-            out_hidden_size=TEXT_WIDTH,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            window_size=112,
-            fullatt_block_indexes=[1],
-        ),
+        vision_config=dict(depth=2, hidden_size=16, intermediate_size=32, num_heads=2,
+                           out_hidden_size=TEXT_WIDTH, spatial_merge_size=2, temporal_patch_size=2, **vision),
         image_token_id=ids["image_token_id"],
         video_token_id=ids["video_token_id"],
         vision_start_token_id=ids["vision_start_token_id"],
         vision_end_token_id=ids["vision_end_token_id"],
         tie_word_embeddings=False,
+    )
+
+
+def _qwen25_vl_text_encoder(seed: int, tokenizer):
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    torch.manual_seed(seed)
+    # Qwen2.5-VL-7B at 16 wide: 2 heads of 8 with multimodal RoPE split over (time, height, width) as 1+1+2
+    # frequency pairs (16+24+24 in the real model); a 2-block ViT on 14-pixel patches merged 2x2, with
+    # windowed attention in block 0 and full attention in block 1 (the real one: full every 8th block).
+    config = _qwen_vl_config(
+        Qwen2_5_VLConfig, tokenizer, rope={"rope_theta": 1000000.0, "mrope_section": [1, 1, 2]}, text={},
+        vision={"patch_size": 14, "window_size": 112, "fullatt_block_indexes": [1]},
     )
     return Qwen2_5_VLForConditionalGeneration(config).eval()
 
@@ -236,49 +230,16 @@ def _qwen25_vl_text_encoder(seed: int, tokenizer):
 def _qwen3_vl_text_encoder(seed: int, tokenizer):
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
-    ids = _qwen_token_ids(tokenizer)
     torch.manual_seed(seed)
     # Qwen3-VL-8B at 16 wide: 2 heads of 8 with interleaved multimodal RoPE (2+1+1 pairs; 24+20+20 in the
     # real model); a 2-block ViT on 16-pixel patches merged 2x2 with the learned 48x48 position table
     # (interpolated to each image's grid), and its "deepstack" features of block 0 added to the first LLM
     # layer (the real one: blocks 8, 16, 24 into the first three).
-    config = Qwen3VLConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=TEXT_WIDTH,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=2,
-            head_dim=8,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 5000000.0,
-                "mrope_section": [2, 1, 1],
-                "mrope_interleaved": True,
-            },
-            bos_token_id=ids["eos_token_id"],
-            eos_token_id=ids["eos_token_id"],
-            pad_token_id=ids["eos_token_id"],
-            tie_word_embeddings=False,
-        ),
-        vision_config=dict(
-            depth=2,
-            hidden_size=16,
-            intermediate_size=32,
-            num_heads=2,
-            out_hidden_size=TEXT_WIDTH,
-            patch_size=16,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            num_position_embeddings=2304,
-            deepstack_visual_indexes=[0],
-        ),
-        image_token_id=ids["image_token_id"],
-        video_token_id=ids["video_token_id"],
-        vision_start_token_id=ids["vision_start_token_id"],
-        vision_end_token_id=ids["vision_end_token_id"],
-        tie_word_embeddings=False,
+    config = _qwen_vl_config(
+        Qwen3VLConfig, tokenizer,
+        rope={"rope_theta": 5000000.0, "mrope_section": [2, 1, 1], "mrope_interleaved": True},
+        text={"head_dim": 8},
+        vision={"patch_size": 16, "num_position_embeddings": 2304, "deepstack_visual_indexes": [0]},
     )
     return Qwen3VLForConditionalGeneration(config).eval()
 
