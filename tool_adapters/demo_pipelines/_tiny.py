@@ -316,6 +316,16 @@ def _wan21_vae(seed: int):
     ).eval()
 
 
+#: What every tiny Wan-family denoiser (Wan 2.1 and 2.2, VACE, SkyReels-V2) shares: 1x2x2 patches, 2 heads of
+#: 16 (RoPE splits a head over 3 axes), q/k RMS-normed across heads, a normed cross-attention to the tiny
+#: UMT5's tokens.
+TINY_WAN_DENOISER: dict[str, Any] = {
+    "patch_size": (1, 2, 2), "num_attention_heads": 2, "attention_head_dim": 16, "text_dim": TEXT_DIM,
+    "freq_dim": 32, "ffn_dim": 32, "cross_attn_norm": True, "qk_norm": "rms_norm_across_heads",
+    "rope_max_seq_len": 1024,
+}
+
+
 def _wan_components(seed: int, i2v: bool = False) -> dict[str, Any]:
     from diffusers import UniPCMultistepScheduler, WanTransformer3DModel
 
@@ -325,18 +335,10 @@ def _wan_components(seed: int, i2v: bool = False) -> dict[str, Any]:
     # tokens through added K/V projections (added_kv_proj_dim = inner width, image_dim = the CLIP width).
     # 2 heads of 16, one layer.
     transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=16,
+        **TINY_WAN_DENOISER,
         in_channels=36 if i2v else 16,
         out_channels=16,
-        text_dim=TEXT_DIM,
-        freq_dim=32,
-        ffn_dim=32,
         num_layers=1,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=1024,
         image_dim=32 if i2v else None,
         added_kv_proj_dim=32 if i2v else None,
     ).eval()

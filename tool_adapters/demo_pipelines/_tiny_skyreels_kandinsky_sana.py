@@ -49,7 +49,7 @@ from ._base import (
 
 # The package's __init__ imports _tiny before anything else, and _tiny imports this module only at its
 # end, so everything below already exists there when these names are read.
-from ._tiny import _VIDEO, TEXT_DIM, _spec, _wan21_vae
+from ._tiny import _VIDEO, TEXT_DIM, TINY_WAN_DENOISER, _spec, _wan21_vae
 
 __all__ = ["TINY", "build_gemma2_tokenizer", "build_qwen2_prefix_tokenizer"]
 
@@ -190,18 +190,10 @@ def _skyreels_components(seed: int, variant: str) -> dict[str, Any]:
     # input channels and added K/V projections for the CLIP image tokens (image_dim = the CLIP width).  2
     # heads of 16 (RoPE splits a head over 3 axes), one layer.
     transformer = SkyReelsV2Transformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=16,
+        **TINY_WAN_DENOISER,
         in_channels=36 if i2v else 16,
         out_channels=16,
-        text_dim=TEXT_DIM,
-        freq_dim=32,
-        ffn_dim=32,
         num_layers=1,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=1024,
         image_dim=32 if i2v else None,
         added_kv_proj_dim=32 if i2v else None,
         inject_sample_info=variant == "df",

@@ -28,7 +28,7 @@ from ._base import DemoSpec, _t5_text_encoder
 
 # The package's __init__ imports _tiny before anything else, and _tiny imports this module only at its
 # end, so everything below already exists there when these names are read.
-from ._tiny import _VIDEO, TEXT_DIM, _spec, _wan21_vae
+from ._tiny import _VIDEO, TEXT_DIM, TINY_WAN_DENOISER, _spec, _wan21_vae
 
 __all__ = ["TINY"]
 
@@ -55,18 +55,7 @@ def _wan_transformer(seed: int, in_channels: int, out_channels: int = 16):
     # the UMT5 tokens (text_dim = the tiny UMT5 width).  2 heads of 16 (RoPE splits the head over 3 axes),
     # one layer.  No image_dim: only Wan 2.1 I2V cross-attends to CLIP image tokens.
     return WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=16,
-        in_channels=in_channels,
-        out_channels=out_channels,
-        text_dim=TEXT_DIM,
-        freq_dim=32,
-        ffn_dim=32,
-        num_layers=1,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=1024,
+        **TINY_WAN_DENOISER, in_channels=in_channels, out_channels=out_channels, num_layers=1
     ).eval()
 
 
@@ -150,18 +139,10 @@ def _vace_components(seed: int) -> dict[str, Any]:
     # Three blocks with VACE hints into blocks 0 and 2 (the 1.3B: every second of 30).  vace_in_channels 96
     # is structural: 16 inactive + 16 reactive latent channels + the 8x8 mask positions of a latent pixel.
     transformer = WanVACETransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=16,
+        **TINY_WAN_DENOISER,
         in_channels=16,
         out_channels=16,
-        text_dim=TEXT_DIM,
-        freq_dim=32,
-        ffn_dim=32,
         num_layers=3,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=1024,
         vace_layers=[0, 2],
         vace_in_channels=96,
     ).eval()
