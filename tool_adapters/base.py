@@ -163,7 +163,8 @@ class GenerativeTool(BaseTool, abc.ABC):
             raise ToolError(self.name, f"{type(exc).__name__}: {exc}") from exc
         if not Path(path).is_file() or Path(path).stat().st_size == 0:
             raise ToolError(self.name, f"finished but wrote no artifact at {path}.")
-        return str(path), {"adjustments": [*fitted.adjustments, *control.notes]}
+        # A retried attempt may note the same thing again.
+        return str(path), {"adjustments": list(dict.fromkeys([*fitted.adjustments, *control.notes]))}
 
     @abc.abstractmethod
     def _generate(self, args: GenerationArgs, control: StepControl) -> Path:

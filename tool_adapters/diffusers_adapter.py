@@ -6,7 +6,9 @@ a few lines of YAML. How it is called is the entry's `call_style`
 arguments where the pipeline's `__call__` takes them.
 
 Pipelines live in the shared `PipelinePool`: loaded once, reused by every
-step, route and request. A CUDA out-of-memory error frees the cache, reloads
+step, route and request; a component on the same weights as one another
+pipeline holds is handed to it rather than loaded again (`sharing.py`).
+A CUDA out-of-memory error frees the cache, reloads
 the tool with its `low_memory` settings (CPU offload, VAE tiling and
 slicing) and retries once.
 """
