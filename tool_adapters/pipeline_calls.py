@@ -33,18 +33,22 @@ def generic(pipeline: Any, offered: dict[str, Any], spec: ToolSpec) -> dict[str,
         kwargs["callback"] = lambda step, timestep, latents: on_step_end(pipeline, step, timestep, {})
         if "callback_steps" in accepted:
             kwargs["callback_steps"] = 1
-    elif on_step_end is not None and "callback_on_step_end" not in accepted:
-        _report_scheduler_steps(pipeline, on_step_end)
+    else:
+        _report_scheduler_steps(pipeline, on_step_end if "callback_on_step_end" not in accepted else None)
     kwargs.update(spec.call)
     return kwargs
 
 
-def _report_scheduler_steps(pipeline: Any, on_step_end: Callable[..., Any]) -> None:
+def _report_scheduler_steps(pipeline: Any, on_step_end: Callable[..., Any] | None) -> None:
     """For a pipeline with no step callback at all (HunyuanVideo 1.5): its scheduler takes one `step`
     per denoising step, so this call's scheduler reports them. Set anew for every call (the class's own
-    `step` underneath), the pipeline's call lock keeping calls apart."""
+    `step` underneath), the pipeline's call lock keeping calls apart; a call that wants no reports
+    removes the last call's, which would otherwise report to a finished step."""
     scheduler = getattr(pipeline, "scheduler", None)
     if scheduler is None or not hasattr(type(scheduler), "step"):
+        return
+    vars(scheduler).pop("step", None)
+    if on_step_end is None:
         return
     own_step = type(scheduler).step.__get__(scheduler)
     taken = 0

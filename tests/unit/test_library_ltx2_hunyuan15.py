@@ -129,6 +129,22 @@ def test_ltx2_condition_call_style_wraps_the_video_as_one_condition(tiny_cache):
 # -------------------------------------------------------------------------------------- HunyuanVideo 1.5
 
 
+def test_hunyuanvideo15_reports_its_steps_through_its_scheduler(tiny_cache, tmp_path):
+    """Its pipeline takes no step callback of either kind; its scheduler's steps reach the progress bar (and
+    the step deadline), and a later call that wants no reports leaves the scheduler as it was."""
+    from spagent_graph.tool_adapters.pipeline_calls import generic
+
+    reports = []
+    tool = tiny_tool("hunyuanvideo-1.5", tiny_cache, tmp_path)
+    tool.invoke(tiny_request("hunyuanvideo-1.5", tmp_path), config={"configurable": {"progress": reports.append}})
+    assert [(r["step"], r["total"]) for r in reports] == [(1, 2), (2, 2)]
+
+    pipeline = tool.pipeline()
+    assert "step" in vars(pipeline.scheduler)
+    generic(pipeline, {"prompt": PROMPT}, FAMILY.get("hunyuanvideo-1.5"))
+    assert "step" not in vars(pipeline.scheduler)
+
+
 def test_hunyuan_image_to_video_picks_its_own_size(tiny_cache):
     """No height/width arguments: the size is the bucket nearest the image's aspect ratio (a 3:2 image gives
     the tiny model's 96x64, a square one 80x80), which is why the entry runs at one fixed size."""
