@@ -223,13 +223,13 @@ class DiffusersTool(GenerativeTool):
         return write_image(_first_image(result, self.name), output)
 
     def _call(self, resident: Any, offered: dict[str, Any], output_type: str = "pil") -> Any:
-        """3. Run; one call at a time per pipeline object and per shared denoiser (PipelinePool.call_lock).
+        """3. Run; one call at a time per pipeline object and per module it shares (PipelinePool.calling).
         The call style runs under the same lock: some (LEdits++) keep inversion state on the pipeline."""
         pipeline = resident.pipeline
         generator = torch.Generator(device="cpu").manual_seed(offered["seed"])
         offered = {**self.spec.defaults, **offered, "output_type": output_type, "generator": generator}
         del offered["seed"]
-        with self.pool.gpu_slot(resident.device), self.pool.call_lock(pipeline), torch.inference_mode():
+        with self.pool.gpu_slot(resident.device), self.pool.calling(pipeline), torch.inference_mode():
             kwargs = CALL_STYLES[self.spec.call_style](pipeline, offered, self.spec)
             return pipeline(**kwargs)
 

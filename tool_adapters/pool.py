@@ -13,8 +13,8 @@ order. Pipelines on different GPUs run in parallel; on a CPU there is no queue.
 
 Shared components: pipelines built on the same weights hold the same modules
 (`sharing.py` says which). The pool keeps a weak index of the loaded ones, so
-a module lives as long as some resident pipeline holds it, and calls on
-pipelines that share a denoiser take one lock.
+a module lives as long as some resident pipeline holds it, and pipelines
+that share a module never run at once (`calling`).
 
 Placement: a new pipeline goes to the visible GPU with the most free memory.
 When its estimated size does not fit there, resident pipelines on that GPU
@@ -134,17 +134,23 @@ class PipelinePool:
         with slot:
             yield
 
-    def call_lock(self, pipeline: Any) -> threading.Lock:
-        """The lock a call on `pipeline` holds. A pipeline object is not re-entrant (some keep state
-        between steps of one call), and neither is a denoiser another pipeline shares: its cache
-        hooks and compiled code serve one call at a time. So one lock per denoiser, else per pipeline."""
-        denoisers = (getattr(pipeline, name, None) for name in ("transformer", "unet"))
-        owner = next((module for module in denoisers if module is not None), pipeline)
+    @contextlib.contextmanager
+    def calling(self, pipeline: Any) -> Iterator[None]:
+        """Held while `pipeline` runs. A pipeline object is not re-entrant (some keep state between the
+        steps of a call, or between an inversion and its edit), and neither is a module another pipeline
+        shares: a VAE keeps its causal cache on itself while it decodes, a denoiser its cache hooks' state.
+        So a call holds the lock of the pipeline and of each of its modules, taken in one global order so
+        that two calls never wait on each other in a circle."""
+        with contextlib.ExitStack() as held:
+            for lock in self.call_locks(pipeline):
+                held.enter_context(lock)
+            yield
+
+    def call_locks(self, pipeline: Any) -> list[threading.Lock]:
+        modules = [c for c in getattr(pipeline, "components", {}).values() if isinstance(c, torch.nn.Module)]
+        owners = sorted({id(owner): owner for owner in (pipeline, *modules)}.items())
         with self._lock:
-            lock = self._call_locks.get(owner)
-            if lock is None:
-                lock = self._call_locks[owner] = threading.Lock()
-            return lock
+            return [self._call_locks.setdefault(owner, threading.Lock()) for _, owner in owners]
 
     def shared_component(self, identity: Hashable | None) -> Any | None:
         """The loaded module with this identity (`sharing.py`), if a pipeline still holds one."""

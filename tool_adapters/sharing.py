@@ -17,8 +17,8 @@ share it), else by path, size and modification time.
 Not shared: anything offloaded (offload hooks belong to one pipeline), and a
 denoiser carrying a cache (its hooks ask their own pipeline for the current
 timestep). A compiled denoiser is shared only between pipelines compiled with
-the same levers; calls on pipelines that share a denoiser are serialised by
-the pool (`PipelinePool.call_lock`).
+the same levers. Pipelines that share a module never run at the same time
+(`PipelinePool.calling`): a VAE keeps its causal cache on itself as it decodes.
 
 Text encodings: a text encoder remembers its last outputs by input, so the
 same prompt (and above all the same negative prompt, encoded by every call
