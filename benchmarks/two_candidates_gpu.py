@@ -1,6 +1,7 @@
 """Two judged candidates against one plain call of the larger model, on one GPU, per acceleration profile.
 
     python benchmarks/two_candidates_gpu.py [--frames 49 --height 480 --width 720] [--profiles exact,balanced,fast]
+                                            [--repeats 3]
 
 The request is the one SPAgent makes of a text: route 1 is CogVideoX-2B text-to-video, route 2 is SD3
 text-to-image then SVD-XT image-to-video, and both candidates are judged (the frame-statistics judge). All
@@ -11,7 +12,9 @@ routes run one after the other, as they do on one GPU (two at once was measured 
 
 Each profile has its own copy of the pipelines, so compiled blocks and cache hooks never leak into the
 exact one. A profile's first request is a warm-up of two steps at the same shapes (its seconds, less the
-exact warm-up's, are the compile time); the second is timed. The plain call is CogVideoXPipeline's own
+exact warm-up's, are the compile time). Then `--repeats` rounds, each timing the plain call and one whole
+request per profile, the order rotated every round so that drift on a shared machine falls on none; the
+table gives medians and each variant's fastest and slowest run. The plain call is CogVideoXPipeline's own
 `pipe(...)` at the same settings, decode included, no write. Fidelity is PSNR and SSIM of each profile's
 candidates against the exact profile's, same seeds: with random weights it shows only that the levers run
 and how far they move the output, not whether the videos would still look right (that needs trained weights:
@@ -50,7 +53,7 @@ def main() -> None:
     from spagent_graph.media import read_frames
     from spagent_graph.metrics import psnr, ssim
     from spagent_graph.state import Candidate
-    from spagent_graph.tool_adapters.acceleration import Levers, apply_levers
+    from spagent_graph.tool_adapters.acceleration import apply_levers
     from spagent_graph.tool_adapters.registry import ToolRegistry, ToolSpec
     from spagent_graph.tool_adapters.toolbox import Toolbox
 
@@ -61,6 +64,7 @@ def main() -> None:
     parser.add_argument("--profiles", default="exact,fast,balanced")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/two-candidates"))
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
+    parser.add_argument("--repeats", type=int, default=1, help="Timed rounds of every variant (default 1).")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     profiles = args.profiles.split(",")
@@ -96,13 +100,13 @@ def main() -> None:
     frames, height, width, _ = cog.fit_size(args.frames, args.height, args.width)
     plain_kwargs = dict(prompt=PROMPT, num_frames=frames, height=height, width=width, output_type="pil",
                         num_inference_steps=cog.defaults["num_inference_steps"], **cog.call)
-    with torch.inference_mode():
-        timed(lambda: base["cogvideox"](**{**plain_kwargs, "num_inference_steps": 2},
-                                        generator=torch.Generator("cpu").manual_seed(0)))
-        torch.cuda.reset_peak_memory_stats()
-        plain_s, _ = timed(lambda: base["cogvideox"](**plain_kwargs, generator=torch.Generator("cpu").manual_seed(0)))
-    plain_peak = torch.cuda.max_memory_allocated() / 2**30
-    print(f"plain CogVideoX call: {plain_s:.1f} s, peak {plain_peak:.1f} GiB", flush=True)
+
+    def plain_call(steps: int | None = None) -> float:
+        kwargs = {**plain_kwargs, "num_inference_steps": steps or plain_kwargs["num_inference_steps"]}
+        with torch.inference_mode():
+            return timed(lambda: base["cogvideox"](**kwargs, generator=torch.Generator("cpu").manual_seed(0)))[0]
+
+    plain_call(steps=2)  # the plain pipeline's own warm-up
 
     def request(profile: str, tag: str, steps: int | None = None) -> dict:
         """One request's work on one GPU: both routes, one after the other, then judging both."""
@@ -127,19 +131,40 @@ def main() -> None:
         seconds["total"] = time.perf_counter() - started
         return {"seconds": seconds, "videos": [video_1, video_2]}
 
-    results = {}
-    exact_warm_up = None
+    warm_ups = {}
     for profile in profiles:
-        warm_up = request(profile, "warm-up", steps=2)["seconds"]["total"]
-        free()
-        torch.cuda.reset_peak_memory_stats()
-        timed_run = request(profile, "timed")
-        timed_run["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
-        timed_run["warm_up_s"] = warm_up
-        exact_warm_up = warm_up if profile == "exact" else exact_warm_up
-        results[profile] = timed_run
-        print(f"{profile}: {json.dumps({k: round(v, 2) for k, v in timed_run['seconds'].items()})}, "
-              f"warm-up {warm_up:.1f} s, peak {timed_run['peak_gib']:.1f} GiB", flush=True)
+        warm_ups[profile] = request(profile, "warm-up", steps=2)["seconds"]["total"]
+        print(f"{profile} warm-up: {warm_ups[profile]:.1f} s", flush=True)
+    variants = ["plain", *profiles]
+    runs: dict[str, list[dict]] = {variant: [] for variant in variants}
+    for round_index in range(args.repeats):
+        turn = round_index % len(variants)
+        for variant in variants[turn:] + variants[:turn]:
+            free()
+            torch.cuda.reset_peak_memory_stats()
+            if variant == "plain":
+                run = {"seconds": {"total": plain_call()}}
+            else:
+                run = request(variant, f"timed-{round_index}")
+            run["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+            runs[variant].append(run)
+            print(f"round {round_index + 1} {variant}: "
+                  f"{json.dumps({k: round(v, 2) for k, v in run['seconds'].items()})}, "
+                  f"peak {run['peak_gib']:.1f} GiB", flush=True)
+
+    def median(variant: str, key: str) -> float:
+        return float(np.median([run["seconds"][key] for run in runs[variant]]))
+
+    plain_s, plain_peak = median("plain", "total"), max(run["peak_gib"] for run in runs["plain"])
+    exact_warm_up = warm_ups.get("exact")
+    results = {}
+    for profile in profiles:
+        totals = [run["seconds"]["total"] for run in runs[profile]]
+        results[profile] = {
+            "seconds": {key: median(profile, key) for key in runs[profile][0]["seconds"]},
+            "totals": totals, "peak_gib": max(run["peak_gib"] for run in runs[profile]),
+            "warm_up_s": warm_ups[profile], "videos": runs[profile][0]["videos"],
+        }
 
     rows = []
     exact = results.get("exact")
@@ -152,12 +177,15 @@ def main() -> None:
             fidelity = [f"{np.mean([psnr(np.asarray(a), np.asarray(b)) for a, b in pairs]):.1f}",
                         f"{np.mean([ssim(np.asarray(a), np.asarray(b)) for a, b in pairs]):.3f}"]
         compile_s = result["warm_up_s"] - exact_warm_up if exact_warm_up is not None and profile != "exact" else 0.0
-        rows.append([profile, f"{s['total']:.1f}", f"{s['total'] / plain_s:.2f}", f"{s['cogvideox']:.1f}",
+        spread = f"{min(result['totals']):.1f}-{max(result['totals']):.1f}"
+        rows.append([profile, f"{s['total']:.1f}", spread, f"{s['total'] / plain_s:.2f}", f"{s['cogvideox']:.1f}",
                      f"{s['sd3']:.1f}", f"{s['svd']:.1f}", f"{s['judge']:.1f}", f"{result['peak_gib']:.1f}",
                      f"{compile_s:.1f}", *fidelity])
+    plain_totals = [run["seconds"]["total"] for run in runs["plain"]]
     print(f"\nplain CogVideoX-2B call ({frames} frames, {width}x{height}, {plain_kwargs['num_inference_steps']} steps, "
-          f"decode included): {plain_s:.1f} s, peak {plain_peak:.1f} GiB\n")
-    print(table(["profile", "request s", "x plain", "route 1 CogVideoX s", "SD3 s", "SVD s", "judge s", "peak GiB",
+          f"decode included): {plain_s:.1f} s (median of {len(plain_totals)}, {min(plain_totals):.1f}-"
+          f"{max(plain_totals):.1f}), peak {plain_peak:.1f} GiB\n")
+    print(table(["profile", "request s", "runs s", "x plain", "route 1 CogVideoX s", "SD3 s", "SVD s", "judge s", "peak GiB",
                  "compile s", "PSNR vs exact", "SSIM vs exact"], rows))
     if exact is not None:
         print("\nshare of each profile's saving, by tool (seconds saved against exact):")
@@ -166,7 +194,8 @@ def main() -> None:
                 saved = {k: exact["seconds"][k] - result["seconds"][k] for k in ("cogvideox", "sd3", "svd")}
                 print(f"  {profile}: " + ", ".join(f"{k} {v:+.1f}" for k, v in saved.items()))
     if args.json:
-        args.json.write_text(json.dumps({"plain_s": plain_s, "plain_peak_gib": plain_peak, "results": {
+        args.json.write_text(json.dumps({"plain_s": plain_s, "plain_runs_s": plain_totals,
+                                         "plain_peak_gib": plain_peak, "results": {
             p: {k: v for k, v in r.items() if k != "videos"} for p, r in results.items()}}, indent=2))
 
 
