@@ -369,8 +369,23 @@ def _wan_components(seed: int, i2v: bool = False) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------------------
 
 
+def _flux1_scheduler():
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    # FLUX.1-dev's scheduler config; FLUX.2-dev's converted checkpoint copies it.
+    return FlowMatchEulerDiscreteScheduler(
+        num_train_timesteps=1000,
+        shift=3.0,
+        use_dynamic_shifting=True,
+        base_image_seq_len=256,
+        max_image_seq_len=4096,
+        base_shift=0.5,
+        max_shift=1.15,
+    )
+
+
 def _flux_components(seed: int) -> dict[str, Any]:
-    from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+    from diffusers import FluxTransformer2DModel
 
     torch.manual_seed(seed)
     # FLUX.1-dev: 16 latent channels packed into 2x2 patches (in_channels 64; sides multiples of 16),
@@ -400,15 +415,7 @@ def _flux_components(seed: int) -> dict[str, Any]:
         shift_factor=0.1159,
         scaling_factor=0.3611,
     )
-    scheduler = FlowMatchEulerDiscreteScheduler(
-        num_train_timesteps=1000,
-        shift=3.0,
-        use_dynamic_shifting=True,
-        base_image_seq_len=256,
-        max_image_seq_len=4096,
-        base_shift=0.5,
-        max_shift=1.15,
-    )
+    scheduler = _flux1_scheduler()
     return {
         "scheduler": scheduler,
         "vae": vae,

@@ -46,7 +46,7 @@ from ._base import DemoSpec, _autoencoder_kl, _bytes_to_unicode
 
 # The package's __init__ imports _tiny before anything else, and _tiny imports this module only at its
 # end, so everything below already exists there when these names are read.
-from ._tiny import _flux_components, _spec
+from ._tiny import _flux1_scheduler, _flux_components, _spec
 
 __all__ = ["TINY"]
 
@@ -321,21 +321,6 @@ def _qwen_image_scheduler():
         max_image_seq_len=8192,
         shift_terminal=0.02,
         time_shift_type="exponential",
-    )
-
-
-def _flux1_scheduler():
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    # FLUX.1-dev's scheduler config; FLUX.2-dev's converted checkpoint copies it.
-    return FlowMatchEulerDiscreteScheduler(
-        num_train_timesteps=1000,
-        shift=3.0,
-        use_dynamic_shifting=True,
-        base_image_seq_len=256,
-        max_image_seq_len=4096,
-        base_shift=0.5,
-        max_shift=1.15,
     )
 
 
