@@ -27,7 +27,6 @@ themselves (a real run would use the cache only after `spagent bench` passed).
 from __future__ import annotations
 
 import argparse
-import copy
 import gc
 import json
 import time
@@ -35,7 +34,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _levered import levered_copy, rotated_rounds
 from _table import table
+from levers_gpu import pulled_levers
 from tools_gpu import MODELS, PROMPT, build_folder
 from tools_gpu import _sync_time as timed
 
@@ -53,7 +54,6 @@ def main() -> None:
     from spagent_graph.media import read_frames
     from spagent_graph.metrics import psnr, ssim
     from spagent_graph.state import Candidate
-    from spagent_graph.tool_adapters.acceleration import apply_levers
     from spagent_graph.tool_adapters.registry import ToolRegistry, ToolSpec
     from spagent_graph.tool_adapters.toolbox import Toolbox
 
@@ -65,6 +65,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/two-candidates"))
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     parser.add_argument("--repeats", type=int, default=1, help="Timed rounds of every variant (default 1).")
+    parser.add_argument("--no-ablations", action="store_true",
+                        help="Leave out the calls less one lever (the levers' shares), which add about 50 s a round.")
+    parser.add_argument("--fidelity-frames", type=int, default=9,
+                        help="Frames of each video, spread evenly, in PSNR/SSIM (all 49 take a minute of CPU).")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     profiles = args.profiles.split(",")
@@ -85,14 +89,17 @@ def main() -> None:
         base[name] = pipeline
         print(f"built and loaded {name} in {seconds:.1f} s", flush=True)
     levers = {p: {name: _profile_levers(specs[name], p) for name in specs} for p in profiles}
-    for profile in profiles:
-        for name, pipeline in base.items():
-            chosen = levers[profile][name]
-            variant = pipeline if chosen.is_plain else copy.deepcopy(pipeline)
-            apply_levers(variant, chosen)
-            tool = toolbox.tool(name)
-            toolbox.pool.get(tool.pool_key(chosen), lambda device, variant=variant: variant, device="cuda")
-            print(f"{profile} {name}: {chosen.in_words()}", flush=True)
+    # Where a profile pulls more than one lever on a model, that model's call is also timed less each
+    # lever, which splits its saving between them.
+    ablations = {f"{profile} {name} less {lever}": (name, without)
+                 for profile in profiles for name in specs
+                 if len(pulled := pulled_levers(levers[profile][name])) > 1 for lever, without in pulled.items()
+                 if not args.no_ablations}
+    for variant_name, (name, chosen) in [(f"{profile} {name}", (name, levers[profile][name]))
+                                         for profile in profiles for name in specs] + list(ablations.items()):
+        variant = levered_copy(base[name], chosen)
+        toolbox.pool.get(toolbox.tool(name).pool_key(chosen), lambda device, variant=variant: variant, device="cuda")
+        print(f"{variant_name}: {chosen.in_words()}", flush=True)
     print(f"{torch.cuda.memory_allocated() / 2**30:.1f} GiB of weights resident", flush=True)
 
     # The plain call: CogVideoX's own pipeline at the request's settings (the larger model of the two routes).
@@ -108,11 +115,14 @@ def main() -> None:
 
     plain_call(steps=2)  # the plain pipeline's own warm-up
 
+    asked = {"prompt": PROMPT, "num_frames": args.frames, "height": args.height, "width": args.width,
+             "fps": 8, "seed": 0}
+    route_2_image = {}  # SVD's input, for an ablation of SVD's levers: the image SD3 made last
+
     def request(profile: str, tag: str, steps: int | None = None) -> dict:
         """One request's work on one GPU: both routes, one after the other, then judging both."""
         config = {"configurable": {"levers": levers[profile]}}
-        common = {"prompt": PROMPT, "num_frames": args.frames, "height": args.height, "width": args.width,
-                  "fps": 8, "seed": 0, "num_inference_steps": steps}
+        common = {**asked, "num_inference_steps": steps}
         out = args.workdir / f"{profile}-{tag}"
         out.mkdir(exist_ok=True)
         seconds = {}
@@ -121,6 +131,7 @@ def main() -> None:
             {**common, "output_path": str(out / "route-1.mp4")}, config=config))
         seconds["sd3"], image = timed(lambda: toolbox.tool("sd3").invoke(
             {**common, "output_path": str(out / "route-2-image.png")}, config=config))
+        route_2_image["path"] = image
         seconds["svd"], video_2 = timed(lambda: toolbox.tool("svd").invoke(
             {**common, "image": image, "output_path": str(out / "route-2.mp4")}, config=config))
         judged_started = time.perf_counter()
@@ -131,26 +142,38 @@ def main() -> None:
         seconds["total"] = time.perf_counter() - started
         return {"seconds": seconds, "videos": [video_1, video_2]}
 
+    def ablated_call(variant: str, tag: str, steps: int | None = None) -> dict:
+        """The call of one model that an ablation changes, alone, at the request's settings."""
+        name, chosen = ablations[variant]
+        config = {"configurable": {"levers": {name: chosen}}}
+        out = args.workdir / f"{variant.replace(' ', '-')}-{tag}"
+        out.mkdir(exist_ok=True)
+        extra = {"image": route_2_image["path"]} if name == "svd" else {}
+        seconds, _ = timed(lambda: toolbox.tool(name).invoke(
+            {**asked, **extra, "num_inference_steps": steps, "output_path": str(out / f"{name}.mp4")}, config=config))
+        return {"seconds": {name: seconds, "total": seconds}}
+
     warm_ups = {}
-    for profile in profiles:
-        warm_ups[profile] = request(profile, "warm-up", steps=2)["seconds"]["total"]
-        print(f"{profile} warm-up: {warm_ups[profile]:.1f} s", flush=True)
-    variants = ["plain", *profiles]
+    for variant in [*profiles, *ablations]:
+        run = request(variant, "warm-up", steps=2) if variant in profiles else ablated_call(variant, "warm-up", 2)
+        warm_ups[variant] = run["seconds"]["total"]
+        print(f"{variant} warm-up: {warm_ups[variant]:.1f} s", flush=True)
+    variants = ["plain", *profiles, *ablations]
     runs: dict[str, list[dict]] = {variant: [] for variant in variants}
-    for round_index in range(args.repeats):
-        turn = round_index % len(variants)
-        for variant in variants[turn:] + variants[:turn]:
-            free()
-            torch.cuda.reset_peak_memory_stats()
-            if variant == "plain":
-                run = {"seconds": {"total": plain_call()}}
-            else:
-                run = request(variant, f"timed-{round_index}")
-            run["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
-            runs[variant].append(run)
-            print(f"round {round_index + 1} {variant}: "
-                  f"{json.dumps({k: round(v, 2) for k, v in run['seconds'].items()})}, "
-                  f"peak {run['peak_gib']:.1f} GiB", flush=True)
+    for round_index, variant in rotated_rounds(variants, args.repeats):
+        free()
+        torch.cuda.reset_peak_memory_stats()
+        if variant == "plain":
+            run = {"seconds": {"total": plain_call()}}
+        elif variant in ablations:
+            run = ablated_call(variant, f"timed-{round_index}")
+        else:
+            run = request(variant, f"timed-{round_index}")
+        run["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        runs[variant].append(run)
+        print(f"round {round_index + 1} {variant}: "
+              f"{json.dumps({k: round(v, 2) for k, v in run['seconds'].items()})}, "
+              f"peak {run['peak_gib']:.1f} GiB", flush=True)
 
     def median(variant: str, key: str) -> float:
         return float(np.median([run["seconds"][key] for run in runs[variant]]))
@@ -173,7 +196,8 @@ def main() -> None:
         fidelity = ["-", "-"]
         if exact is not None and profile != "exact":
             pairs = [(a, b) for ours, theirs in zip(result["videos"], exact["videos"])
-                     for a, b in zip(read_frames(ours), read_frames(theirs))]
+                     for a, b in zip(read_frames(ours, args.fidelity_frames),
+                                     read_frames(theirs, args.fidelity_frames))]
             fidelity = [f"{np.mean([psnr(np.asarray(a), np.asarray(b)) for a, b in pairs]):.1f}",
                         f"{np.mean([ssim(np.asarray(a), np.asarray(b)) for a, b in pairs]):.3f}"]
         compile_s = result["warm_up_s"] - exact_warm_up if exact_warm_up is not None and profile != "exact" else 0.0
@@ -193,10 +217,18 @@ def main() -> None:
             if profile != "exact":
                 saved = {k: exact["seconds"][k] - result["seconds"][k] for k in ("cogvideox", "sd3", "svd")}
                 print(f"  {profile}: " + ", ".join(f"{k} {v:+.1f}" for k, v in saved.items()))
+        for variant, (name, _) in ablations.items():
+            profile, lever = variant.split(" ")[0], variant.rsplit(" ", 1)[1]
+            everything = exact["seconds"][name] - results[profile]["seconds"][name]
+            without = exact["seconds"][name] - median(variant, name)
+            print(f"  {profile} {name}: all its levers save {everything:.1f} s; less the {lever} they save "
+                  f"{without:.1f} s, so the {lever}'s share is {everything - without:.1f} s")
     if args.json:
         args.json.write_text(json.dumps({"plain_s": plain_s, "plain_runs_s": plain_totals,
                                          "plain_peak_gib": plain_peak, "results": {
-            p: {k: v for k, v in r.items() if k != "videos"} for p, r in results.items()}}, indent=2))
+            p: {k: v for k, v in r.items() if k != "videos"} for p, r in results.items()},
+            "ablations_s": {variant: [run["seconds"]["total"] for run in runs[variant]] for variant in ablations},
+            "warm_ups_s": warm_ups}, indent=2))
 
 
 def _built(name: str, workdir: Path):

@@ -13,7 +13,9 @@ A registry names, per model family, which of diffusers' levers each profile pull
 
 - `compile`: regional compilation of the denoiser's repeated blocks (`blocks`),
   or of the named submodules inside each block. Compiling whole blocks under a
-  cache hook recompiles at every step, so a cache goes with submodules.
+  cache hook recompiles at every step, so a cache goes with submodules. A
+  model that declares no repeated blocks (a UNet) names the classes to compile
+  in `blocks` (SVD: `{target: unet, compile: blocks, blocks: [TransformerSpatioTemporalModel]}`).
 - `cache`: one of diffusers' caching hooks (TaylorSeer, Pyramid Attention
   Broadcast, FasterCache, First Block Cache, MagCache) with its settings.
 - `attention_backend`: a diffusers attention backend, for models whose
@@ -98,6 +100,9 @@ class Levers(BaseModel):
     compile: Literal["none", "blocks", "whole"] | tuple[str, ...] = Field(
         "none", description="blocks: torch.compile each repeated block; whole: the whole target (a model that "
         "declares no repeated blocks); a list: those submodules of each block.")
+    blocks: tuple[str, ...] = Field(
+        (), description="Class names of the blocks to compile, for a denoiser that declares no `_repeated_blocks` "
+        "of its own (a UNet's attention and resnet blocks); empty: the denoiser's own, or its largest ModuleList.")
     cache: CacheLever | None = None
     attention_backend: str | None = None
 
@@ -126,6 +131,8 @@ class Levers(BaseModel):
             parts.append(f"{self.cache.kind.replace('_', ' ')} cache")
         if self.compile == "whole":
             parts.append(f"the {self.target} compiled")
+        elif self.compile == "blocks" and self.blocks:
+            parts.append(f"each {', '.join(self.blocks)} of the {self.target} compiled")
         elif self.compile == "blocks":
             parts.append(f"the {self.target}'s repeated blocks compiled")
         elif self.compile != "none":
@@ -196,25 +203,27 @@ def _pull(pipeline: Any, target: Any, levers: Levers) -> None:
     if levers.compile == "whole":
         target.compile()
     elif levers.compile == "blocks":
-        for block in _repeated_blocks(target):
+        for block in _repeated_blocks(target, levers.blocks):
             block.compile()
     elif levers.compile != "none":
-        for block in _repeated_blocks(target):
+        for block in _repeated_blocks(target, levers.blocks):
             for name in levers.compile:
                 submodule = block.get_submodule(name)
                 submodule.compile()
 
 
-def _repeated_blocks(module: torch.nn.Module) -> list[torch.nn.Module]:
-    """The instances of the classes a diffusers model declares as `_repeated_blocks` (its transformer
-    blocks); for a model that declares none (CogVideoX, SD3), the items of its own ModuleList that
-    holds the most parameters (`transformer_blocks`)."""
+def _repeated_blocks(module: torch.nn.Module, classes: tuple[str, ...] = ()) -> list[torch.nn.Module]:
+    """The instances of `classes`, else of the classes a diffusers model declares as `_repeated_blocks`
+    (its transformer blocks); for a model that declares none (CogVideoX, SD3), the items of its own
+    ModuleList that holds the most parameters (`transformer_blocks`)."""
     import torch
 
-    names = set(getattr(module, "_repeated_blocks", None) or ())
+    names = set(classes or getattr(module, "_repeated_blocks", None) or ())
     blocks = [m for m in module.modules() if type(m).__name__ in names]
     if blocks:
         return blocks
+    if classes:
+        raise ValueError(f"the {type(module).__name__} has no block of the classes {', '.join(classes)}")
     lists = [m for m in module.children() if isinstance(m, torch.nn.ModuleList)]
     return list(max(lists, key=lambda m: sum(p.numel() for p in m.parameters()))) if lists else []
 

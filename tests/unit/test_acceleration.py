@@ -86,7 +86,7 @@ def test_a_tool_without_levers_runs_plain_under_every_profile():
 
 def test_families_are_shared_by_entries_and_by_files_that_include_the_library(tmp_path: Path):
     assert LIBRARY.get("cogvideox-i2v").acceleration == COGVIDEOX.acceleration
-    assert LIBRARY.get("svd").acceleration == {}
+    assert LIBRARY.get("i2vgen-xl").acceleration == {}  # a family of none
     own = tmp_path / "mine.yaml"
     own.write_text("include: [library]\ntools:\n  my-cogvideox:\n    task: text_to_video\n"
                    "    pipeline: CogVideoXPipeline\n    model: me/cogvideox-finetune\n    acceleration: cogvideox\n")
@@ -142,6 +142,18 @@ def test_compile_levers_compile_the_blocks_or_their_submodules(tiny_cache: Path,
                and block.ff._compiled_call_impl is not None and block.norm2._compiled_call_impl is None
                for block in inner)
     assert all(block._compiled_call_impl is None for block in tool.pipeline().transformer.transformer_blocks)
+
+
+def test_a_unet_compiles_the_block_classes_its_family_names(tiny_cache: Path, tmp_path: Path):
+    tool = Toolbox(ToolRegistry({"svd": tiny_spec("svd", tiny_cache)}), device="cpu",
+                   cache_dir=tmp_path / "cache").tool("svd")
+    classes = ("TransformerSpatioTemporalModel", "SpatioTemporalResBlock")
+    unet = tool.pipeline(Levers(target="unet", compile="blocks", blocks=classes)).unet
+    chosen = [m for m in unet.modules() if type(m).__name__ in classes]
+    assert chosen and all(m._compiled_call_impl is not None for m in chosen)
+    assert all(m._compiled_call_impl is None for m in unet.modules() if type(m).__name__ not in classes)
+    with pytest.raises(ValueError, match="has no block of the classes NoSuchBlock"):
+        apply_levers(tool.pipeline(), Levers(target="unet", compile="blocks", blocks=("NoSuchBlock",)))
 
 
 def test_a_warm_up_compiles_at_the_usual_size_so_that_the_first_call_does_not(tiny_cache: Path, tmp_path: Path):
