@@ -1,7 +1,9 @@
 """Two judged candidates against one plain call of the larger model, on one GPU, per acceleration profile.
 
     python benchmarks/two_candidates_gpu.py [--frames 49 --height 480 --width 720] [--profiles exact,balanced,fast]
-                                            [--repeats 3]
+                                            [--repeats 2] [--no-ablations] [--fidelity-frames 9]
+
+On an H200 a round takes about 3 minutes (2.4 without the ablations), building and warming up 2.
 
 The request is the one SPAgent makes of a text: route 1 is CogVideoX-2B text-to-video, route 2 is SD3
 text-to-image then SVD-XT image-to-video, and both candidates are judged (the frame-statistics judge). All
@@ -10,15 +12,19 @@ library entry's own settings and usual steps (50, 28, 25), and every call goes t
 (fitting, step reporting, the MP4/PNG writes) with the levers of the profile that the registry gives. The
 routes run one after the other, as they do on one GPU (two at once was measured at 0.97x in issue 15).
 
-Each profile has its own copy of the pipelines, so compiled blocks and cache hooks never leak into the
-exact one. A profile's first request is a warm-up of two steps at the same shapes (its seconds, less the
-exact warm-up's, are the compile time). Then `--repeats` rounds, each timing the plain call and one whole
-request per profile, the order rotated every round so that drift on a shared machine falls on none; the
-table gives medians and each variant's fastest and slowest run. The plain call is CogVideoXPipeline's own
-`pipe(...)` at the same settings, decode included, no write. Fidelity is PSNR and SSIM of each profile's
-candidates against the exact profile's, same seeds: with random weights it shows only that the levers run
-and how far they move the output, not whether the videos would still look right (that needs trained weights:
-`spagent bench` on the user's own).
+Each profile has its own copy of each denoiser (the encoders and VAEs are shared, as the tool's pool
+shares them), so compiled blocks and cache hooks never leak into the exact one. A profile's first request
+is a warm-up of two steps at the same shapes (its seconds, less the exact warm-up's, are the compile time;
+compiled code is shared by modules of one class and shape, so levers two profiles have in common are paid
+by the first one warmed). Then `--repeats` rounds, each timing the plain call, one whole request per
+profile and, where a profile pulls several levers on a model, that model's call less each lever in turn
+(which splits its saving between the levers; `--no-ablations` leaves these out), the order rotated every
+round so that drift on a shared machine falls on none; the table gives medians and each variant's fastest
+and slowest run. The plain call is CogVideoXPipeline's own `pipe(...)` at the same settings, decode
+included, no write. Fidelity is PSNR and SSIM of each profile's candidates against the exact profile's,
+same seeds, over `--fidelity-frames` frames of each: with random weights it shows only that the levers run
+and how far they move the output, not whether the videos would still look right (that needs trained
+weights: `spagent bench` on the user's own).
 
 The fast profile here uses the registry's cache without a bench record: this benchmark measures the levers
 themselves (a real run would use the cache only after `spagent bench` passed).
