@@ -48,10 +48,13 @@ def calls(log: Path) -> dict[str, int]:
 
 
 def finished_branches(database: Path) -> int:
-    """Branches whose result the checkpointer has saved (pending writes of the candidates channel)."""
+    """Route branches whose result the checkpointer has saved: their writes to the candidates channel.
+    Only the branches' (`Send` pushes): the node that reads the inputs also writes that channel, to empty
+    it, and counting it let the job be killed before route 1 had finished, now and then."""
     try:
         with sqlite3.connect(database) as db:
-            return db.execute("SELECT count(*) FROM writes WHERE channel = 'candidates'").fetchone()[0]
+            return db.execute("SELECT count(*) FROM writes WHERE channel = 'candidates' "
+                              "AND task_path LIKE '~__pregel_push%'").fetchone()[0]
     except sqlite3.OperationalError:  # not created yet
         return 0
 
