@@ -361,13 +361,13 @@ def write_video(
             container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
         container.mux(stream.encode(None))
         if sound is not None:
-            stream, layout = sound
+            audio_stream, layout = sound
             samples = round(len(arrays) / fps * sample_rate)
             track = np.atleast_2d(np.asarray(audio, dtype=np.float32))[:, :samples]
             frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(np.clip(track, -1, 1)), format="fltp", layout=layout)
             frame.sample_rate = sample_rate
-            container.mux(stream.encode(frame))
-            container.mux(stream.encode(None))
+            container.mux(audio_stream.encode(frame))
+            container.mux(audio_stream.encode(None))
     return path
 
 
