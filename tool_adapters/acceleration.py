@@ -39,7 +39,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from spagent_graph.capability_store import FidelityRecord
 
@@ -105,6 +105,13 @@ class Levers(BaseModel):
         "of its own (a UNet's attention and resnet blocks); empty: the denoiser's own, or its largest ModuleList.")
     cache: CacheLever | None = None
     attention_backend: str | None = None
+
+    @model_validator(mode="after")
+    def _blocks_only_where_blocks_compile(self) -> Levers:
+        if self.blocks and self.compile in ("none", "whole"):
+            raise ValueError(f"`blocks` names the blocks to compile, but `compile` is {self.compile!r}: "
+                             "use `compile: blocks` (or a list of submodules inside those blocks)")
+        return self
 
     @property
     def changes_math(self) -> bool:

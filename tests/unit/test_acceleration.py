@@ -154,6 +154,8 @@ def test_a_unet_compiles_the_block_classes_its_family_names(tiny_cache: Path, tm
     assert all(m._compiled_call_impl is None for m in unet.modules() if type(m).__name__ not in classes)
     with pytest.raises(ValueError, match="has no block of the classes NoSuchBlock"):
         apply_levers(tool.pipeline(), Levers(target="unet", compile="blocks", blocks=("NoSuchBlock",)))
+    with pytest.raises(ValueError, match="`blocks` names the blocks to compile, but `compile` is 'whole'"):
+        Levers(target="unet", compile="whole", blocks=classes)
 
 
 def test_a_warm_up_compiles_at_the_usual_size_so_that_the_first_call_does_not(tiny_cache: Path, tmp_path: Path):
