@@ -18,6 +18,18 @@ from pathlib import Path
 REQUESTS, CLIENTS = 50, 8
 
 
+def settle() -> None:
+    """Frees what is garbage and hands glibc's free pages back, so that resident memory counts what is
+    held rather than what the allocator happens to keep cached, which varies from run to run."""
+    import ctypes
+    import ctypes.util
+
+    gc.collect()
+    libc = ctypes.util.find_library("c")
+    if libc and hasattr(ctypes.CDLL(libc), "malloc_trim"):
+        ctypes.CDLL(libc).malloc_trim(0)
+
+
 def serve_load(artifacts: str, cache: str, image: str) -> dict:
     import psutil
 
@@ -38,7 +50,7 @@ def serve_load(artifacts: str, cache: str, image: str) -> dict:
     # per-thread arenas at their working size.
     with ThreadPoolExecutor(max_workers=CLIENTS) as clients:
         list(clients.map(request, range(CLIENTS)))
-    gc.collect()
+    settle()
     process = psutil.Process()
     before = process.memory_info().rss
 
@@ -58,7 +70,7 @@ def serve_load(artifacts: str, cache: str, image: str) -> dict:
 
     with ThreadPoolExecutor(max_workers=CLIENTS) as clients:
         list(clients.map(client, range(REQUESTS)))
-    gc.collect()
+    settle()
     after = process.memory_info().rss
     return {"errors": errors, "lost": lost, "refused": gate.refused, "before": before, "after": after}
 
