@@ -22,6 +22,13 @@ def levered_copy(pipeline: Any, levers: Any) -> Any:
     return variant
 
 
+def pulled_levers(levers: Any) -> dict[str, Any]:
+    """Each lever `levers` pulls, with the levers less that one (a lever's share is what leaving it out costs)."""
+    unpulled = {"cache": None, "compile": "none", "attention_backend": None}
+    return {lever: levers.model_copy(update={lever: unset, **({"blocks": ()} if lever == "compile" else {})})
+            for lever, unset in unpulled.items() if getattr(levers, lever) != unset}
+
+
 def rotated_rounds(variants: Sequence[str], repeats: int) -> Iterator[tuple[int, str]]:
     """Every variant once per round, the order rotated each round so that drift on a shared machine
     (a single 1 s call varies by 25% there) falls on none of them."""

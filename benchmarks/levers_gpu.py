@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _levered import levered_copy, rotated_rounds
+from _levered import levered_copy, pulled_levers, rotated_rounds
 from _table import table
 from tools_gpu import MODELS, PROMPT, build_folder
 from tools_gpu import _sync_time as timed
@@ -45,13 +45,6 @@ def lever_sets(spec, given: str | None) -> dict:
             for lever, without in pulled.items():
                 sets[f"{profile} less {lever}"] = without
     return sets
-
-
-def pulled_levers(levers) -> dict:
-    """Each lever `levers` pulls, with the levers less that one."""
-    unpulled = {"cache": None, "compile": "none", "attention_backend": None}
-    return {lever: levers.model_copy(update={lever: unset}) for lever, unset in unpulled.items()
-            if getattr(levers, lever) != unset}
 
 
 def main() -> None:

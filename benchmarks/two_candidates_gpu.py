@@ -40,9 +40,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _levered import levered_copy, rotated_rounds
+from _levered import levered_copy, pulled_levers, rotated_rounds
 from _table import table
-from levers_gpu import pulled_levers
 from tools_gpu import MODELS, PROMPT, build_folder
 from tools_gpu import _sync_time as timed
 
@@ -97,10 +96,9 @@ def main() -> None:
     levers = {p: {name: _profile_levers(specs[name], p) for name in specs} for p in profiles}
     # Where a profile pulls more than one lever on a model, that model's call is also timed less each
     # lever, which splits its saving between them.
-    ablations = {f"{profile} {name} less {lever}": (name, without)
-                 for profile in profiles for name in specs
-                 if len(pulled := pulled_levers(levers[profile][name])) > 1 for lever, without in pulled.items()
-                 if not args.no_ablations}
+    ablations = {} if args.no_ablations else {
+        f"{profile} {name} less {lever}": (name, without) for profile in profiles for name in specs
+        if len(pulled := pulled_levers(levers[profile][name])) > 1 for lever, without in pulled.items()}
     for variant_name, (name, chosen) in [(f"{profile} {name}", (name, levers[profile][name]))
                                          for profile in profiles for name in specs] + list(ablations.items()):
         variant = levered_copy(base[name], chosen)
@@ -155,8 +153,9 @@ def main() -> None:
         out = args.workdir / f"{variant.replace(' ', '-')}-{tag}"
         out.mkdir(exist_ok=True)
         extra = {"image": route_2_image["path"]} if name == "svd" else {}
+        output = out / (f"{name}.png" if specs[name].task == "text_to_image" else f"{name}.mp4")
         seconds, _ = timed(lambda: toolbox.tool(name).invoke(
-            {**asked, **extra, "num_inference_steps": steps, "output_path": str(out / f"{name}.mp4")}, config=config))
+            {**asked, **extra, "num_inference_steps": steps, "output_path": str(output)}, config=config))
         return {"seconds": {name: seconds, "total": seconds}}
 
     warm_ups = {}
