@@ -36,18 +36,19 @@ def inspect_inputs(state: State, runtime: Runtime[Context], services: Services) 
         elif value is not None and context.input_root is not None:
             _inside_root(name, Path(value), Path(context.input_root))
     visual = inspect_request_visual(request, max_side=context.max_input_side, max_frames=context.max_input_frames)
-    return {"request": request, "visual": visual, **new_run(run_id)}
+    return {"request": request, "visual": visual, **new_run(run_id, context)}
 
 
-def new_run(run_id: str) -> dict:
-    """The update that starts a run on a thread: a new id, and nothing left of the run before.
+def new_run(run_id: str, context: Context) -> dict:
+    """The update that starts a run on a thread: a new id, its reviews, and nothing left of the run before.
 
     The lists the routes append to are replaced, not appended to, so a candidate can
     only ever meet its own run's evaluation.
     """
+    reviews = [name for name, wanted in (("plan", context.review_plan), ("winner", context.pick_winner)) if wanted]
     return {"run_id": run_id, "intent": None, "route_plan": None, "model_plan": None, "choice": None,
             "cancelled": False, "strength_updates": [], "candidates": Overwrite([]), "evaluations": Overwrite([]),
-            "decisions": Overwrite([])}
+            "decisions": Overwrite([]), "reviews": reviews}
 
 
 def _inside_root(name: str, path: Path, root: Path) -> None:

@@ -15,6 +15,10 @@ With `Context(pick_winner=True)` the run stops again after judging, showing
 the candidates and their scores; resume with `{"candidate_id": "route-2"}`
 (or `{"action": "accept"}` for the judge's pick). The user's pick becomes the
 choice and counts as a human score in the capability store.
+
+The reviews are the run's: taken from the context it starts with and kept in
+its state (`reviews`), so a resume that carries another context, or none,
+still has its answer applied.
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ if TYPE_CHECKING:
 
 
 def review_plan(state: State, runtime: Runtime[Context], services: Services) -> dict:
-    context = services.context(runtime)
-    if not context.review_plan:
+    # Whether to stop is the run's, kept in its state: the context of a resume may differ.
+    if "plan" not in state.get("reviews", ()):
         return {}
+    context = services.context(runtime)
     problem = None
     while True:
         answer = interrupt(_plan_for_review(state, services.toolbox(context), problem))
@@ -58,10 +63,10 @@ def review_plan(state: State, runtime: Runtime[Context], services: Services) -> 
 
 
 def review_winner(state: State, runtime: Runtime[Context], services: Services) -> dict:
-    context = services.context(runtime)
     evaluations = {e.candidate_id: e for e in state.get("evaluations", [])}
-    if not context.pick_winner or not evaluations:
+    if "winner" not in state.get("reviews", ()) or not evaluations:
         return {}
+    context = services.context(runtime)
     candidates = {c.id: c for c in state.get("candidates", [])}
     problem = None
     while True:
@@ -69,7 +74,8 @@ def review_winner(state: State, runtime: Runtime[Context], services: Services) -
             "kind": "pick_winner",
             "suggested": state["choice"].candidate_id,
             "candidates": [
-                {"candidate_id": cid, "video": str(candidates[cid].video), "tools": list(candidates[cid].tools),
+                {"candidate_id": cid, "video": str(candidates[cid].video), "video_url": candidates[cid].video_url,
+                 "tools": list(candidates[cid].tools),
                  "overall": e.overall, "rationale": e.rationale}
                 for cid, e in evaluations.items()
             ],

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import operator
 import statistics
+import sys
 from typing import Annotated, Any
 
 from langgraph.graph import END, START, StateGraph
@@ -29,6 +30,7 @@ from langgraph.types import Send
 from pydantic import Field
 from typing_extensions import TypedDict
 
+from spagent_graph import state
 from spagent_graph.nodes.execute import execute_route
 
 from .context import Context
@@ -36,7 +38,7 @@ from .services import Services
 from .errors import UnknownToolError
 from .judging import judge_each
 from .media import inspect_request_visual
-from .persistence import allow_state_types
+from .persistence import StateTypesGraph
 from .probes import probes_for
 from .selection import NEUTRAL_STRENGTH
 from .state import (
@@ -168,6 +170,12 @@ def strength_table(store, task: Task, tools: list[str], *, highlight: str | None
     return header + "".join(rows)
 
 
+class ExpansionGraph(StateTypesGraph):
+    """The compiled expansion graph: any saver it runs with loads its state types and the graph's."""
+
+    state_modules = (state, sys.modules[__name__])
+
+
 def build_expansion_graph(*, checkpointer: Any = None, services: Services | None = None,
                           settings: Context | None = None, name: str = "spagent-expand") -> CompiledStateGraph:
     """The expansion graph; `services` and `settings` as for `build_graph`."""
@@ -184,10 +192,5 @@ def build_expansion_graph(*, checkpointer: Any = None, services: Services | None
     builder.add_edge("run_probe", "judge_probes")
     builder.add_edge("judge_probes", "store_strengths")
     builder.add_edge("store_strengths", END)
-    import sys
-
-    from . import state
-
-    checkpointer = allow_state_types(checkpointer, state, sys.modules[__name__])
-    return builder.compile(checkpointer=checkpointer, name=name)
+    return ExpansionGraph.of(builder.compile(checkpointer=checkpointer, name=name))
 

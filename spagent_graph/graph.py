@@ -35,7 +35,8 @@ from spagent_graph.nodes import (
 )
 
 from .context import Context
-from .persistence import allow_state_types
+from . import state
+from .persistence import StateTypesGraph
 from .services import Services
 from .state import InputState, OutputState, State
 
@@ -92,10 +93,15 @@ def build_graph(
     starts from. `services` owns what is built from the settings (loaded
     pipelines, the capability store, ...); hand in ready-made ones there.
     """
-    from . import state
+    compiled = make_builder(Services.of(services, settings)).compile(checkpointer=checkpointer, store=store, name=name,
+                                                                     **compile_kwargs)
+    return SpagentGraph.of(compiled)
 
-    checkpointer = allow_state_types(checkpointer, state)
-    return make_builder(Services.of(services, settings)).compile(checkpointer=checkpointer, store=store, name=name, **compile_kwargs)
+
+class SpagentGraph(StateTypesGraph):
+    """The compiled SPAgent graph: any saver it runs with loads its state types."""
+
+    state_modules = (state,)
 
 
 def build_planning_graph(*, services: Services | None = None, name: str = "spagent-plan",
@@ -113,4 +119,4 @@ def build_planning_graph(*, services: Services | None = None, name: str = "spage
 
 
 builder = make_builder()
-graph = builder.compile(name="spagent")
+graph = SpagentGraph.of(builder.compile(name="spagent"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +24,12 @@ from typing import Any
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.serde.base import maybe_add_typed_methods
+from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel
 
 from .errors import ConfigError, UsageError
 
-__all__ = ["allow_state_types", "open_checkpointer", "state_types"]
+__all__ = ["StateTypesGraph", "allow_state_types", "open_checkpointer", "state_types"]
 
 
 def state_types(*modules: ModuleType) -> set[tuple[str, str]]:
@@ -46,22 +48,51 @@ def allow_state_types(checkpointer: Any, *modules: ModuleType) -> Any:
     LangGraph's serializer loads only the types it was told of under
     LANGGRAPH_STRICT_MSGPACK=true, and otherwise loads anything while warning
     for each unnamed type (a default that later versions drop). Either way the
-    graph's copy of the saver is given an explicit list: ours, LangGraph's own
-    safe types, and whatever the saver's serializer already allowed. The
+    returned copy of the saver is given an explicit list: ours, LangGraph's own
+    safe types, and whatever the saver's serializer already listed. The
     caller's saver object is left as it was.
     """
     if checkpointer is None or isinstance(checkpointer, bool) or not hasattr(checkpointer, "with_allowlist"):
         return checkpointer
-    ours = state_types(*modules) | _URL_TYPES
+    ours = _types_of(modules)
     serde = getattr(checkpointer, "serde", None)
-    # A default saver's serializer is permissive (allows True); with_allowlist would then
-    # change nothing and every load would warn, so it gets an explicit list of its own.
-    if type(serde) is JsonPlusSerializer and getattr(serde, "_allowed_msgpack_modules", None) is True:
+    # A permissive serializer (any subclass: LangGraph's server has its own) would ignore a
+    # list added to it, and warn at every load; its copy starts from LangGraph's safe types.
+    if isinstance(serde, JsonPlusSerializer) and getattr(serde, "_allowed_msgpack_modules", None) is True:
+        listed = copy.copy(serde)
+        listed._allowed_msgpack_modules = None
         clone = copy.copy(checkpointer)
-        clone.serde = maybe_add_typed_methods(
-            JsonPlusSerializer(pickle_fallback=serde.pickle_fallback, allowed_msgpack_modules=tuple(ours)))
+        clone.serde = maybe_add_typed_methods(listed.with_msgpack_allowlist(ours))
         return clone
     return checkpointer.with_allowlist(ours)
+
+
+@functools.cache
+def _types_of(modules: tuple[ModuleType, ...]) -> frozenset[tuple[str, str]]:
+    return frozenset(state_types(*modules) | _URL_TYPES)
+
+
+class StateTypesGraph(CompiledStateGraph):
+    """A compiled graph whose saver, whoever lends it, loads the graph's state types.
+
+    LangGraph lists a graph's types for its saver when it compiles, but only
+    under strict msgpack, and its server (`langgraph dev`, LangGraph Platform)
+    lends a graph the server's saver by copying the graph, which drops that list
+    (langgraph 1.2). A run then got its plans back as plain dicts. Here the list
+    is applied where every run and state call resolves its saver: one given at
+    compile time, the server's, or a parent graph's. Subclasses name their
+    `state_modules`.
+    """
+
+    state_modules: tuple[ModuleType, ...] = ()
+
+    @classmethod
+    def of(cls, compiled: CompiledStateGraph) -> StateTypesGraph:
+        """`compiled` as this class (a copy sharing its nodes and channels)."""
+        return cls(**{key: value for key, value in vars(compiled).items() if key != "__orig_class__"})
+
+    def _apply_checkpointer_allowlist(self, checkpointer: Any) -> Any:
+        return allow_state_types(checkpointer, *self.state_modules)
 
 
 # A request's image or video may be a URL (pydantic's Url type) until the inputs stage fetches it.
@@ -69,9 +100,11 @@ _URL_TYPES = {("pydantic.networks", "AnyUrl"), ("pydantic_core._pydantic_core", 
 
 
 def _serializer() -> Any:
-    from . import expansion, state
+    # The graph's own types, for a caller who reads the saver directly; each graph adds its
+    # own when it resolves the saver (`StateTypesGraph`).
+    from . import state
 
-    return JsonPlusSerializer(allowed_msgpack_modules=tuple(state_types(state, expansion) | _URL_TYPES))
+    return JsonPlusSerializer(allowed_msgpack_modules=tuple(_types_of((state,))))
 
 
 @contextlib.contextmanager

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .context import Context, refuse_operator_settings
-from .errors import ConfigError, InputError, SettingError
+from .errors import ConfigError, InputError, SettingError, SpagentError
+from .state import GenerationOptions
 
 if TYPE_CHECKING:
     from langgraph_sdk import Auth
@@ -82,6 +83,26 @@ class Deployment:
             store = str(path.with_name(f"{path.stem}.{self.folder_of(identity)}{path.suffix or '.db'}"))
         return self.operator.changed(artifacts_dir=str(self.artifacts_of(identity)),
                                      input_root=str(self.inputs_of(identity)), store_path=store)
+
+    def check_request_size(self, inputs: Any) -> None:
+        """Refuses a request over the operator's limits on steps, frames and pixels, before it is queued.
+
+        A request that is not even well formed passes here: its run fails on it, with the
+        error the graph gives any caller."""
+        request = inputs.get("request") if isinstance(inputs, dict) else None
+        options = request.get("options") if isinstance(request, dict) else None
+        try:
+            options = GenerationOptions.model_validate(options or {})
+        except ValueError:
+            return
+        limits = self.settings
+        asked = (("num_inference_steps", options.num_inference_steps, limits.serve_max_steps, "serve_max_steps"),
+                 ("num_frames", options.num_frames, limits.serve_max_frames, "serve_max_frames"),
+                 ("height x width", options.height * options.width, limits.serve_max_pixels, "serve_max_pixels"))
+        for name, value, limit, setting in asked:
+            if value is not None and limit is not None and value > limit:
+                raise InputError(f"options.{name}", f"is {value}; this server takes at most {limit} a request "
+                                 f"(its `{setting}`).")
 
     def public_path(self, context: Context, path: Path) -> str | None:
         """The server path of a run's file, for its owner."""
@@ -143,10 +164,19 @@ def add_authorization(auth: Auth, deployment: Deployment) -> None:
 
     @auth.on.threads.create_run
     async def only_run_options(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> dict[str, str]:
-        given = (value.get("kwargs") or {}).get("context") or {}
+        kwargs = value.get("kwargs") or {}
+        given = kwargs.get("context") or {}
+        configurable = (kwargs.get("config") or {}).get("configurable") or {}
+        if given and not configurable.get("__context_provided__"):
+            # The server made this context from the run's `configurable`, where a parent system
+            # (a `RemoteGraph` in it, say) keeps keys of its own: only ours are read, in place,
+            # since the server keeps this dict as the run's context.
+            for name in [name for name in given if name not in Context.model_fields]:
+                del given[name]
         try:
             refuse_operator_settings(given, "the run's context")
-        except SettingError as exc:
+            deployment.check_request_size(kwargs.get("input"))
+        except SpagentError as exc:
             raise Auth.exceptions.HTTPException(status_code=422, detail=str(exc)) from exc
         return owned(ctx, value)
 

@@ -71,6 +71,15 @@ class Settings(Context):
         "({\"<token>\": \"<user id>\"}); none: every request is refused.")
     serve_shared_learning: bool = Field(
         False, description="Served graph: every user's judged runs teach one store; off: each user's own store.")
+    serve_max_steps: int | None = Field(
+        100, ge=1, description="Served graph: the most denoising steps a request may ask for "
+        "(`num_inference_steps`); a request over it gets 422 before it is queued. none: no limit.")
+    serve_max_frames: int | None = Field(
+        241, ge=2, description="Served graph: the most frames a request may ask for (`num_frames`); over it, 422. "
+        "none: no limit.")
+    serve_max_pixels: int | None = Field(
+        1280 * 1280, ge=256, description="Served graph: the largest frame a request may ask for, height times "
+        "width in pixels; over it, 422. none: no limit.")
     serve_warm_up: tuple[str, ...] = Field(
         (), description="Served graph: tools loaded as the server starts, each run 2 steps at its usual size "
         "under the acceleration profile so that its compiled blocks are compiled then (logged with the seconds "

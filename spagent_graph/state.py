@@ -2,21 +2,23 @@
 
 The graph state is a `TypedDict`; every value that needs validation is a
 pydantic model defined here, and only these types cross node boundaries.
-`candidates` and `evaluations` are written by parallel branches, so they carry
-an `operator.add` reducer: two routes append, never overwrite.
+`candidates` and `evaluations` are written by parallel branches, so their
+reducer appends: two routes never overwrite each other. Every reducer also
+reads what is written into its type (see `replaced_as`).
 """
 
 from __future__ import annotations
 
-import operator
 import re
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 # pydantic (and so LangGraph's schemas) needs typing_extensions' TypedDict before Python 3.12.
 from typing_extensions import TypedDict
+
+from .errors import InputError
 
 __all__ = [
     "SUBJECTS",
@@ -40,6 +42,7 @@ __all__ = [
     "State",
     "StepRecord",
     "RequestSubject",
+    "Review",
     "Subject",
     "UNKNOWN_SUBJECT",
     "Task",
@@ -280,23 +283,66 @@ class RouteState(TypedDict):
     run_id: str
 
 
+Review = Literal["plan", "winner"]
+
+
+def replaced_as(key: str, kind: Any):
+    """A reducer that keeps the newest value of `key`, checked to be a `kind`.
+
+    Nodes write our types already; a state edit from outside the graph (Studio's
+    edit, `update_state` with JSON) writes plain dicts, which are read into our
+    types here, or refused with an error naming the key, before any node meets them.
+    """
+    adapter = TypeAdapter(kind)
+
+    def replace(_current: Any, new: Any) -> Any:
+        return _validated(adapter, key, new)
+
+    replace.__name__ = f"replace_{key}"
+    return replace
+
+
+def appended_as(key: str, kind: Any):
+    """Like `replaced_as` for a list that parallel branches append to (`operator.add`, checked)."""
+    adapter = TypeAdapter(list[kind])
+
+    def append(current: list, new: Any) -> list:
+        return [*current, *_validated(adapter, key, new)]
+
+    append.__name__ = f"append_{key}"
+    return append
+
+
+def _validated(adapter: TypeAdapter, key: str, value: Any) -> Any:
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        raise InputError(key, f"is not what the graph's state holds there (an edit of the state?):\n{exc}") from None
+
+
 class State(TypedDict, total=False):
     """A thread's state: its latest run. Each new request on a thread starts a new run
     (`inspect_inputs` gives it a new `run_id` and clears what the run before left); the
-    earlier runs stay in the thread's checkpoint history."""
+    earlier runs stay in the thread's checkpoint history.
 
-    request: Request
+    Every key is read into its type when written, so an edit of the state from outside
+    (a dict for `visual`, say) is checked like a node's update."""
+
+    request: Annotated[Request, replaced_as("request", Request)]
     run_id: str
-    visual: MediaInfo | None
-    intent: Intent | None
-    route_plan: RoutePlan | None
-    model_plan: ModelPlan | None
-    candidates: Annotated[list[Candidate], operator.add]
-    evaluations: Annotated[list[Evaluation], operator.add]
-    choice: Choice | None
-    decisions: Annotated[list[Decision], operator.add]
-    strength_updates: list[StrengthUpdate]
+    visual: Annotated[MediaInfo | None, replaced_as("visual", MediaInfo | None)]
+    intent: Annotated[Intent | None, replaced_as("intent", Intent | None)]
+    route_plan: Annotated[RoutePlan | None, replaced_as("route_plan", RoutePlan | None)]
+    model_plan: Annotated[ModelPlan | None, replaced_as("model_plan", ModelPlan | None)]
+    candidates: Annotated[list[Candidate], appended_as("candidates", Candidate)]
+    evaluations: Annotated[list[Evaluation], appended_as("evaluations", Evaluation)]
+    choice: Annotated[Choice | None, replaced_as("choice", Choice | None)]
+    decisions: Annotated[list[Decision], appended_as("decisions", Decision)]
+    strength_updates: Annotated[list[StrengthUpdate], replaced_as("strength_updates", list[StrengthUpdate])]
     cancelled: bool
+    # The human reviews this run stops for, taken from its context when it starts: a resume
+    # that carries another context (or none) still has its answer applied.
+    reviews: list[Review]
 
 
 OutputState = State
