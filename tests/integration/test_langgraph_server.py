@@ -4,6 +4,7 @@ and threads, what a caller may set, which inputs it may use, and its files."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -47,18 +49,17 @@ class Server:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, demo_cache: Path):
+@contextlib.contextmanager
+def langgraph_dev(workdir: Path, demo_cache: Path, **environment: str) -> Iterator[Server]:
     """`langgraph dev` on a free port, from the repository root (langgraph.json's paths are relative
     to the working folder; the server keeps its state in .langgraph_api/, which git ignores). The
     operator's settings come from the environment, as a deployment's would."""
-    workdir = tmp_path_factory.mktemp("langgraph-dev")
     tokens = workdir / "tokens.json"
     tokens.write_text(json.dumps(TOKENS))
     data = workdir / "data"
     operator = {"SPAGENT_REGISTRY": "demo", "SPAGENT_DEVICE": "cpu", "SPAGENT_CACHE_DIR": str(demo_cache),
                 "SPAGENT_ARTIFACTS_DIR": str(data / "runs"), "SPAGENT_SERVE_TOKENS_FILE": str(tokens),
-                "SPAGENT_MAX_DOWNLOAD_BYTES": str(MAX_UPLOAD), "SPAGENT_MLLM_URL": ""}
+                "SPAGENT_MAX_DOWNLOAD_BYTES": str(MAX_UPLOAD), "SPAGENT_MLLM_URL": "", **environment}
     port = free_port()
     langgraph = Path(sys.executable).with_name("langgraph")
     log_path = workdir / "server.log"
@@ -81,9 +82,18 @@ def server(tmp_path_factory: pytest.TempPathFactory, demo_cache: Path):
             process.kill()
             pytest.fail(f"langgraph dev did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.3)
-    yield Server(url, data, log_path)
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        yield Server(url, data, log_path)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, demo_cache: Path):
+    """The deployment the tests drive, its saver in LangGraph's strict msgpack mode (only listed types load)."""
+    with langgraph_dev(tmp_path_factory.mktemp("langgraph-dev"), demo_cache, LANGGRAPH_STRICT_MSGPACK="true") as served:
+        yield served
 
 
 def upload(server: Server, content: bytes, name: str, user: str = "ada", kind: str = "image") -> httpx.Response:
@@ -108,6 +118,33 @@ def test_a_request_without_a_valid_token_is_refused(server: Server):
     with httpx.Client(base_url=server.url) as http:
         assert http.post("/assistants/search", json={}).status_code == 401
         assert http.post("/assistants/search", json={}, headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+# Headers LangGraph's server reads for its own ways in (Studio's scheme, API keys) and some a
+# hostile caller may try: without a valid token, none of them gets a thread, an upload or a run.
+HOSTILE_HEADERS = [{"x-auth-scheme": "langsmith"}, {"x-auth-scheme": "langsmith", "x-api-key": "lsv2_anything"},
+                   {"x-api-key": "anything"}, {"x-auth-scheme": "bearer"}, {"Authorization": "Basic YWRhOmFkYQ=="},
+                   {"Authorization": "token-of-ada"}, {"x-user-id": "ada", "x-forwarded-user": "ada"}]
+
+
+@pytest.mark.parametrize("headers", HOSTILE_HEADERS, ids=lambda h: ",".join(h))
+def test_no_header_without_a_valid_token_gets_in(server: Server, headers: dict):
+    before = set(server.data.rglob("*")) if server.data.exists() else set()
+    with httpx.Client(base_url=server.url, headers=headers) as http:
+        assert http.post("/threads", json={}).status_code == 401
+        assert http.post("/runs/wait", json={"assistant_id": "spagent", "input": REQUEST}).status_code == 401
+        assert http.post("/uploads", params={"name": "x.png"}, content=b"x").status_code == 401
+        assert http.post("/assistants/search", json={}).status_code == 401
+    assert (set(server.data.rglob("*")) if server.data.exists() else set()) == before
+
+
+def test_only_the_liveness_check_answers_without_a_token(server: Server):
+    # /ok tells a load balancer the server is up; the API's docs, description and metrics are
+    # switched off (`disable_meta`), so a stranger learns neither the routes nor the load.
+    with httpx.Client(base_url=server.url) as http:
+        assert http.get("/ok").status_code == 200
+        for path in ("/docs", "/openapi.json", "/info", "/metrics"):
+            assert http.get(path).status_code in (401, 404), path
 
 
 def test_the_server_describes_the_graph_for_a_client_to_build_a_request(server: Server):
@@ -301,3 +338,111 @@ def test_the_owner_downloads_the_winner_and_nobody_else_sees_it(server: Server):
             call()
         assert caught.value.response.status_code == 404
     assert thread in {t["thread_id"] for t in ada.threads.search(limit=100)}
+
+
+# Limits of one request, checked before it is queued ---------------------------------------------
+
+
+@pytest.mark.parametrize(("options", "named"), [({"num_inference_steps": 1000}, "serve_max_steps"),
+                                                ({"num_frames": 1024}, "serve_max_frames"),
+                                                ({"height": 4096, "width": 4096}, "serve_max_pixels")])
+def test_a_request_over_the_operators_limits_is_refused_before_it_is_queued(server: Server, options: dict,
+                                                                            named: str):
+    detail = refused_input(server, {"request": {"text": "a red fox", "options": options}})
+    assert f"`{named}`" in detail and "at most" in detail
+
+
+def refused_input(server: Server, inputs: dict) -> str:
+    client = server.client()
+    thread = client.threads.create()["thread_id"]
+    with pytest.raises(httpx.HTTPStatusError) as caught:
+        client.runs.create(thread, "spagent", input=inputs)
+    assert caught.value.response.status_code == 422
+    assert client.runs.list(thread) == []
+    return caught.value.response.text
+
+
+# Human answers on a served run, resumed without the context it started with ---------------------
+
+
+def test_a_cancel_at_plan_review_is_applied_when_the_resume_carries_no_context(server: Server):
+    client = server.client()
+    thread = client.threads.create()["thread_id"]
+    paused = client.runs.wait(thread, "spagent", input=REQUEST, context={"review_plan": True})
+    assert paused["__interrupt__"][0]["value"]["kind"] == "plan_review"
+    result = client.runs.wait(thread, "spagent", command={"resume": {"action": "cancel"}})
+    assert result["cancelled"] is True and result["candidates"] == []
+    assert "Cancelled by the user" in result["choice"]["reason"]
+
+
+def test_a_picked_winner_is_applied_when_the_resume_carries_no_context(server: Server):
+    client = server.client()
+    thread = client.threads.create()["thread_id"]
+    paused = client.runs.wait(thread, "spagent", input=REQUEST, context={"pick_winner": True})
+    shown = paused["__interrupt__"][0]["value"]
+    assert all(c["video_url"].startswith("/artifacts/") for c in shown["candidates"])
+    other = next(c for c in shown["candidates"] if c["candidate_id"] != shown["suggested"])
+    result = client.runs.wait(thread, "spagent", command={"resume": {"candidate_id": other["candidate_id"]}})
+    assert result["choice"]["candidate_id"] == other["candidate_id"]
+    assert result["choice"]["video_url"] == other["video_url"]
+
+
+def test_an_approval_and_an_edit_are_applied_when_the_resume_carries_no_context(server: Server):
+    client = server.client()
+    thread = client.threads.create()["thread_id"]
+    paused = client.runs.wait(thread, "spagent", input=REQUEST, context={"review_plan": True})
+    shown = paused["__interrupt__"][0]["value"]
+    other_t2v = next(t for t in shown["tools_by_task"]["text_to_video"] if t != shown["models"][0][0]["tool"])
+    edit = {"action": "edit", "routes": [["text_to_video"], ["text_to_video"]], "tools": [[other_t2v], [None]]}
+    result = client.runs.wait(thread, "spagent", command={"resume": edit})
+    assert result["model_plan"]["decided_by"] == "human"
+    assert [other_t2v] in [c["tools"] for c in result["candidates"]]
+    paused = client.runs.wait(thread, "spagent", input=REQUEST, context={"review_plan": True})
+    assert client.runs.wait(thread, "spagent", command={"resume": {"action": "approve"}})["choice"]["video_url"]
+
+
+# State edits, as Studio makes them --------------------------------------------------------------
+
+
+def test_a_state_edit_is_checked_against_the_states_types(server: Server):
+    client = server.client()
+    thread = client.threads.create()["thread_id"]
+    client.runs.wait(thread, "spagent", input=REQUEST, context={"review_plan": True})
+    with pytest.raises(httpx.HTTPStatusError) as caught:
+        client.threads.update_state(thread, {"visual": {"path": "x.png"}})
+    assert caught.value.response.status_code == 400 and "`visual`" in caught.value.response.text
+    plan = client.threads.get_state(thread)["values"]["model_plan"]
+    client.threads.update_state(thread, {"model_plan": {**plan, "notes": ["edited"]}})
+    result = client.runs.wait(thread, "spagent", command={"resume": {"action": "approve"}})
+    assert result["model_plan"]["notes"] == ["edited"] and result["choice"]["video_url"]
+
+
+# A parent graph that calls ours ------------------------------------------------------------------
+
+
+def test_a_remote_graph_in_a_parent_with_its_own_configurable_keys_runs(server: Server):
+    from langgraph.pregel.remote import RemoteGraph
+
+    token = next(t for t, u in TOKENS.items() if u == "ada")
+    remote = RemoteGraph("spagent", url=server.url, headers={"Authorization": f"Bearer {token}"})
+    result = remote.invoke(REQUEST, config={"configurable": {"user_id": "u-42", "tenant": "acme"}})
+    assert result["choice"]["video_url"].startswith("/artifacts/")
+    # Keys the caller sets as our context stay strict.
+    with pytest.raises(httpx.HTTPStatusError) as caught:
+        server.client().runs.wait(None, "spagent", input=REQUEST, context={"user_id": "u-42"})
+    assert caught.value.response.status_code == 422
+
+
+# The server's own saver, without strict mode --------------------------------------------------------
+
+
+def test_an_interrupted_run_resumes_on_a_permissive_server_with_no_serializer_warning(tmp_path: Path,
+                                                                                     demo_cache: Path):
+    with langgraph_dev(tmp_path, demo_cache, LANGGRAPH_STRICT_MSGPACK="false") as served:
+        client = served.client()
+        thread = client.threads.create()["thread_id"]
+        client.runs.wait(thread, "spagent", input=REQUEST, context={"pick_winner": True})
+        result = client.runs.wait(thread, "spagent", command={"resume": {"action": "accept"}})
+        assert result["choice"]["video_url"]
+        log = served.log.read_text()
+    assert "unregistered type" not in log.lower() and "Traceback" not in log
