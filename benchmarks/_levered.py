@@ -1,4 +1,5 @@
-"""What the GPU benchmarks of acceleration share: a levered copy of a pipeline, and rounds in rotated order."""
+"""What the GPU benchmarks of acceleration share: a levered copy of a pipeline, one denoiser that takes each
+variant's levers in turn, and rounds in rotated order."""
 
 from __future__ import annotations
 
@@ -16,10 +17,53 @@ def levered_copy(pipeline: Any, levers: Any) -> Any:
         return pipeline
     own = {name: copy.deepcopy(component) for name, component in pipeline.components.items()
            if name in (levers.target, f"{levers.target}_2", "scheduler") and component is not None}
-    variant = type(pipeline)(**{**pipeline.components, **own})
+    # `components` leaves out the pipeline's settings that are not modules (Wan 2.2's `expand_timesteps` and
+    # `boundary_ratio`), which a pipeline built again would otherwise take at their defaults.
+    _, settings = pipeline._get_signature_keys(pipeline)
+    kept = {name: pipeline.config[name] for name in settings if name in pipeline.config}
+    variant = type(pipeline)(**{**pipeline.components, **own}, **kept)
     variant.set_progress_bar_config(disable=True)
     apply_levers(variant, levers)
     return variant
+
+
+class LeverSwitch:
+    """One pipeline whose denoiser takes each variant's levers in turn, for a model too large for a copy of
+    its denoiser per variant (LTX-2's is 35 GiB). Compiled code outlives the switch: it belongs to the
+    block's class and shapes, so compiling a block again after a switch reuses it."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self.current: Any = None
+
+    def use(self, levers: Any) -> None:
+        from spagent_graph.tool_adapters.acceleration import apply_levers
+
+        if levers == self.current:
+            return
+        if self.current is not None:
+            self._take_off(self.current)
+        apply_levers(self.pipeline, levers)
+        self.current = levers
+
+    def _take_off(self, levers: Any) -> None:
+        for name in (levers.target, f"{levers.target}_2"):
+            denoiser = getattr(self.pipeline, name, None)
+            if denoiser is None:
+                continue
+            if getattr(denoiser, "is_cache_enabled", False):
+                denoiser.disable_cache()
+            for module in denoiser.modules():
+                if getattr(module, "_compiled_call_impl", None) is not None:
+                    module._compiled_call_impl = None
+                # A removed cache hook leaves the module's own forward behind as an attribute of the module,
+                # which fails the guards of a block compiled before the hook came (a recompile, in a timed
+                # call); without it the class's forward is found as before.
+                forward = vars(module).get("forward")
+                if getattr(forward, "__func__", None) is type(module).forward:
+                    del module.forward
+            if levers.attention_backend and hasattr(denoiser, "reset_attention_backend"):
+                denoiser.reset_attention_backend()
 
 
 def pulled_levers(levers: Any) -> dict[str, Any]:

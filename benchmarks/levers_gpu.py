@@ -4,14 +4,40 @@
         --levers '{"blocks": {"target": "unet", "compile": "blocks",
                               "blocks": ["TransformerSpatioTemporalModel", "SpatioTemporalResBlock"]},
                    "whole": {"target": "unet", "compile": "whole"}}'
+    python benchmarks/levers_gpu.py --tool wan22-5b-t2v --steps-timed 4 --repeats 2 --complete plain,fast
+    python benchmarks/levers_gpu.py --tool ltx-2 --steps-timed 4 --levers '{"balanced": {"compile": "blocks"}}'
 
-Without `--levers`, the tool's registry profiles (`balanced`, `fast`) and, where a profile pulls more than
-one lever, that profile less each lever (the lever's share). The tool is one of `tools_gpu.py`'s real-size
-random builds (cogvideox, sd3, svd, bf16); every call goes through spagent-graph's tool as a run makes it,
-each set of levers on its own copy of the denoiser. A variant's first call is at the full settings and
-counts its compile (first s); then `--repeats` rounds take every variant in turn, the order rotated each
-round. Prints the median warm seconds, the ratio to the plain call, peak memory and the PSNR/SSIM of each
-variant's output against the plain one (same seed; with random weights, only how far the levers move it).
+The tool is one of `tools_gpu.py`'s real-size builds (cogvideox, sd3, svd), saved and loaded back, or any
+library entry that `real_size.py` builds (wan22-5b-t2v, ltx-2, ...), built in memory at real size with
+random weights and placed as the entry's `memory` says. Without `--levers`, the variants are the registry's
+profiles (`balanced`, `fast`) of the entry's acceleration family; with it, the sets it names. Either way,
+where a set pulls more than one lever, that set less each lever is timed too (the lever's share:
+what leaving it out costs). Every call goes through spagent-graph's tool as a run makes it (fitting, step
+reports, the MP4/PNG write) at the entry's usual frames, size and steps unless told otherwise. Each set of
+levers gets its own copy of the denoiser; where those copies would not fit beside the model
+(`--one-denoiser`, or found so), one denoiser takes each variant's levers in turn before its call.
+
+Whole calls (the default, for models of a minute or less): a variant's first call is at the full settings
+and counts its compile (first s); then `--repeats` rounds take every variant in turn, the order rotated
+each round; PSNR/SSIM compare each variant's first-round output with the plain one's.
+
+Projected calls (`--steps-timed K`, for the long models, as `library_gpu.py` does for the plain call): a
+call runs the usual schedule but ends after its K-th step (a step report raises; no decode, no write), so
+a round costs K steps a variant. The step reports are timed (synchronised), and the full call is projected
+as: the K steps (prompt encoding included) + the remaining steps at the variant's steady step time + the
+decode and write of a complete plain call. The steady step time is the median step after the first for a
+variant without a cache; with TaylorSeer, whose refresh comes every `cache_interval` steps from
+`disable_cache_before_step`, the mean of the last `cache_interval` steps, which hold one refresh as every
+such stretch does (its K is raised to reach past the warm-up: `disable_cache_before_step + cache_interval`);
+the adaptive caches (First Block Cache, MagCache) and the timestep-ranged ones (PAB, FasterCache) get the
+mean of the prefix's second half, marked `~` as a rough figure. The first call of each variant runs 2 steps (its compile). After the rounds, the variants in
+`--complete` (default: plain and every set with a cache) make one complete call each, decoded and written:
+its seconds check the projection, its peak includes the decode, and PSNR/SSIM compare its frames with the
+plain complete call's. `--deadline-s` leaves out a complete call that would end past it.
+
+Peak memory is one deployment's: the weights of one pipeline plus the most the call allocated on top of
+what was resident before it (the other variants' copies are not counted). With random weights, PSNR/SSIM
+say only how far the levers move the numbers, not whether a video would still look right.
 """
 
 from __future__ import annotations
@@ -19,32 +45,114 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from _levered import levered_copy, pulled_levers, rotated_rounds
+import real_size
+from _levered import LeverSwitch, levered_copy, pulled_levers, rotated_rounds
 from _table import table
 from tools_gpu import MODELS, PROMPT, build_folder
-from tools_gpu import _sync_time as timed
 
 DTYPE = torch.bfloat16
+GiB = 2**30
+WARM_UP_STEPS = 2
 
 
-def lever_sets(spec, given: str | None) -> dict:
-    """The variants to time: `given` (JSON, name -> levers), else the registry's profiles and their ablations."""
+class StepsDone(Exception):
+    """Raised from the step report once a call has run the steps it is timed for: the call ends there."""
+
+
+def lever_sets(spec, given: str | None, extra: str | None = None, ablations: bool = True) -> tuple[dict, dict]:
+    """The variants to time: `given` (JSON, name -> levers), else the registry's profiles, and the `extra`
+    sets beside them; and, for each set pulling several levers, (set, lever) -> the variant that is that set
+    less the lever (one already named when it is the same levers)."""
     from spagent_graph.tool_adapters.acceleration import Levers
 
-    if given:
-        return {name: Levers.model_validate(levers) for name, levers in json.loads(given).items()}
-    sets = {}
-    for profile, levers in spec.acceleration.items():
-        sets[profile] = levers
-        pulled = pulled_levers(levers)
-        if len(pulled) > 1:
+    sets = dict(spec.acceleration) if given is None else {}
+    for named in (given, extra):
+        sets.update({name: Levers.model_validate(levers) for name, levers in json.loads(named or "{}").items()})
+    less = {}
+    if ablations:
+        for name, levers in list(sets.items()):
+            pulled = pulled_levers(levers)
+            if len(pulled) < 2:
+                continue
             for lever, without in pulled.items():
-                sets[f"{profile} less {lever}"] = without
-    return sets
+                same = next((other for other, chosen in sets.items() if chosen == without), None)
+                less[(name, lever)] = same or f"{name} less {lever}"
+                sets.setdefault(less[(name, lever)], without)
+    return sets, less
+
+
+def steady_step(levers, durations: list[float]) -> tuple[float, bool]:
+    """The step time to project the rest of a call with, from the durations of steps 1.. of its prefix,
+    and whether it is only a rough figure (a cache whose saving the prefix cannot show)."""
+    cache = levers.cache
+    if cache is None:
+        return float(np.median(durations)), False
+    if cache.kind == "taylorseer":
+        period = cache.config.get("cache_interval", 5)
+        return float(np.mean(durations[-period:])), False
+    return float(np.mean(durations[len(durations) // 2:])), True
+
+
+def needed_steps(levers) -> int:
+    """The fewest timed steps whose last stretch shows `levers`' steady state (past a cache's warm-up)."""
+    cache = levers.cache
+    if cache is not None and cache.kind == "taylorseer":
+        return cache.config.get("disable_cache_before_step", 3) + cache.config.get("cache_interval", 5)
+    return 3
+
+
+class Device:
+    """The GPU's clock, memory and name; on a CPU (a smoke test of this script) no-ops and zeros."""
+
+    def __init__(self, name: str) -> None:
+        self.device = torch.device(name)
+        self.cuda = self.device.type == "cuda"
+
+    def sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def fresh_peak(self) -> int:
+        """Frees what the last call left, starts a new peak, and gives what stays allocated."""
+        gc.collect()
+        if not self.cuda:
+            return 0
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated()
+
+    def peak(self) -> int:
+        return torch.cuda.max_memory_allocated() if self.cuda else 0
+
+    def free_and_total(self) -> tuple[int, int]:
+        return torch.cuda.mem_get_info() if self.cuda else (2**40, 2**40)
+
+    def name(self) -> str:
+        return torch.cuda.get_device_name() if self.cuda else "cpu"
+
+
+def pipeline_bytes(pipeline) -> int:
+    return sum(t.numel() * t.element_size() for m in pipeline.components.values() if isinstance(m, torch.nn.Module)
+               for t in [*m.parameters(), *m.buffers()])
+
+
+def denoiser_bytes(pipeline, target: str) -> int:
+    modules = [getattr(pipeline, name, None) for name in (target, f"{target}_2")]
+    return sum(p.numel() * p.element_size() for m in modules if m is not None for p in m.parameters())
+
+
+def reset_caches(pipeline, target: str) -> None:
+    """What the pipeline's own end does (`maybe_free_model_hooks`) for a call that ended after its K-th step:
+    a cache's state (its step count, TaylorSeer's factors) starts afresh in the next call."""
+    for name in (target, f"{target}_2"):
+        denoiser = getattr(pipeline, name, None)
+        if denoiser is not None and hasattr(denoiser, "_reset_stateful_cache"):
+            denoiser._reset_stateful_cache()
 
 
 def main() -> None:
@@ -54,83 +162,234 @@ def main() -> None:
     from spagent_graph.tool_adapters.registry import ToolRegistry
     from spagent_graph.tool_adapters.toolbox import Toolbox
 
+    started = time.monotonic()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tool", choices=sorted(MODELS), default="svd")
+    parser.add_argument("--tool", choices=sorted({*MODELS, *real_size.BUILDERS}), default="svd")
     parser.add_argument("--frames", type=int)
     parser.add_argument("--height", type=int)
     parser.add_argument("--width", type=int)
     parser.add_argument("--steps", type=int, help="Default: the entry's usual steps.")
     parser.add_argument("--levers", help="JSON: name -> levers (the registry's fields); default: its profiles.")
+    parser.add_argument("--extra-levers", help="JSON: more sets to time beside the registry's profiles.")
+    parser.add_argument("--no-ablations", action="store_true", help="Leave out the sets less one lever.")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps-timed", type=int, default=0,
+                        help="Time this many steps of each call and project the rest (default: whole calls).")
+    parser.add_argument("--complete", help="With --steps-timed: variants that also make one complete call "
+                        "(default: plain and every set with a cache).")
+    parser.add_argument("--deadline-s", type=float, help="Start no complete call that would end past this "
+                        "many seconds after the start.")
+    parser.add_argument("--one-denoiser", action="store_true",
+                        help="One denoiser that takes each variant's levers in turn, instead of a copy each.")
+    parser.add_argument("--fidelity-frames", type=int, default=9, help="Frames of each video in PSNR/SSIM.")
+    parser.add_argument("--recompile-limit", type=int, default=64,
+                        help="dynamo's recompiles per code object: every compiled module class and shape of "
+                        "all variants counts against one limit in this process (8 by default)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/levers"))
+    parser.add_argument("--json", type=Path, help="Also write every figure here.")
+    parser.add_argument("--device", default="cuda", help="cuda; cpu only to try the script on a tiny model")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    settings = MODELS[args.tool]
-    spec = ToolRegistry.from_yaml("library").get(args.tool)
-    spec = spec.model_copy(update={"model": f"/random/{args.tool}", "torch_dtype": "bfloat16", "variant": None})
-    toolbox = Toolbox(ToolRegistry({args.tool: spec}), device="cuda")
+    torch._dynamo.config.recompile_limit = args.recompile_limit
+    library = ToolRegistry.from_yaml("library")
+    spec = library.get(args.tool)
+    if args.tool in MODELS:
+        settings = MODELS[args.tool]
+        spec = spec.model_copy(update={"model": f"/random/{args.tool}", "torch_dtype": "bfloat16", "variant": None})
+        usual = (settings["frames"], settings["height"], settings["width"])
+    else:
+        spec = spec.model_copy(update={"model": f"/random/{args.tool}"})
+        usual = (spec.usual.frames, spec.usual.height, spec.usual.width)
+    sets, less = lever_sets(spec, args.levers, args.extra_levers, ablations=not args.no_ablations)
+    if not sets:
+        raise SystemExit(f"{args.tool}: its registry entry has no acceleration profiles; name sets with --levers")
+    sets = {"plain": Levers(), **sets}
+    steps = args.steps or spec.defaults.get("num_inference_steps") or MODELS.get(args.tool, {}).get("default_steps")
+    # Steps timed per call of each variant: a cache's warm-up and one refresh period at least.
+    timed = {name: max(args.steps_timed, needed_steps(levers)) for name, levers in sets.items()}
+    projected = 0 < args.steps_timed and max(timed.values()) < steps
+    device = Device(args.device)
+    toolbox = Toolbox(ToolRegistry({args.tool: spec}), device=args.device)
     tool = toolbox.tool(args.tool)
-    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, dtype {DTYPE}", flush=True)
-
     import diffusers
 
-    folder, _, _ = build_folder(args.tool, args.workdir)
-    base = getattr(diffusers, settings["pipeline"]).from_pretrained(folder, dtype=DTYPE).to("cuda")
+    print(f"device: {device.name()}, torch {torch.__version__}, diffusers {diffusers.__version__}",
+          flush=True)
+
+    built = time.perf_counter()
+    if args.tool in MODELS:
+        folder, _, _ = build_folder(args.tool, args.workdir)
+        base = getattr(diffusers, settings["pipeline"]).from_pretrained(folder, dtype=DTYPE).to(device.device)
+    else:
+        from spagent_graph.tool_adapters.diffusers_adapter import _place
+
+        # The tool's own placement of a loaded pipeline (VAE tiling and the rest of the entry's `memory`).
+        base = _place(real_size.build(args.tool, device.device), spec.memory, device.device)
     base.set_progress_bar_config(disable=True)
-    sets = {"plain": Levers(), **lever_sets(spec, args.levers)}
+    one_weights = pipeline_bytes(base)
+    print(f"built {args.tool} in {time.perf_counter() - built:.1f} s: {one_weights / GiB:.1f} GiB of weights",
+          flush=True)
+
+    levered = [levers for levers in sets.values() if not levers.is_plain]
+    copies = sum(denoiser_bytes(base, levers.target) for levers in levered)
+    free, total = device.free_and_total()
+    switch = None
+    if args.one_denoiser or copies > free - 0.35 * total:
+        switch = LeverSwitch(base)
+        print(f"one denoiser for all variants: a copy each would take {copies / GiB:.0f} GiB "
+              f"of the {free / GiB:.0f} GiB free", flush=True)
+    pipelines = {}
     for name, levers in sets.items():
-        pipeline = levered_copy(base, levers)
-        toolbox.pool.get(tool.pool_key(levers), lambda device, pipeline=pipeline: pipeline, device="cuda")
+        pipelines[name] = base if switch else levered_copy(base, levers)
+        toolbox.pool.get(tool.pool_key(levers), lambda _, pipeline=pipelines[name]: pipeline, device=args.device)
         print(f"{name}: {levers.in_words()}", flush=True)
 
     image = args.workdir / "image.png"
     from PIL import Image
 
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (576, 1024, 3), dtype=np.uint8)).save(image)
-    request = {"prompt": PROMPT, "num_frames": args.frames or settings["frames"], "seed": 0, "fps": 8,
-               "height": args.height or settings["height"], "width": args.width or settings["width"],
-               "num_inference_steps": args.steps or spec.defaults.get("num_inference_steps")}
+    request = {"prompt": PROMPT, "num_frames": args.frames or usual[0], "seed": 0,
+               "fps": 8 if args.tool in MODELS else (spec.native_fps or 8),
+               "height": args.height or usual[1], "width": args.width or usual[2], "num_inference_steps": steps}
     if spec.task == "image_to_video":
         request["image"] = str(image)
     suffix = ".png" if spec.task == "text_to_image" else ".mp4"
 
-    def call(name: str, tag: str) -> float:
-        config = {"configurable": {"levers": {args.tool: sets[name]}}}
+    def call(name: str, tag: str, stop_after: int | None) -> dict:
+        """One call of `name` through the tool: its seconds, step ends (from its start), peak and output."""
+        levers = sets[name]
+        if switch:
+            switch.use(levers)
+        marks: list[float] = []
+
+        def progress(event: dict) -> None:
+            device.sync()
+            marks.append(time.perf_counter() - begun)
+            if stop_after and event["step"] >= stop_after:
+                raise StepsDone
+
+        config = {"configurable": {"levers": {args.tool: levers}, "progress": progress}}
         path = args.workdir / f"{name.replace(' ', '-')}-{tag}{suffix}"
-        return timed(lambda: tool.invoke({**request, "output_path": str(path)}, config=config))[0]
+        resident = device.fresh_peak()
+        device.sync()
+        begun = time.perf_counter()
+        finished = True
+        try:
+            tool.invoke({**request, "output_path": str(path)}, config=config)
+        except Exception as error:  # noqa: BLE001 - the tool wraps the step report's StepsDone in its ToolError
+            if not isinstance(error.__cause__, StepsDone):
+                raise
+            finished = False
+            reset_caches(pipelines[name], levers.target)
+        device.sync()
+        seconds = time.perf_counter() - begun
+        peak = one_weights + device.peak() - resident
+        return {"seconds": seconds, "marks": marks, "peak_gib": peak / GiB, "output": str(path) if finished else None}
+
+    def pace(run: dict) -> dict:
+        """A timed call's figures: its timed steps (from the call's start) and the durations of steps 1.."""
+        marks = run["marks"]
+        return {"prefix_s": marks[-1], "durations_s": [b - a for a, b in zip(marks, marks[1:])]}
 
     first = {}
     for name in sets:
-        torch.cuda.reset_peak_memory_stats()
-        first[name] = call(name, "first")
-        print(f"{name} first call: {first[name]:.1f} s", flush=True)
-    runs: dict[str, list[float]] = {name: [] for name in sets}
-    peaks = dict.fromkeys(sets, 0.0)
-    for round_index, name in rotated_rounds(list(sets), args.repeats):
-        gc.collect()
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        runs[name].append(call(name, f"round-{round_index}"))
-        peaks[name] = max(peaks[name], torch.cuda.max_memory_allocated() / 2**30)
-        print(f"round {round_index + 1} {name}: {runs[name][-1]:.2f} s", flush=True)
+        run = call(name, "first", WARM_UP_STEPS if projected else None)
+        first[name] = run["seconds"]
+        print(f"{name} first call{f' ({WARM_UP_STEPS} steps)' if projected else ''}: {first[name]:.1f} s", flush=True)
 
-    plain = float(np.median(runs["plain"]))
-    reference = read_frames(args.workdir / f"plain-round-0{suffix}")
+    runs: dict[str, list[dict]] = {name: [] for name in sets}
+    for round_index, name in rotated_rounds(list(sets), args.repeats):
+        run = call(name, f"round-{round_index}", timed[name] if projected else None)
+        runs[name].append(run)
+        shown = f"{pace(run)['prefix_s']:.2f} s for {timed[name]} steps" if projected else f"{run['seconds']:.2f} s"
+        print(f"round {round_index + 1} {name}: {shown}, peak {run['peak_gib']:.1f} GiB", flush=True)
+
+    estimates: dict[str, dict] = {}
+    for name, levers in sets.items():
+        if projected:
+            prefixes = [pace(run)["prefix_s"] for run in runs[name]]
+            steadies = [steady_step(levers, pace(run)["durations_s"]) for run in runs[name]]
+            estimates[name] = {"timed_steps": timed[name], "prefix_s": float(np.median(prefixes)), "prefix_runs_s": prefixes,
+                               "step_s": float(np.median([s for s, _ in steadies])), "rough": steadies[0][1]}
+        else:
+            estimates[name] = {"seconds": float(np.median([run["seconds"] for run in runs[name]]))}
+
+    complete: dict[str, dict] = {}
+    tail = None
+    if projected:
+        wanted = (args.complete.split(",") if args.complete else
+                  [name for name, levers in sets.items() if name == "plain" or levers.cache is not None])
+        for name in ["plain", *[n for n in wanted if n != "plain"]]:
+            steps_s = estimates[name]["prefix_s"] + (steps - timed[name]) * estimates[name]["step_s"]
+            expected = steps_s + (tail or 0.2 * steps_s)
+            if args.deadline_s and time.monotonic() - started + 1.1 * expected > args.deadline_s:
+                print(f"{name}: no complete call (about {expected:.0f} s would end past the deadline)", flush=True)
+                continue
+            run = call(name, "complete", None)
+            complete[name] = run
+            if tail is None:
+                tail = run["seconds"] - run["marks"][-1]
+            print(f"{name} complete call: {run['seconds']:.1f} s ({steps_s + tail:.1f} s projected), "
+                  f"peak {run['peak_gib']:.1f} GiB", flush=True)
+        for name, estimate in estimates.items():
+            estimate["seconds"] = estimate["prefix_s"] + (steps - timed[name]) * estimate["step_s"] + (tail or 0.0)
+
+    # The outputs compared: in whole calls each variant's first round, else its complete call.
+    outputs = ({name: run["output"] for name, run in complete.items()} if projected
+               else {name: runs[name][0]["output"] for name in sets})
+    fidelity = {}
+    if outputs.get("plain"):
+        reference = read_frames(outputs["plain"], args.fidelity_frames)
+        for name, output in outputs.items():
+            if name != "plain" and output:
+                pairs = list(zip(read_frames(output, args.fidelity_frames), reference))
+                fidelity[name] = (float(np.mean([psnr(np.asarray(a), np.asarray(b)) for a, b in pairs])),
+                                  float(np.mean([ssim(np.asarray(a), np.asarray(b)) for a, b in pairs])))
+
+    plain = estimates["plain"]["seconds"]
     rows = []
     for name, levers in sets.items():
-        median = float(np.median(runs[name]))
-        fidelity = ["-", "-"]
-        if name != "plain":
-            pairs = list(zip(read_frames(args.workdir / f"{name.replace(' ', '-')}-round-0{suffix}"), reference))
-            fidelity = [f"{np.mean([psnr(np.asarray(a), np.asarray(b)) for a, b in pairs]):.1f}",
-                        f"{np.mean([ssim(np.asarray(a), np.asarray(b)) for a, b in pairs]):.3f}"]
-        rows.append([name, levers.in_words(), f"{first[name]:.1f}", f"{median:.2f}",
-                     f"{min(runs[name]):.2f}-{max(runs[name]):.2f}", f"{plain / median:.2f}x",
-                     f"{peaks[name]:.1f}", *fidelity])
+        estimate = estimates[name]
+        mark = "~" if estimate.get("rough") else ""
+        peaks = max(run["peak_gib"] for run in runs[name])
+        row = [name, levers.in_words(), f"{first[name]:.1f}"]
+        if projected:
+            spread = f"{min(estimate['prefix_runs_s']):.2f}-{max(estimate['prefix_runs_s']):.2f}"
+            done = complete.get(name)
+            row += [f"{estimate['prefix_s']:.2f} ({timed[name]})", spread, f"{mark}{estimate['step_s']:.3f}",
+                    f"{mark}{estimate['seconds']:.1f}", f"{mark}{plain / estimate['seconds']:.2f}x",
+                    f"{done['seconds']:.1f}" if done else "-", f"{peaks:.1f}",
+                    f"{done['peak_gib']:.1f}" if done else "-"]
+        else:
+            seconds = [run["seconds"] for run in runs[name]]
+            row += [f"{estimate['seconds']:.2f}", f"{min(seconds):.2f}-{max(seconds):.2f}",
+                    f"{plain / estimate['seconds']:.2f}x", f"{peaks:.1f}"]
+        row += [f"{fidelity[name][0]:.1f}", f"{fidelity[name][1]:.3f}"] if name in fidelity else ["-", "-"]
+        rows.append(row)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "tool": args.tool, "request": request, "steps": steps, "timed_steps": timed if projected else None,
+            "device": device.name(), "torch": torch.__version__, "diffusers": diffusers.__version__,
+            "levers": {name: levers.model_dump(mode="json") for name, levers in sets.items()},
+            "first_s": first, "estimates": estimates, "tail_s": tail, "fidelity": fidelity,
+            "runs": {name: [{k: v for k, v in run.items() if k != "output"} for run in r] for name, r in runs.items()},
+            "complete": {name: {k: v for k, v in run.items() if k != "output"} for name, run in complete.items()},
+        }, indent=1))
+
     print(f"\n{args.tool}: {request['num_frames']} frames, {request['width']}x{request['height']} asked, "
-          f"{request['num_inference_steps']} steps, {args.repeats} rounds\n")
-    print(table(["variant", "levers", "first s", "warm s", "runs s", "speedup", "peak GiB", "PSNR vs plain",
-                 "SSIM vs plain"], rows))
+          f"{steps} steps, {args.repeats} rounds" + (f" of the first steps (their count beside their seconds); the "
+          f"rest projected (decode and write {tail:.1f} s, from the plain complete call)" if projected and tail
+          else "") + "\n")
+    if projected:
+        header = ["variant", "levers", f"first {WARM_UP_STEPS} steps s", "first steps s (count)", "runs s", "s/step",
+                  "projected s", "speedup", "complete s", "steps peak GiB", "complete peak GiB"]
+    else:
+        header = ["variant", "levers", "first s", "warm s", "runs s", "speedup", "peak GiB"]
+    print(table([*header, "PSNR vs plain", "SSIM vs plain"], rows))
+    for (name, lever), without in less.items():
+        share = estimates[without]["seconds"] - estimates[name]["seconds"]
+        print(f"{name}: {plain - estimates[name]['seconds']:.1f} s saved against plain; less the {lever} "
+              f"({without}) {plain - estimates[without]['seconds']:.1f} s, so the {lever}'s share is {share:.1f} s")
 
 
 if __name__ == "__main__":
