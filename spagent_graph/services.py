@@ -99,16 +99,17 @@ class Services:
         """The settings a node runs with: the defaults, overridden by what the run's context set."""
         server = getattr(runtime, "server_info", None)
         user = getattr(getattr(server, "user", None), "identity", None)
-        return self._entry(getattr(runtime, "context", None), user)[1]
+        thread = getattr(getattr(runtime, "execution_info", None), "thread_id", None)
+        return self._entry(getattr(runtime, "context", None), user, thread)[1]
 
-    def _entry(self, raw: Any, user: str | None = None) -> tuple[Any, Context, dict[str, Any]]:
+    def _entry(self, raw: Any, user: str | None = None, thread: str | None = None) -> tuple[Any, Context, dict[str, Any]]:
         # Keyed by the identity of the object LangGraph hands every node of a run (the entry
         # keeps it alive, so its id is not reused); the resolved context is then the same
         # object for the whole run, and so is its in-memory store.
         with self._lock:
             entry = self._contexts.get(id(raw))
             if entry is None or entry[0] is not raw:
-                entry = (raw, self._resolve(raw, user), {})
+                entry = (raw, self._resolve(raw, user, thread), {})
                 self._contexts[id(raw)] = entry
                 self._resolved[id(entry[1])] = entry
                 while len(self._contexts) > _CONTEXTS_KEPT:
@@ -126,11 +127,11 @@ class Services:
                 entry = self._resolved[id(context)] = (context, context, {})
             return entry[2]
 
-    def _resolve(self, raw: Any, user: str | None) -> Context:
+    def _resolve(self, raw: Any, user: str | None, thread: str | None = None) -> Context:
         given = as_context(raw)
         if self.deployment is not None:
             refuse_operator_settings(given.given_values(), "the run's context")
-            return self.deployment.context_for(user).changed(**given.given_values())
+            return self.deployment.context_for(user, thread).changed(**given.given_values())
         return given if self.defaults is None else self.defaults.changed(**given.given_values())
 
     def public_path(self, context: Context, path: Path | None) -> str | None:
@@ -264,6 +265,13 @@ class Services:
         from .artifacts import ArtifactStore
 
         root = Path(context.artifacts_dir).resolve()
+        if self.deployment is not None:
+            # Served, each thread has its own folder: kept with the run's context, not for the
+            # server's life (one per thread would pile up).
+            own = self._owned(context)
+            if "artifacts" not in own:
+                own["artifacts"] = ArtifactStore(root)
+            return own["artifacts"]
         return self._cached(("artifacts", str(root)), lambda: ArtifactStore(root))
 
     def classifier(self, context: Context) -> SubjectClassifier:

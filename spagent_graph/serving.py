@@ -7,14 +7,16 @@ all made here from one `Deployment` (the operator's settings):
   `{"<token>": "<user id>"}`); threads and runs carry their owner and are
   visible to nobody else (another user gets 404). A run's context may set
   only the run options; a context naming any other setting, or no setting
-  at all, is refused with 422 before the run is created.
+  at all, is refused with 422 before the run is created, and so is a request
+  over the operator's size limits. Deleting a thread deletes its files.
 - `app`: `GET /artifacts/<path>` serves the caller's own run files (the
   `video_url` of candidates and of the choice), `POST /uploads?name=F`
   stores an image or video in the caller's input folder after the same
   checks as any input, and answers with the path to put in a request.
 - the graph's `Services(deployment=...)`: each run starts from the caller's
-  settings: their own artifacts folder, input folder (the only place inputs
-  are read from) and, unless the operator shares learning, their own store.
+  settings: their own artifacts folder (a folder per thread), input folder
+  (the only place inputs are read from) and, unless the operator shares
+  learning, their own store.
 
 To use your own identity provider, write an `Auth` with your own
 `@auth.authenticate` (returning `{"identity": ...}`) and add ours on top:
@@ -27,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,16 +76,25 @@ class Deployment:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def context_for(self, identity: str | None) -> Context:
-        """The settings a user's run starts from."""
+    def threads_of(self, identity: str) -> Path:
+        return self.artifacts_of(identity) / "threads"
+
+    def context_for(self, identity: str | None, thread_id: str | None = None) -> Context:
+        """The settings a user's run starts from; its files go in the folder of its thread."""
         if identity is None:
             raise ConfigError("a served run has no authenticated user; is `auth` set in langgraph.json?")
         store = self.operator.store_path
         if store is not None and not self.settings.serve_shared_learning:
             path = Path(store)
             store = str(path.with_name(f"{path.stem}.{self.folder_of(identity)}{path.suffix or '.db'}"))
-        return self.operator.changed(artifacts_dir=str(self.artifacts_of(identity)),
-                                     input_root=str(self.inputs_of(identity)), store_path=store)
+        artifacts = self.threads_of(identity) / thread_folder(thread_id) if thread_id else self.artifacts_of(identity)
+        return self.operator.changed(artifacts_dir=str(artifacts), input_root=str(self.inputs_of(identity)),
+                                     store_path=store)
+
+    def remove_thread_files(self, identity: str, thread_id: Any) -> None:
+        """Deletes the files of a user's thread: only under that user's own folder."""
+        folder = self.threads_of(identity) / thread_folder(thread_id)
+        shutil.rmtree(folder, ignore_errors=True)
 
     def check_request_size(self, inputs: Any) -> None:
         """Refuses a request over the operator's limits on steps, frames and pixels, before it is queued.
@@ -105,12 +117,20 @@ class Deployment:
                                  f"(its `{setting}`).")
 
     def public_path(self, context: Context, path: Path) -> str | None:
-        """The server path of a run's file, for its owner."""
+        """The server path of a run's file, for its owner: under the artifacts route, relative to the owner's folder."""
         try:
-            relative = Path(path).resolve().relative_to(Path(context.artifacts_dir).resolve())
+            relative = Path(path).resolve().relative_to(self.artifacts_root)
         except ValueError:
             return None
-        return f"{ARTIFACTS_ROUTE}/{relative.as_posix()}"
+        return f"{ARTIFACTS_ROUTE}/{Path(*relative.parts[1:]).as_posix()}"
+
+
+def thread_folder(thread_id: Any) -> str:
+    """A thread's folder name: its id, read as a UUID so that no id can name a path."""
+    try:
+        return str(uuid.UUID(str(thread_id)))
+    except ValueError as exc:
+        raise InputError("thread_id", f"is {thread_id!r}; expected a thread's UUID.") from exc
 
 
 def _read_tokens(path: str | None) -> dict[str, str]:
@@ -177,6 +197,17 @@ def add_authorization(auth: Auth, deployment: Deployment) -> None:
             refuse_operator_settings(given, "the run's context")
             deployment.check_request_size(kwargs.get("input"))
         except SpagentError as exc:
+            raise Auth.exceptions.HTTPException(status_code=422, detail=str(exc)) from exc
+        return owned(ctx, value)
+
+    @auth.on.threads.delete
+    async def files_go_with_the_thread(ctx: Auth.types.AuthContext, value: Auth.types.ThreadsDelete) -> dict[str, str]:
+        # Only the caller's own folder is touched, so a thread id of someone else's removes nothing.
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            await run_in_threadpool(deployment.remove_thread_files, ctx.user.identity, value.get("thread_id"))
+        except InputError as exc:
             raise Auth.exceptions.HTTPException(status_code=422, detail=str(exc)) from exc
         return owned(ctx, value)
 

