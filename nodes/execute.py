@@ -99,7 +99,8 @@ def execute_route(state: RouteState, runtime: Runtime[Context], services: Servic
             finished = artifacts.finished_step(state["run_id"], key)  # by a process that died before the checkpoint
             if finished is not None:
                 return {**finished, "resumed": True}
-            message = tool.invoke(call, config=config)
+            with services.gpu_turn(runtime):  # served: callers take turns on the GPU
+                message = tool.invoke(call, config=config)
             result = {"output": message.content, "adjustments": message.artifact["adjustments"]}
             artifacts.mark_finished(state["run_id"], key, result)
             return result

@@ -17,6 +17,7 @@ queue; this gate is for applications that call the graph themselves.)
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from typing import Any
 
 from .errors import BusyError
 
-__all__ = ["RequestGate"]
+__all__ = ["FairTurns", "RequestGate"]
 
 
 class RequestGate:
@@ -64,3 +65,67 @@ class RequestGate:
     def stream(self, graph: Any, inputs: Any, config: Any = None, **kwargs: Any) -> Iterator[Any]:
         with self.slot():
             yield from graph.stream(inputs, config, **kwargs)
+
+
+class FairTurns:
+    """Turns on the GPU, taken by callers in rotation.
+
+    At most `at_once` holders at a time. When a turn frees and several callers
+    wait, it goes to the next waiting caller in rotation after the one served
+    last, so a caller with a batch of requests and a caller with one take turns
+    instead of the second queueing behind the whole batch; one caller's own
+    requests keep their arrival order.
+
+        turns = FairTurns(at_once=1)
+        with turns.turn("ada"):
+            pipeline(...)
+    """
+
+    def __init__(self, at_once: int = 1) -> None:
+        if at_once < 1:
+            raise ValueError(f"FairTurns: expected at_once >= 1, got {at_once}.")
+        self.at_once = at_once
+        self._changed = threading.Condition()
+        self._holding = 0
+        self._waiting: dict[str, collections.deque[object]] = {}  # caller -> their tickets, oldest first
+        self._rotation: list[str] = []  # callers with tickets waiting, in the order they came
+        self._next = 0  # index in _rotation of the caller whose turn is next
+
+    @contextlib.contextmanager
+    def turn(self, caller: str) -> Iterator[None]:
+        ticket = object()
+        with self._changed:
+            if caller not in self._waiting:
+                self._waiting[caller] = collections.deque()
+                self._rotation.append(caller)
+            self._waiting[caller].append(ticket)
+            while not (self._holding < self.at_once and self._first_in_line() is ticket):
+                self._changed.wait()
+            self._take(caller)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._holding -= 1
+                self._changed.notify_all()
+
+    def waiting(self) -> dict[str, int]:
+        """How many turns each caller is waiting for."""
+        with self._changed:
+            return {caller: len(tickets) for caller, tickets in self._waiting.items()}
+
+    def _first_in_line(self) -> object:
+        self._next %= len(self._rotation)
+        return self._waiting[self._rotation[self._next]][0]
+
+    def _take(self, caller: str) -> None:
+        index = self._rotation.index(caller)
+        self._waiting[caller].popleft()
+        if self._waiting[caller]:
+            self._next = index + 1
+        else:  # the callers after it move up one place, so the next in rotation is at `index`
+            del self._waiting[caller]
+            self._rotation.pop(index)
+            self._next = index
+        self._holding += 1
+        self._changed.notify_all()

@@ -21,6 +21,7 @@ when a service that needs them is first built.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import OrderedDict
@@ -51,6 +52,11 @@ _log = logging.getLogger(__name__)
 # holds its context for its whole life; a bound this size is only ever reached by that
 # many runs at once.
 _CONTEXTS_KEPT = 256
+
+
+def _caller(runtime: Any) -> str | None:
+    """The served caller's identity, from the server's part of the runtime; None in-process."""
+    return getattr(getattr(getattr(runtime, "server_info", None), "user", None), "identity", None)
 
 
 class Services:
@@ -97,10 +103,14 @@ class Services:
 
     def context(self, runtime: Any) -> Context:
         """The settings a node runs with: the defaults, overridden by what the run's context set."""
-        server = getattr(runtime, "server_info", None)
-        user = getattr(getattr(server, "user", None), "identity", None)
         thread = getattr(getattr(runtime, "execution_info", None), "thread_id", None)
-        return self._entry(getattr(runtime, "context", None), user, thread)[1]
+        return self._entry(getattr(runtime, "context", None), _caller(runtime), thread)[1]
+
+    def gpu_turn(self, runtime: Any) -> contextlib.AbstractContextManager:
+        """Held around a tool call: served, the caller's turn among all callers' calls; in-process, nothing."""
+        if self.deployment is None:
+            return contextlib.nullcontext()
+        return self.deployment.turns.turn(_caller(runtime) or "")
 
     def _entry(self, raw: Any, user: str | None = None, thread: str | None = None) -> tuple[Any, Context, dict[str, Any]]:
         # Keyed by the identity of the object LangGraph hands every node of a run (the entry

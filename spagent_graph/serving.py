@@ -34,6 +34,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .admission import FairTurns
 from .context import Context, refuse_operator_settings
 from .errors import ConfigError, InputError, SettingError, SpagentError
 from .state import GenerationOptions
@@ -61,6 +62,8 @@ class Deployment:
         self.inputs_root.mkdir(parents=True, exist_ok=True)
         self.operator = operator
         self.tokens = _read_tokens(settings.serve_tokens_file)
+        # Tool calls of every caller's runs take turns here (see `serve_turns_at_once`).
+        self.turns = FairTurns(settings.serve_turns_at_once)
 
     @staticmethod
     def folder_of(identity: str) -> str:
@@ -198,6 +201,13 @@ def add_authorization(auth: Auth, deployment: Deployment) -> None:
             deployment.check_request_size(kwargs.get("input"))
         except SpagentError as exc:
             raise Auth.exceptions.HTTPException(status_code=422, detail=str(exc)) from exc
+        limit = deployment.settings.serve_max_runs_per_caller
+        if limit is not None:
+            in_flight = await runs_in_flight(ctx.user.identity)
+            if in_flight >= limit:
+                raise Auth.exceptions.HTTPException(status_code=429, detail=(
+                    f"you have {in_flight} runs waiting or running; this server takes at most {limit} a caller "
+                    f"at once (its `serve_max_runs_per_caller`). Send this one when one of them has finished."))
         return owned(ctx, value)
 
     @auth.on.threads.delete
@@ -221,6 +231,21 @@ def add_authorization(auth: Auth, deployment: Deployment) -> None:
         namespace = tuple(value.get("namespace") or ())
         if not namespace or namespace[0] != ctx.user.identity:
             raise Auth.exceptions.HTTPException(status_code=404, detail="not found.")
+
+
+async def runs_in_flight(identity: str) -> int:
+    """How many runs of `identity` are waiting or running, read from the server itself.
+
+    Asked through the SDK's in-process client, which reaches the server's own
+    routes without a token (it is not reachable from outside the process)."""
+    from langgraph_sdk import get_client
+
+    client = get_client(url=None)
+    count = 0
+    for thread in await client.threads.search(metadata={"owner": identity}, status="busy", limit=1000):
+        runs = await client.runs.list(thread["thread_id"], limit=1000)
+        count += sum(run["status"] in ("pending", "running") for run in runs)
+    return count
 
 
 def make_app(deployment: Deployment):

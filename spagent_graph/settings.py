@@ -80,6 +80,13 @@ class Settings(Context):
     serve_max_pixels: int | None = Field(
         1280 * 1280, ge=256, description="Served graph: the largest frame a request may ask for, height times "
         "width in pixels; over it, 422. none: no limit.")
+    serve_turns_at_once: int = Field(
+        1, ge=1, le=64, description="Served graph: tool calls (the GPU work of a run) at once, across callers; "
+        "the others wait, and turns go round the callers waiting, so one caller's batch does not hold back "
+        "another's request. One per GPU keeps two large models from sharing a GPU's memory.")
+    serve_max_runs_per_caller: int | None = Field(
+        4, ge=1, description="Served graph: runs one caller may have waiting or running at once; one more is "
+        "refused with 429 before it is queued. none: no limit.")
     serve_warm_up: tuple[str, ...] = Field(
         (), description="Served graph: tools loaded as the server starts, each run 2 steps at its usual size "
         "under the acceleration profile so that its compiled blocks are compiled then (logged with the seconds "

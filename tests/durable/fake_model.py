@@ -5,6 +5,7 @@
 Logs "NAME start" and "NAME done" to $CALL_LOG, writes a small video (KIND
 video) or picture (KIND image), and hangs first while $HANG_FILE exists and
 NAME is $HANG_TOOL, so that a test can kill the run in the middle of it.
+With $SLEEP_S it takes that many seconds, like a slow model.
 """
 
 import os
@@ -20,6 +21,7 @@ name, kind, output_dir = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 log = Path(os.environ["CALL_LOG"])
 with log.open("a") as out:
     out.write(f"{name} start\n")
+time.sleep(float(os.environ.get("SLEEP_S", "0")))
 while name == os.environ.get("HANG_TOOL") and Path(os.environ.get("HANG_FILE", "/nonexistent")).exists():
     time.sleep(0.1)
 output_dir.mkdir(parents=True, exist_ok=True)

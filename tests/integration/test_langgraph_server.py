@@ -49,6 +49,11 @@ class Server:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
 
+def absolute(spec: str) -> str:
+    """A langgraph.json `./file.py:name` made absolute against the repository root."""
+    return str(ROOT / spec) if spec.startswith("./") else spec
+
+
 def wait_until_up(process: subprocess.Popen, url: str, log_path: Path) -> str:
     """`url` once the server there answers /ok; the test fails with the server's log if it never does."""
     deadline = time.monotonic() + 90
@@ -66,10 +71,19 @@ def wait_until_up(process: subprocess.Popen, url: str, log_path: Path) -> str:
 
 
 @contextlib.contextmanager
-def langgraph_dev(workdir: Path, demo_cache: Path, **environment: str) -> Iterator[Server]:
-    """`langgraph dev` on a free port, from the repository root (langgraph.json's paths are relative
-    to the working folder; the server keeps its state in .langgraph_api/, which git ignores). The
-    operator's settings come from the environment, as a deployment's would."""
+def langgraph_dev(workdir: Path, demo_cache: Path, *, jobs: int = 1, **environment: str) -> Iterator[Server]:
+    """`langgraph dev` on a free port, serving our langgraph.json from `workdir`. The server keeps
+    its threads and runs in .langgraph_api/ of the folder it starts in and loads them at start, so
+    each server starts in its own folder, with a copy of langgraph.json whose paths (relative to
+    the working folder) are made absolute. The operator's settings come from the environment, as
+    a deployment's would; `jobs` runs go at once (`langgraph dev`'s own default is one)."""
+    config = json.loads((ROOT / "langgraph.json").read_text())
+    config["graphs"] = {name: absolute(spec) for name, spec in config["graphs"].items()}
+    for section in ("auth", "http"):
+        for key in ("path", "app"):
+            if key in config.get(section, {}):
+                config[section][key] = absolute(config[section][key])
+    (workdir / "langgraph.json").write_text(json.dumps(config))
     tokens = workdir / "tokens.json"
     tokens.write_text(json.dumps(TOKENS))
     data = workdir / "data"
@@ -81,9 +95,9 @@ def langgraph_dev(workdir: Path, demo_cache: Path, **environment: str) -> Iterat
     log_path = workdir / "server.log"
     log = log_path.open("w")
     process = subprocess.Popen(
-        [str(langgraph), "dev", "--config", str(ROOT / "langgraph.json"), "--host", "127.0.0.1", "--port", str(port),
-         "--no-reload", "--no-browser"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **operator},
+        [str(langgraph), "dev", "--config", "langgraph.json", "--host", "127.0.0.1", "--port", str(port),
+         "--no-reload", "--no-browser", "--n-jobs-per-worker", str(jobs)],
+        cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **operator},
     )
     url = wait_until_up(process, f"http://127.0.0.1:{port}", log_path)
     try:
@@ -449,7 +463,9 @@ def test_an_interrupted_run_resumes_on_a_permissive_server_with_no_serializer_wa
         result = client.runs.wait(thread, "spagent", command={"resume": {"action": "accept"}})
         assert result["choice"]["video_url"]
         log = served.log.read_text()
-    assert "unregistered type" not in log.lower() and "Traceback" not in log
+    problem = next((line for line in log.splitlines() if "unregistered type" in line.lower() or "Traceback" in line),
+                   None)
+    assert problem is None, log[log.index(problem) - 2000:log.index(problem) + 3000]
 
 
 # A thread's files go with it ---------------------------------------------------------------------

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from spagent_graph.admission import RequestGate
+from spagent_graph.admission import FairTurns, RequestGate
 from spagent_graph.errors import BusyError
 from spagent_graph.tool_adapters.pool import PipelinePool
 
@@ -81,3 +81,50 @@ def test_calls_on_one_gpu_queue_and_on_two_gpus_run_side_by_side():
     # A CPU has no queue.
     with pool.gpu_slot(torch.device("cpu")), pool.gpu_slot(torch.device("cpu")):
         pass
+
+
+def test_fair_turns_go_round_the_callers_and_keep_each_callers_order():
+    turns, order, release = FairTurns(at_once=1), [], threading.Event()
+
+    def hold() -> None:
+        with turns.turn("first"):
+            release.wait()
+
+    def call(caller: str, index: int) -> None:
+        with turns.turn(caller):
+            order.append(f"{caller}{index}")
+
+    workers = [threading.Thread(target=hold)]
+    workers[0].start()
+    queued = [("ada", 0), ("ada", 1), ("ada", 2), ("bob", 0), ("bob", 1), ("cy", 0)]
+    for count, (caller, index) in enumerate(queued, start=1):
+        workers.append(threading.Thread(target=call, args=(caller, index)))
+        workers[-1].start()
+        while sum(turns.waiting().values()) < count:  # each waits before the next asks: a known arrival order
+            time.sleep(0.001)
+    release.set()
+    for worker in workers:
+        worker.join(timeout=10)
+    assert order == ["ada0", "bob0", "cy0", "ada1", "bob1", "ada2"]
+
+
+def test_fair_turns_hold_at_most_their_number_at_once():
+    turns, lock, held, most = FairTurns(at_once=2), threading.Lock(), [0], [0]
+
+    def call(caller: str) -> None:
+        with turns.turn(caller):
+            with lock:
+                held[0] += 1
+                most[0] = max(most[0], held[0])
+            time.sleep(0.01)
+            with lock:
+                held[0] -= 1
+
+    workers = [threading.Thread(target=call, args=(name,)) for name in "aabbccdd"]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=10)
+    assert most[0] == 2 and turns.waiting() == {}
+    with pytest.raises(ValueError, match="at_once >= 1"):
+        FairTurns(at_once=0)

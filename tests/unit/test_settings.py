@@ -34,6 +34,7 @@ SAMPLES = {
     "max_input_side": "512", "max_input_frames": "10", "checkpoint": "memory",
     "serve_tokens_file": "tokens.json", "serve_shared_learning": "true", "serve_warm_up": "wan22-5b-t2v,ltx-2",
     "serve_max_steps": "50", "serve_max_frames": "121", "serve_max_pixels": "921600",
+    "serve_turns_at_once": "2", "serve_max_runs_per_caller": "8",
 }
 # Out of bounds or of the wrong kind, for each setting that has a bound or a fixed set of values.
 BAD = {
@@ -43,6 +44,7 @@ BAD = {
     "learning_weight": "-1", "review_plan": "perhaps", "planner": "step", "ablations": "no_judge", "device": "gpu",
     "max_download_bytes": "0", "max_input_side": "-1", "max_input_frames": "0", "serve_shared_learning": "often",
     "serve_max_steps": "0", "serve_max_frames": "1", "serve_max_pixels": "255",
+    "serve_turns_at_once": "0", "serve_max_runs_per_caller": "0",
 }
 
 
