@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -34,7 +35,10 @@ def inspect_inputs(state: State, runtime: Runtime[Context], services: Services) 
                                   max_bytes=context.max_download_bytes)
             request = request.model_copy(update={name: local})
         elif value is not None and context.input_root is not None:
-            _inside_root(name, Path(value), Path(context.input_root))
+            # A relative path names a file in the input folder (served: the upload's answer).
+            path = Path(context.input_root) / value
+            _inside_root(name, path, Path(context.input_root))
+            request = request.model_copy(update={name: path})
     visual = inspect_request_visual(request, max_side=context.max_input_side, max_frames=context.max_input_frames)
     return {"request": request, "visual": visual, **new_run(run_id, context)}
 
@@ -55,7 +59,9 @@ def _inside_root(name: str, path: Path, root: Path) -> None:
     """Refuses a path outside the allowed folder, also one that gets out through a symbolic link."""
     resolved, allowed = path.resolve(), root.resolve()
     if not resolved.is_relative_to(allowed):
-        how = " (through a symbolic link)" if path.absolute().is_relative_to(allowed) else ""
+        # Inside by its name (`..` taken away, links not followed), outside once links are followed.
+        lexical = Path(os.path.normpath(path.absolute()))
+        how = " (through a symbolic link)" if lexical.is_relative_to(allowed) else ""
         raise InputError(name, f"is outside the allowed input folder {allowed}{how}.", path)
 
 

@@ -130,7 +130,8 @@ class Context(BaseModel):
 
     # Input policy -----------------------------------------------------------------
     input_root: str | None = Field(
-        None, min_length=1, description="Visual inputs must lie inside this folder (links resolved); none: anywhere.")
+        None, min_length=1, description="Visual inputs must lie inside this folder (links "
+        "resolved), and a relative path is read from it; none: anywhere.")
     allowed_url_prefixes: tuple[str, ...] = Field(
         (), description="URL prefixes a request's image or video may be fetched from; none: URLs are refused.")
     max_download_bytes: int = Field(512 * 2**20, ge=1, description="Largest input fetched from a URL, in bytes.")

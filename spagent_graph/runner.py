@@ -194,7 +194,10 @@ def _request(args: argparse.Namespace, settings: Settings, default_text: str) ->
     options = GenerationOptions(
         num_frames=frames, height=height, width=width, num_inference_steps=args.steps, seed=args.seed,
     )
-    return Request(text=text, image=args.image, video=args.video, options=options)
+    image, video = args.image, args.video
+    if settings.input_root is not None:  # the graph reads a relative path from there; typed here, it means this folder
+        image, video = (path.absolute() if path is not None else None for path in (image, video))
+    return Request(text=text, image=image, video=video, options=options)
 
 
 PLAN_PROMPT = 'plan? approve | cancel | {"action": "edit", "routes": [...], "tools": [...]} > '

@@ -248,11 +248,91 @@ async def runs_in_flight(identity: str) -> int:
     return count
 
 
+class CallerPaths:
+    """ASGI middleware: what a remote caller receives names no folder of the server.
+
+    Runs keep absolute paths in their state (the nodes read and write files by
+    them); at the door, in every JSON or event-stream answer (results, state,
+    stream events, interrupts, errors), a path in a user's artifacts folder
+    becomes its download route (`/artifacts/...`, fetched with the caller's
+    token) and a path in a user's input folder becomes the name to put in a
+    request (read from that folder). Streamed answers are rewritten as they
+    go, holding back only as many bytes as a path could span.
+    """
+
+    _REWRITTEN = (b"application/json", b"text/event-stream", b"text/plain")
+
+    def __init__(self, app: Any, deployment: Deployment) -> None:
+        self.app = app
+        folder = rb"[A-Za-z0-9._-]{1,60}"  # `Deployment.folder_of` names
+        artifacts = re.escape(str(deployment.artifacts_root).encode())
+        inputs = re.escape(str(deployment.inputs_root).encode())
+        end = rb"(?=[/\"'\s),.:;])"  # what may follow a folder's name in JSON or a sentence
+        self._pattern = re.compile(rb"(" + artifacts + rb"/" + folder + end + rb")|(" + inputs + rb"/" + folder + rb"/)"
+                                   rb"|(" + inputs + rb"/" + folder + end + rb")")
+        # The longest match, and one byte to see what follows it.
+        self._span = max(len(deployment.artifacts_root.as_posix()), len(deployment.inputs_root.as_posix())) + 64
+
+    def _replace(self, match: re.Match) -> bytes:
+        if match.group(1):
+            return ARTIFACTS_ROUTE.encode()
+        return b"" if match.group(2) else b"<your input folder>"
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: dict | None = None
+        held = b""
+        rewriting = False
+
+        async def rewritten_send(message: dict) -> None:
+            nonlocal start, held, rewriting
+            if message["type"] == "http.response.start":
+                kind = dict(message.get("headers") or []).get(b"content-type", b"")
+                rewriting = kind.split(b";")[0].strip() in self._REWRITTEN
+                if not rewriting:
+                    await send(message)
+                else:
+                    start = message
+                return
+            if message["type"] != "http.response.body" or not rewriting:
+                await send(message)
+                return
+            held += message.get("body", b"")
+            more = message.get("more_body", False)
+            if start is not None:  # the headers wait for the first body: its length may change
+                headers = [(k, v) for k, v in start.get("headers") or [] if k.lower() != b"content-length"]
+                if not more:
+                    body = self._pattern.sub(self._replace, held)
+                    await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+                await send({**start, "headers": headers})
+                start = None
+            if not more:
+                await send({"type": "http.response.body", "body": self._pattern.sub(self._replace, held)})
+                held = b""
+                return
+            cut = len(held) - self._span
+            if cut <= 0:
+                return
+            for match in self._pattern.finditer(held):  # a match starting before the cut ends inside `held`
+                if match.start() < cut:
+                    cut = max(cut, match.end())
+            body, held = self._pattern.sub(self._replace, held[:cut]), held[cut:]
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+
+        await self.app(scope, receive, rewritten_send)
+
+
 def make_app(deployment: Deployment):
-    """The routes that carry files between a remote caller and the server."""
+    """The routes that carry files between a remote caller and the server, and the rewriting of
+    server paths in what callers receive (`CallerPaths`, applied to every route of the server)."""
     import anyio
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
+    from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette.responses import FileResponse, JSONResponse
     from starlette.routing import Route
@@ -302,10 +382,11 @@ def make_app(deployment: Deployment):
         except InputError as exc:
             await anyio.Path(path).unlink(missing_ok=True)
             return JSONResponse({"detail": str(exc)}, status_code=422)
-        return JSONResponse({"path": str(path), "kind": info.kind, "width": info.width, "height": info.height,
+        # The name to put in a request: inputs are read from the caller's own folder.
+        return JSONResponse({"path": path.name, "kind": info.kind, "width": info.width, "height": info.height,
                              "frames": info.frame_count})
 
     return Starlette(routes=[
         Route(f"{ARTIFACTS_ROUTE}/{{path:path}}", artifact, methods=["GET"]),
         Route(UPLOADS_ROUTE, upload, methods=["POST"]),
-    ])
+    ], middleware=[Middleware(CallerPaths, deployment=deployment)])

@@ -278,16 +278,16 @@ def failed_run(server: Server, request: dict) -> None:
 def test_an_upload_is_checked_stored_for_its_owner_and_used_as_input(server: Server, tmp_path: Path):
     answer = upload(server, png_bytes(tmp_path), "parrot.png")
     assert answer.status_code == 200, answer.text
-    stored = Path(answer.json()["path"])
-    assert answer.json()["kind"] == "single image" and stored.is_file()
-    assert stored.is_relative_to(server.data / "runs" / "inputs")
-    state = server.client().runs.wait(None, "spagent", input={"request": {"text": "a red parrot", "image": str(stored),
+    name = answer.json()["path"]  # the name to put in a request, read from the caller's own input folder
+    (stored,) = (server.data / "runs" / "inputs").rglob(name)
+    assert answer.json()["kind"] == "single image" and Path(name).name == name
+    state = server.client().runs.wait(None, "spagent", input={"request": {"text": "a red parrot", "image": name,
                                                                           "options": REQUEST["request"]["options"]}})
-    assert state["visual"]["path"] == str(stored) and state["choice"]["video"]
+    assert state["visual"]["path"] == name and state["choice"]["video"]
     # Bob cannot use Ada's upload: it is outside his input folder.
     client = server.client("bob")
     thread = client.threads.create()["thread_id"]
-    run = client.runs.create(thread, "spagent", input={"request": {"text": "x", "image": str(stored)}})
+    run = client.runs.create(thread, "spagent", input={"request": {"text": "x", "image": name}})
     client.runs.join(thread, run["run_id"])
     assert client.runs.get(thread, run["run_id"])["status"] == "error"
 
@@ -306,7 +306,8 @@ def test_inputs_outside_the_input_folder_or_off_the_allow_list_are_refused_befor
     outside.write_bytes(png_bytes(tmp_path))
     failed_run(server, {"image": str(outside)})
     # A link inside the caller's own input folder that leads out of it.
-    folder = Path(upload(server, png_bytes(tmp_path), "p.png").json()["path"]).parent
+    name = upload(server, png_bytes(tmp_path), "p.png").json()["path"]
+    (folder,) = {path.parent for path in (server.data / "runs" / "inputs").rglob(name)}
     (folder / "link.png").symlink_to(outside)
     failed_run(server, {"image": str(folder / "link.png")})
     # A URL: the allow-list is empty, so no connection is made.
@@ -344,7 +345,8 @@ def test_the_owner_downloads_the_winner_and_nobody_else_sees_it(server: Server):
     assert all(c["video_url"] for c in state["candidates"])
     with server.http("ada") as http:
         video = http.get(choice["video_url"])
-        assert video.status_code == 200 and video.content == Path(choice["video"]).read_bytes()
+        assert video.status_code == 200 and video.content.startswith(b"\x00\x00\x00")  # an MP4's first box
+        assert choice["video"] == choice["video_url"]  # the server's path, shown as its download route
         assert http.get("/artifacts/../../../etc/passwd").status_code == 404
     with server.http("bob") as http:
         assert http.get(choice["video_url"]).status_code == 404
@@ -486,3 +488,30 @@ def test_deleting_a_thread_removes_its_videos_and_only_its_owner_can(server: Ser
         assert http.get(url).status_code == 404
         assert http.get(other_url).status_code == 200  # another thread's files stay
     assert not any(thread in str(path) for path in server.data.rglob("*"))
+
+
+# What a remote caller receives names no folder of the server ------------------------------------
+
+
+def test_nothing_a_caller_receives_names_a_server_folder(server: Server, tmp_path: Path):
+    server_folder = str(server.data)
+    client = server.client()
+    name = upload(server, png_bytes(tmp_path), "parrot.png").json()["path"]
+    request = {"request": {"text": "a green parrot", "image": name, "options": REQUEST["request"]["options"]}}
+    thread = client.threads.create()["thread_id"]
+    received = [client.runs.wait(thread, "spagent", input=request, context={"pick_winner": True})]
+    received.append(list(client.runs.stream(thread, "spagent", command={"resume": {"action": "accept"}},
+                                            stream_mode=["updates", "values", "custom"])))
+    received.append(client.threads.get_state(thread))
+    received.append(client.threads.get_history(thread, limit=50))
+    # Errors too: a name that leads out of the caller's folder, and a file that is not there.
+    for image in ("../../../../etc/hostname", "no-such-file.png"):
+        failed = client.threads.create()["thread_id"]
+        run = client.runs.create(failed, "spagent", input={"request": {"text": "x", "image": image}})
+        client.runs.join(failed, run["run_id"])
+        with pytest.raises(Exception) as caught:  # the SDK raises the run's error as the server sent it
+            client.runs.wait(failed, "spagent", input={"request": {"text": "x", "image": image}})
+        received.append(str(caught.value))
+    text = json.dumps(received, default=str)
+    assert name in text and "/artifacts/" in text  # the input by its name, the files by their routes
+    assert server_folder not in text, text[text.index(server_folder) - 300:text.index(server_folder) + 300]

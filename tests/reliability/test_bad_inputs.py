@@ -127,6 +127,18 @@ def test_a_path_outside_the_allowed_folder_is_refused(demo_context, red_parrot_p
         run(demo_context.changed(input_root=str(allowed)), text="x", image=str(red_parrot_png))
 
 
+def test_a_relative_path_is_read_from_the_input_folder_and_may_not_climb_out(demo_context, red_parrot_png: Path,
+                                                                            tmp_path: Path):
+    allowed = tmp_path / "uploads"
+    allowed.mkdir()
+    (allowed / "parrot.png").write_bytes(red_parrot_png.read_bytes())
+    context = demo_context.changed(input_root=str(allowed))
+    result = run(context, text="a red parrot", image="parrot.png")
+    assert result["visual"].path == allowed / "parrot.png" and result["choice"].video
+    with pytest.raises(InputError, match=r"`image`.*outside the allowed input folder [^(]*$"):  # no link involved
+        run(context, text="x", image=f"../{red_parrot_png.name}")
+
+
 def test_a_symlink_escaping_the_allowed_folder_is_refused(demo_context, red_parrot_png: Path, tmp_path: Path):
     allowed = tmp_path / "uploads"
     allowed.mkdir()

@@ -180,3 +180,14 @@ def test_a_closed_pipe_ends_quietly(where):
 def test_config_shows_where_checkpoints_are_kept(where, user_data_dir: Path, capsys):
     assert main(["config"]) == 0
     assert f'checkpoint = "{user_data_dir / "checkpoints.sqlite"}"  # default' in capsys.readouterr().out
+
+
+def test_an_image_typed_relative_to_the_shell_folder_is_found_with_an_input_folder_set(where, tmp_path: Path,
+                                                                                      red_parrot_png: Path):
+    # The graph reads a relative path from the input folder; the command means the shell's folder.
+    inputs = tmp_path / "inputs"
+    (inputs / "shots").mkdir(parents=True)
+    (inputs / "shots" / "parrot.png").write_bytes(red_parrot_png.read_bytes())
+    code = main(["run", "--text", "a red parrot", "--image", "inputs/shots/parrot.png", "--input-root", str(inputs),
+                 "--out", str(tmp_path / "o"), "--no-progress", *SMALL, *where])
+    assert code == 0 and (tmp_path / "o" / "winner.mp4").is_file()
