@@ -52,7 +52,7 @@ def new_run(run_id: str, context: Context) -> dict:
     reviews = [name for name, wanted in (("plan", context.review_plan), ("winner", context.pick_winner)) if wanted]
     return {"run_id": run_id, "intent": None, "route_plan": None, "model_plan": None, "choice": None,
             "cancelled": False, "strength_updates": [], "candidates": Overwrite([]), "evaluations": Overwrite([]),
-            "decisions": Overwrite([]), "reviews": reviews}
+            "decisions": Overwrite([]), "reviews": reviews, "report_url": None}
 
 
 def _inside_root(name: str, path: Path, root: Path) -> None:

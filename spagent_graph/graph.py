@@ -6,7 +6,8 @@
         -> judge_candidates -> choose_winner -> review_winner -> update_strengths
 
 review_plan and review_winner pass straight through unless the run's
-context asks for a human in the loop (see nodes/review.py).
+context asks for a human in the loop (see nodes/review.py). The served graph
+adds a last node that publishes the run's report (`serving.publish_report`).
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ def bound(node: Callable, services: Services) -> Callable:
     return functools.update_wrapper(functools.partial(node, services=services), node)
 
 
-def make_builder(services: Services | None = None) -> StateGraph:
-    """The uncompiled graph, its nodes bound to `services` (a new `Services()` if none)."""
+def make_builder(services: Services | None = None, *, finish: Callable | None = None) -> StateGraph:
+    """The uncompiled graph, its nodes bound to `services` (a new `Services()` if none).
+
+    `finish`: a node run after the strengths are updated, the run's last (the served
+    graph publishes the run's report there); it is bound to `services` like ours."""
     services = services or Services()
     builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
     for node in (*PLANNING_STAGES, review_plan, check_tools, execute_route, judge_candidates, choose_winner, review_winner,
@@ -71,7 +75,12 @@ def make_builder(services: Services | None = None) -> StateGraph:
     builder.add_edge("judge_candidates", "choose_winner")
     builder.add_edge("choose_winner", "review_winner")
     builder.add_edge("review_winner", "update_strengths")
-    builder.add_edge("update_strengths", END)
+    if finish is None:
+        builder.add_edge("update_strengths", END)
+    else:
+        builder.add_node(finish.__name__, bound(finish, services))
+        builder.add_edge("update_strengths", finish.__name__)
+        builder.add_edge(finish.__name__, END)
     return builder
 
 
@@ -82,6 +91,7 @@ def build_graph(
     services: Services | None = None,
     settings: Context | None = None,
     name: str = "spagent",
+    finish: Callable | None = None,
     **compile_kwargs: Any,
 ) -> CompiledStateGraph:
     """A compiled SPAgent graph.
@@ -93,8 +103,8 @@ def build_graph(
     starts from. `services` owns what is built from the settings (loaded
     pipelines, the capability store, ...); hand in ready-made ones there.
     """
-    compiled = make_builder(Services.of(services, settings)).compile(checkpointer=checkpointer, store=store, name=name,
-                                                                     **compile_kwargs)
+    compiled = make_builder(Services.of(services, settings), finish=finish).compile(
+        checkpointer=checkpointer, store=store, name=name, **compile_kwargs)
     return SpagentGraph.of(compiled)
 
 

@@ -14,14 +14,14 @@ import threading
 from spagent_graph.expansion import build_expansion_graph
 from spagent_graph.graph import build_graph
 from spagent_graph.services import Services
-from spagent_graph.serving import Deployment, make_app, make_auth
+from spagent_graph.serving import Deployment, make_app, make_auth, publish_report
 from spagent_graph.settings import load_settings
 
 deployment = Deployment(load_settings().settings)
 # One owner of the loaded pipelines and stores for both graphs of this server. The server
 # brings its own checkpointer, so the graphs are compiled without one.
 services = Services(deployment=deployment)
-graph = build_graph(services=services)
+graph = build_graph(services=services, finish=publish_report)
 expansion = build_expansion_graph(services=services)
 auth = make_auth(deployment)
 app = make_app(deployment)

@@ -34,17 +34,20 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from langgraph.runtime import Runtime
+
 from .admission import FairTurns
 from .context import Context, refuse_operator_settings
 from .errors import ConfigError, InputError, SettingError, SpagentError
-from .state import GenerationOptions
+from .services import Services
+from .state import GenerationOptions, State
 
 if TYPE_CHECKING:
     from langgraph_sdk import Auth
 
     from .settings import Settings
 
-__all__ = ["Deployment", "add_authorization", "make_app", "make_auth"]
+__all__ = ["CallerPaths", "Deployment", "add_authorization", "make_app", "make_auth", "publish_report"]
 
 ARTIFACTS_ROUTE = "/artifacts"
 UPLOADS_ROUTE = "/uploads"
@@ -260,7 +263,7 @@ class CallerPaths:
     go, holding back only as many bytes as a path could span.
     """
 
-    _REWRITTEN = (b"application/json", b"text/event-stream", b"text/plain")
+    _REWRITTEN = (b"application/json", b"text/event-stream", b"text/plain", b"text/html")
 
     def __init__(self, app: Any, deployment: Deployment) -> None:
         self.app = app
@@ -324,6 +327,19 @@ class CallerPaths:
             await send({"type": "http.response.body", "body": body, "more_body": True})
 
         await self.app(scope, receive, rewritten_send)
+
+
+def publish_report(state: State, runtime: Runtime[Context], services: Services) -> dict:
+    """The served graph's last node: the run's report (`report.html`, `report.json`) in its folder,
+    and the URL its owner reads it at (the `/artifacts` route, with their token)."""
+    from .report import RunFacts, write_report
+
+    context = services.context(runtime)
+    folder = services.artifacts(context).run_dir(state["run_id"])
+    thread = getattr(getattr(runtime, "execution_info", None), "thread_id", None)
+    facts = RunFacts(thread_id=thread, settings=context.model_dump(mode="json"), demo_tools=context.registry == "demo")
+    _, page = write_report(dict(state), folder, facts)
+    return {"report_url": services.public_path(context, page)}
 
 
 def make_app(deployment: Deployment):

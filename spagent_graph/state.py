@@ -340,6 +340,7 @@ class State(TypedDict, total=False):
     decisions: Annotated[list[Decision], appended_as("decisions", Decision)]
     strength_updates: Annotated[list[StrengthUpdate], replaced_as("strength_updates", list[StrengthUpdate])]
     cancelled: bool
+    report_url: str | None  # served: where the run's owner reads its report
     # The human reviews this run stops for, taken from its context when it starts: a resume
     # that carries another context (or none) still has its answer applied.
     reviews: list[Review]

@@ -515,3 +515,17 @@ def test_nothing_a_caller_receives_names_a_server_folder(server: Server, tmp_pat
     text = json.dumps(received, default=str)
     assert name in text and "/artifacts/" in text  # the input by its name, the files by their routes
     assert server_folder not in text, text[text.index(server_folder) - 300:text.index(server_folder) + 300]
+
+
+def test_a_served_run_publishes_its_report_at_a_url_for_its_owner(server: Server):
+    state = server.client().runs.wait(None, "spagent", input=REQUEST)
+    page_url = state["report_url"]
+    assert page_url.startswith("/artifacts/") and page_url.endswith(f"/{state['run_id']}/report.html")
+    with server.http("ada") as http:
+        page = http.get(page_url)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        document = http.get(page_url.replace("report.html", "report.json")).json()
+        assert document["choice"]["candidate_id"] == state["choice"]["candidate_id"]
+        assert str(server.data) not in page.text + json.dumps(document)  # shown as routes, like every answer
+    with server.http("bob") as http:
+        assert http.get(page_url).status_code == 404
