@@ -153,6 +153,10 @@ def test_no_header_without_a_valid_token_gets_in(server: Server, headers: dict):
         assert http.post("/runs/wait", json={"assistant_id": "spagent", "input": REQUEST}).status_code == 401
         assert http.post("/uploads", params={"name": "x.png"}, content=b"x").status_code == 401
         assert http.post("/assistants/search", json={}).status_code == 401
+        # The doors for other agents too.
+        rpc = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        assert http.post("/mcp", json=rpc, headers={"accept": "application/json, text/event-stream"}).status_code == 401
+        assert http.post("/a2a/spagent", json=rpc).status_code == 401
     assert (set(server.data.rglob("*")) if server.data.exists() else set()) == before
 
 
