@@ -30,7 +30,7 @@ from langgraph.types import Send
 from pydantic import Field
 from typing_extensions import TypedDict
 
-from spagent_graph import state
+import spagent_graph.state as state
 from spagent_graph.nodes.execute import execute_route
 
 from .context import Context

@@ -36,7 +36,7 @@ from spagent_graph.nodes import (
 )
 
 from .context import Context
-from . import state
+import spagent_graph.state as state
 from .persistence import StateTypesGraph
 from .services import Services
 from .state import InputState, OutputState, State

@@ -102,7 +102,7 @@ _URL_TYPES = {("pydantic.networks", "AnyUrl"), ("pydantic_core._pydantic_core", 
 def _serializer() -> Any:
     # The graph's own types, for a caller who reads the saver directly; each graph adds its
     # own when it resolves the saver (`StateTypesGraph`).
-    from . import state
+    import spagent_graph.state as state
 
     return JsonPlusSerializer(allowed_msgpack_modules=tuple(_types_of((state,))))
 

@@ -27,7 +27,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .context import Context, as_context, refuse_operator_settings
 
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from .artifacts import ArtifactStore
     from .judging import Judge
     from .mllm import MLLMClient
-    from .serving import Deployment
     from .subject import SubjectClassifier
 
 __all__ = ["Services"]
@@ -52,6 +51,17 @@ _log = logging.getLogger(__name__)
 # holds its context for its whole life; a bound this size is only ever reached by that
 # many runs at once.
 _CONTEXTS_KEPT = 256
+
+
+class Served(Protocol):
+    """What the services ask of a deployment that serves the graph (`serving.Deployment` is one)."""
+
+    operator: Context
+    turns: Any  # turns on the GPU: `.turn(caller)` is a context manager
+
+    def context_for(self, identity: str | None, thread_id: str | None = None) -> Context: ...
+
+    def public_path(self, path: Path) -> str | None: ...
 
 
 def _caller(runtime: Any) -> str | None:
@@ -70,7 +80,7 @@ class Services:
         artifacts: ArtifactStore | None = None,
         classifier: SubjectClassifier | None = None,
         judge: Judge | None = None,
-        deployment: Deployment | None = None,
+        deployment: Served | None = None,
     ) -> None:
         """`defaults`: the settings a run's context starts from (the operator's); a run's
         context overrides the fields it sets. The others are ready-made services.
@@ -148,7 +158,7 @@ class Services:
         """Where a remote caller fetches a run's file from this server; None in-process."""
         if self.deployment is None or path is None:
             return None
-        return self.deployment.public_path(context, path)
+        return self.deployment.public_path(path)
 
     # Services ----------------------------------------------------------------------
 

@@ -122,7 +122,7 @@ class Deployment:
                 raise InputError(f"options.{name}", f"is {value}; this server takes at most {limit} a request "
                                  f"(its `{setting}`).")
 
-    def public_path(self, context: Context, path: Path) -> str | None:
+    def public_path(self, path: Path) -> str | None:
         """The server path of a run's file, for its owner: under the artifacts route, relative to the owner's folder."""
         try:
             relative = Path(path).resolve().relative_to(self.artifacts_root)
