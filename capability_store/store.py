@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from spagent_graph.state import SUBJECTS, Subject, Task
+from spagent_graph.tool_adapters.acceleration import FidelityRecord
 
 __all__ = ["MIN_STRENGTH", "MAX_STRENGTH", "CapabilityStore", "FidelityRecord", "Source", "StrengthEntry"]
 
@@ -64,28 +65,6 @@ class StrengthEntry(BaseModel):
     count: float = Field(1.0, gt=0, description="How many scores the strength averages (weights may be fractional).")
     source: Source = "prior"
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-
-
-class FidelityRecord(BaseModel):
-    """One bench of a tool's profile against its exact output, as the capability store keeps it."""
-
-    model_config = ConfigDict(extra="forbid")
-    tool: str
-    profile: Literal["balanced", "fast"]
-    levers: str = Field(description="The levers' key when benched: a change of levers needs a new bench.")
-    speedup: float
-    psnr_db: float
-    ssim: float
-    judge_delta: float | None = Field(None, description="Accelerated minus exact judge score, when an MLLM judged.")
-    probes: int
-    measured_at: str
-
-    def passes(self, min_psnr_db: float, min_ssim: float) -> bool:
-        return self.psnr_db >= min_psnr_db and self.ssim >= min_ssim
-
-    def in_words(self) -> str:
-        return (f"PSNR {self.psnr_db:.1f} dB, SSIM {self.ssim:.3f} against the exact output, "
-                f"{self.speedup:.2f}x as fast, over {self.probes} probes ({self.measured_at[:10]})")
 
 
 class CapabilityStore:

@@ -2,7 +2,7 @@
 
 A missing model would otherwise fail minutes into a run, one route at a time,
 with a long hub error; this fails the run at once with one line per missing
-tool and the command that fetches it (see `spagent_graph.doctor`). Nothing
+tool and the command that fetches it (see `tool_adapters/weights.py`). Nothing
 here touches the network.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 from langgraph.runtime import Runtime
 
 from spagent_graph.context import Context
-from spagent_graph.doctor import require_weights
 from spagent_graph.services import Services
 from spagent_graph.state import State
+from spagent_graph.tool_adapters.weights import require_weights
 
 
 def check_tools(state: State, runtime: Runtime[Context], services: Services) -> dict:

@@ -175,7 +175,8 @@ def _tools(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from .doctor import format_readiness, parse_gpu_sizes, visible_gpus
+    from .doctor import format_readiness
+    from .tool_adapters.gpus import parse_gpu_sizes, visible_gpus
 
     try:
         gpus = parse_gpu_sizes(args.gpu_memory) if args.gpu_memory else visible_gpus()

@@ -4,7 +4,8 @@
     ├── InputError           the request or one of its files is not what we expected
     ├── ConfigError          a registry, tool set or setting is wrong
     │   ├── SettingError     one setting is unknown or out of its bounds (names key and source)
-    │   └── UnknownToolError a tool name that no registry entry defines
+    │   ├── UnknownToolError a tool name that no registry entry defines
+    │   └── MissingWeightsError  tools a run would use have no weights here (one line each, with its fix)
     ├── MLLMError            the multimodal LLM could not give a usable answer
     │   ├── MLLMUnavailableError   the endpoint cannot be reached
     │   └── MLLMResponseError      it answered, but not with what the schema asks
@@ -18,11 +19,13 @@ tool) both in its message and as attributes.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "BusyError",
     "ConfigError",
     "InputError",
+    "MissingWeightsError",
     "MLLMError",
     "MLLMResponseError",
     "MLLMUnavailableError",
@@ -65,6 +68,16 @@ class SettingError(ConfigError):
         self.key = key
         self.source = source
         super().__init__(f"Setting `{key}` {message}")
+
+
+class MissingWeightsError(ConfigError):
+    """Some tools a run would use have no weights on this machine; one line per tool, with its fix."""
+
+    def __init__(self, missing: dict[str, Any], lines: list[str]) -> None:
+        self.missing = missing  # tool name -> its weights check
+        tools = "1 tool" if len(missing) == 1 else f"{len(missing)} tools"
+        super().__init__(f"the weights of {tools} this run would use are not on this machine "
+                         "(nothing was generated):\n" + "\n".join(lines))
 
 
 class UnknownToolError(ConfigError, KeyError):

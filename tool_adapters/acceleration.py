@@ -41,13 +41,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from spagent_graph.capability_store import FidelityRecord
-
 if TYPE_CHECKING:  # torch is imported where levers are pulled: planning and serving need none of it
     import torch
 
 __all__ = [
     "Acceleration",
+    "FidelityRecord",
     "AcceleratedProfile",
     "CacheLever",
     "Levers",
@@ -147,6 +146,29 @@ class Levers(BaseModel):
         if self.attention_backend:
             parts.append(f"{self.attention_backend} attention")
         return "; ".join(parts)
+
+
+class FidelityRecord(BaseModel):
+    """One bench of a tool's profile against its exact output, as the capability store keeps it
+    (defined here, beside the gate that reads it; the store keeps and returns it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    tool: str
+    profile: Literal["balanced", "fast"]
+    levers: str = Field(description="The levers' key when benched: a change of levers needs a new bench.")
+    speedup: float
+    psnr_db: float
+    ssim: float
+    judge_delta: float | None = Field(None, description="Accelerated minus exact judge score, when an MLLM judged.")
+    probes: int
+    measured_at: str
+
+    def passes(self, min_psnr_db: float, min_ssim: float) -> bool:
+        return self.psnr_db >= min_psnr_db and self.ssim >= min_ssim
+
+    def in_words(self) -> str:
+        return (f"PSNR {self.psnr_db:.1f} dB, SSIM {self.ssim:.3f} against the exact output, "
+                f"{self.speedup:.2f}x as fast, over {self.probes} probes ({self.measured_at[:10]})")
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,11 @@ from .acceleration import Levers, apply_levers
 from .base import GenerationArgs, GenerativeTool, StepControl
 from .pipeline_calls import CALL_STYLES
 from .pool import PipelinePool
-from .registry import ComponentSpec, MemoryOptions, ToolSpec
+from .registry import DEMO_SCHEME, ComponentSpec, MemoryOptions, ToolSpec
 from .sharing import files_identity, remember_encodings
 
 __all__ = ["DiffusersTool", "pick_dtype", "resolve_dtypes"]
 
-DEMO_SCHEME = "demo://"
 
 
 def pick_dtype(name: str, device: torch.device) -> torch.dtype:
@@ -137,7 +136,7 @@ class DiffusersTool(GenerativeTool):
                               levers: Levers) -> dict[str, Hashable]:
         """Per component with weights: what makes two loads of it the same module (sharing.py), or nothing
         where it must not be shared."""
-        from spagent_graph.doctor import local_weights
+        from .weights import local_weights
 
         if options.cpu_offload != "none" and device.type == "cuda":
             return {}  # offload hooks belong to one pipeline

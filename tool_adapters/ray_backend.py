@@ -47,12 +47,12 @@ class ToolReplica:
     """What one Serve replica runs: the entry's in-process tool, kept warm across calls."""
 
     def __init__(self, spec: dict, device: str = "auto", cache_dir: str | None = None) -> None:
-        from .toolbox import Toolbox
+        from .adapters import in_process_tool
+        from .pool import PipelinePool
 
         in_process = ToolSpec.model_validate({**spec, "backend": "in_process"})
-        toolbox = Toolbox(ToolRegistry({in_process.name: in_process}), device=device,
-                          cache_dir=Path(cache_dir) if cache_dir else None)
-        self.tool = toolbox.tool(in_process.name)
+        self.tool = in_process_tool(in_process, device=device, pool=PipelinePool(),
+                                    cache_dir=Path(cache_dir) if cache_dir else None)
 
     def __call__(self, request: dict) -> dict:
         with tempfile.TemporaryDirectory(prefix="spagent-ray-") as scratch:

@@ -14,7 +14,7 @@
 `model: demo://NAME` names one of the tiny random-weight pipelines that
 `demo_pipelines` builds in code, so the whole graph runs with no downloads.
 
-Three fields only inform `spagent doctor` (spagent_graph/doctor.py) and change
+Three fields only inform `spagent doctor` (tool_adapters/weights.py, memory.py) and change
 nothing about how a tool runs: `parameters` (the model's size, for a memory
 estimate before its weights are downloaded), `gated` (the hub asks for an
 accepted licence and a login) and `repo_url` (where a research repository is
@@ -37,6 +37,7 @@ from .acceleration import AcceleratedProfile, Levers
 from spagent_graph.state import SUBJECTS, Subject, Task
 
 __all__ = [
+    "DEMO_SCHEME",
     "RayOptions",
     "BUILTIN_REGISTRIES",
     "ComponentSpec",
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 BUILTIN_REGISTRIES = ("demo", "paper", "library", "research")
+# A `model` of this scheme names one of the demo pipelines, built in code (always present, no weights).
+DEMO_SCHEME = "demo://"
 
 
 DtypeName = Literal["auto", "float32", "float16", "bfloat16"]

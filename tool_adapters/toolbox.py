@@ -12,15 +12,12 @@ from pathlib import Path
 
 from spagent_graph.state import Task
 
+from .adapters import DEFAULT_CACHE_DIR, in_process_tool
 from .base import GenerativeTool
-from .diffusers_adapter import DiffusersTool
 from .pool import PipelinePool
 from .registry import ToolRegistry
-from .research_repo import ResearchRepoTool
 
-__all__ = ["ADAPTERS", "Toolbox"]
-
-ADAPTERS: dict[str, type[GenerativeTool]] = {"diffusers": DiffusersTool, "research_repo": ResearchRepoTool}
+__all__ = ["Toolbox"]
 
 
 class Toolbox:
@@ -35,7 +32,7 @@ class Toolbox:
         self.registry = registry
         self.device = device
         self.pool = pool or PipelinePool()
-        self.cache_dir = cache_dir or Path.home() / ".cache" / "spagent_graph"
+        self.cache_dir = cache_dir or DEFAULT_CACHE_DIR
         self._tools: dict[str, GenerativeTool] = {}
         self._lock = threading.Lock()
 
@@ -48,9 +45,8 @@ class Toolbox:
 
                     self._tools[name] = RayServeTool(spec)
                 else:
-                    self._tools[name] = ADAPTERS[spec.adapter](
-                        spec, device=self.device, cache_dir=self.cache_dir, pool=self.pool
-                    )
+                    self._tools[name] = in_process_tool(spec, device=self.device, cache_dir=self.cache_dir,
+                                                        pool=self.pool)
             return self._tools[name]
 
     def names_for(self, task: Task) -> list[str]:

@@ -38,7 +38,7 @@ from .words import (
 )
 
 if TYPE_CHECKING:
-    from . import RunFacts
+    from .facts import RunFacts
 
 esc = html.escape
 CSS = (files(__package__) / "page.css").read_text(encoding="utf-8")

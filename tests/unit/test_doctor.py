@@ -19,23 +19,12 @@ import torch
 from safetensors.torch import load_file
 
 from spagent_graph import doctor
-from spagent_graph.doctor import (
-    GiB,
-    Gpu,
-    MemoryEstimate,
-    MissingWeightsError,
-    Readiness,
-    check_weights,
-    estimate_memory,
-    fit_on,
-    fit_request,
-    format_readiness,
-    parse_gpu_sizes,
-    readiness,
-    require_weights,
-    visible_gpus,
-)
-from spagent_graph.errors import ConfigError
+from spagent_graph.doctor import Readiness, format_readiness, readiness
+from spagent_graph.errors import ConfigError, MissingWeightsError
+from spagent_graph.tool_adapters import memory, weights
+from spagent_graph.tool_adapters.gpus import GiB, Gpu, parse_gpu_sizes, visible_gpus
+from spagent_graph.tool_adapters.memory import MemoryEstimate, estimate_memory, fit_on, fit_request
+from spagent_graph.tool_adapters.weights import check_weights, require_weights
 from spagent_graph.tool_adapters.demo_pipelines import DEMO_PIPELINES, build_demo_pipeline
 from spagent_graph.tool_adapters.registry import ToolRegistry, ToolSpec
 
@@ -95,7 +84,7 @@ def svd_spec(model: str = "acme/tiny-svd", **changes) -> ToolSpec:
 
 def test_a_cached_pipeline_is_present(hub: Path, builds):
     snapshot = cache_repo(hub, "acme/tiny-svd", builds["demo-svd"])
-    assert check_weights(svd_spec()) == doctor.WeightsCheck(present=True, found=[str(snapshot)], missing=[],
+    assert check_weights(svd_spec()) == weights.WeightsCheck(present=True, found=[str(snapshot)], missing=[],
                                                             download=None)
 
 
@@ -155,7 +144,7 @@ def test_a_variant_entry_needs_the_variants_weights(hub: Path, builds):
 
 def test_a_local_folder_is_present_and_a_missing_one_cannot_be_downloaded(hub: Path, builds, tmp_path: Path):
     folder = builds["demo-svd"]
-    assert check_weights(svd_spec(str(folder))) == doctor.WeightsCheck(True, [str(folder)], [], None)
+    assert check_weights(svd_spec(str(folder))) == weights.WeightsCheck(True, [str(folder)], [], None)
     absent = check_weights(svd_spec(str(tmp_path / "weights" / "svd")))
     assert (absent.present, absent.missing, absent.download) == (False, [str(tmp_path / "weights" / "svd")], None)
     assert "neither a folder here nor a hub id" in absent.hint
@@ -169,7 +158,7 @@ def test_a_components_own_model_is_checked_too(hub: Path, builds):
         False, [str(base)], ["guoyww/animatediff-motion-adapter-v1-5-2"])
     assert check.download == "hf download guoyww/animatediff-motion-adapter-v1-5-2"
     adapter = cache_repo(hub, "guoyww/animatediff-motion-adapter-v1-5-2", builds["tiny-animatediff-motion-adapter"])
-    assert check_weights(animatediff) == doctor.WeightsCheck(True, [str(base), str(adapter)], [], None)
+    assert check_weights(animatediff) == weights.WeightsCheck(True, [str(base), str(adapter)], [], None)
 
 
 def test_demo_models_are_built_in_code_and_always_present(hub: Path):
@@ -182,7 +171,7 @@ def test_research_repositories_are_present_once_cloned(tmp_path: Path):
         False, ["https://github.com/omerbt/TokenFlow"], None)
     assert template.hint == "clone https://github.com/omerbt/TokenFlow and set `repo_dir` of `tokenflow` to the clone"
     cloned = RESEARCH.get("tokenflow").model_copy(update={"repo_dir": str(tmp_path)})
-    assert check_weights(cloned) == doctor.WeightsCheck(True, [str(tmp_path)], [], None)
+    assert check_weights(cloned) == weights.WeightsCheck(True, [str(tmp_path)], [], None)
     not_a_folder = RESEARCH.get("tokenflow").model_copy(update={"repo_dir": str(tmp_path / "nope")})
     assert not check_weights(not_a_folder).present
     # RAVE's config takes the {checkpoint}: the clone alone is not enough.
@@ -197,8 +186,8 @@ def test_gated_models_say_how_to_log_in(hub: Path):
 
 
 def test_the_command_is_the_installed_hub_cli(monkeypatch: pytest.MonkeyPatch, hub: Path):
-    assert doctor._hub_cli() == "hf"  # huggingface_hub 0.34 and later ship `hf`
-    monkeypatch.setattr(doctor, "_hub_cli", lambda: "huggingface-cli")
+    assert weights._hub_cli() == "hf"  # huggingface_hub 0.34 and later ship `hf`
+    monkeypatch.setattr(weights, "_hub_cli", lambda: "huggingface-cli")
     assert check_weights(svd_spec()).download == (
         "huggingface-cli download acme/tiny-svd --include model_index.json '*/*'")
 
@@ -276,7 +265,7 @@ def test_estimates_match_the_measured_peaks(name: str, frames: int, height: int,
 
 @pytest.mark.parametrize(
     "name, frames, height, width, changes, measured_gib",
-    [  # peaks measured per stage on an H200 (torch 2.11, diffusers 0.42; see the module docstring of doctor.py)
+    [  # peaks measured per stage on an H200 (torch 2.11, diffusers 0.42; see the module docstring of tool_adapters/memory.py)
         ("sd3", 1, 1024, 1024, {}, 14.61),
         ("sd3", 1, 512, 512, {}, 12.83),
         ("svd", 14, 576, 1024, {}, 15.00),
@@ -336,7 +325,7 @@ def test_estimates_are_made_at_the_size_the_tool_runs(hub: Path):
     cogvideox_i2v = LIBRARY.get("cogvideox-i2v")  # runs at 720x480 only, 8k+1 frames up to 49
     asked = estimate_memory(cogvideox_i2v, frames=100, height=1080, width=1920)
     assert asked == estimate_memory(cogvideox_i2v, frames=49, height=480, width=720)
-    assert fit_request(cogvideox_i2v, frames=100, height=1080, width=1920) == doctor.FittedSize(49, 480, 720)
+    assert fit_request(cogvideox_i2v, frames=100, height=1080, width=1920) == memory.FittedSize(49, 480, 720)
 
 
 @pytest.mark.parametrize("frames, height, width", [(49, 480, 720), (100, 2160, 3840), (3, 90, 100)])
@@ -347,7 +336,7 @@ def test_fit_request_is_the_tools_own_fitting(frames: int, height: int, width: i
     for spec in LIBRARY:
         fitted = DiffusersTool(spec).fit({"output_path": "out", "num_frames": frames, "height": height,
                                           "width": width}).args
-        expected = doctor.FittedSize(fitted.num_frames if output_kind(spec.task) == "video" else 1,
+        expected = memory.FittedSize(fitted.num_frames if output_kind(spec.task) == "video" else 1,
                                      fitted.height, fitted.width)
         assert fit_request(spec, frames=frames, height=height, width=width) == expected, spec.name
 
@@ -358,7 +347,7 @@ def test_the_decode_chunk_defaults_are_the_pipelines_own():
     for spec in LIBRARY:
         parameter = inspect.signature(getattr(diffusers, spec.pipeline).__call__).parameters.get("decode_chunk_size")
         default = parameter.default if parameter is not None else None
-        assert doctor.DECODE_CHUNK_DEFAULTS.get(spec.pipeline) == default, spec.pipeline
+        assert memory.DECODE_CHUNK_DEFAULTS.get(spec.pipeline) == default, spec.pipeline
 
 
 # GPUs and verdicts ------------------------------------------------------------------------
