@@ -50,6 +50,7 @@ from pydantic import ValidationError
 
 from .context import ABLATIONS, Context
 from .errors import SpagentError, UsageError, error_message
+from .state import DEMO_REQUEST_SIZE, GenerationOptions
 
 __all__ = ["main"]
 
@@ -77,7 +78,6 @@ def _context(args: argparse.Namespace) -> Context:
 
 def _expand(args: argparse.Namespace) -> int:
     from .expansion import build_expansion_graph
-    from .state import GenerationOptions
 
     options = GenerationOptions(num_frames=args.frames, height=args.height, width=args.width, seed=args.seed)
     result = build_expansion_graph().invoke(
@@ -284,9 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     size = argparse.ArgumentParser(add_help=False)
-    size.add_argument("--frames", type=_count, help="Frames per video (default 8 on the demo tools, else 16).")
-    size.add_argument("--height", type=_count, help="Height in pixels (default 64 on the demo tools, else 320).")
-    size.add_argument("--width", type=_count, help="Width in pixels (default 64 on the demo tools, else 512).")
+    for option, name, what in (("--frames", "num_frames", "Frames per video"), ("--height", "height", "Height in pixels"),
+                               ("--width", "width", "Width in pixels")):
+        size.add_argument(option, type=_count, help=f"{what} (default {DEMO_REQUEST_SIZE[name]} on the demo tools, "
+                                                    f"else {GenerationOptions.model_fields[name].default}).")
 
     run = commands.add_parser("run", parents=[shared, size], help="Make a video from text, an image or a video.",
                               description="Plan, generate, judge and report one request, checkpointed so that "
@@ -333,9 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
                                              "per-subject strengths and print them beside the other tools of its task.")
     expand.add_argument("--tool", required=True, help="The registry entry to admit.")
     expand.add_argument("--per-subject", type=_count, default=2, help="Probes per subject (default 2).")
-    expand.add_argument("--frames", type=_count, default=16)
-    expand.add_argument("--height", type=_count, default=320)
-    expand.add_argument("--width", type=_count, default=512)
+    for option, name in (("--frames", "num_frames"), ("--height", "height"), ("--width", "width")):
+        expand.add_argument(option, type=_count, default=GenerationOptions.model_fields[name].default)
     expand.add_argument("--seed", type=_seed, default=0)
     expand.set_defaults(run=_expand)
 

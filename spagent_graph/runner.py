@@ -26,7 +26,7 @@ from .errors import SpagentError, UsageError, error_message
 from .persistence import open_checkpointer
 from .report import RunFacts, write_report
 from .settings import LoadedSettings, Settings
-from .state import GenerationOptions, Request
+from .state import DEMO_REQUEST_SIZE, GenerationOptions, Request
 
 __all__ = ["ProgressBars", "ask", "request_size", "run_request"]
 
@@ -182,10 +182,10 @@ def _print_result(state: dict, winner: Path | None, report: Path, run: RunFacts,
 
 
 def request_size(args: argparse.Namespace, registry: str) -> tuple[int, int, int]:
-    """(frames, height, width) a run asks for: the options, else small on the demo tools."""
-    demo = registry == "demo"
-    return (args.frames or (8 if demo else 16), args.height or (64 if demo else 320),
-            args.width or (64 if demo else 512))
+    """(frames, height, width) a run asks for: the options, else small on the demo tools, else the defaults."""
+    default = DEMO_REQUEST_SIZE if registry == "demo" else {name: GenerationOptions.model_fields[name].default
+                                                            for name in DEMO_REQUEST_SIZE}
+    return (args.frames or default["num_frames"], args.height or default["height"], args.width or default["width"])
 
 
 def _request(args: argparse.Namespace, settings: Settings, default_text: str) -> Request:

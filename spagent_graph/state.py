@@ -21,6 +21,7 @@ from typing_extensions import TypedDict
 from .errors import InputError
 
 __all__ = [
+    "DEMO_REQUEST_SIZE",
     "SUBJECTS",
     "TASKS",
     "Candidate",
@@ -81,6 +82,10 @@ class GenerationOptions(_Model):
     num_inference_steps: int | None = Field(None, ge=1, le=1000, description="None keeps each tool's own default.")
     seed: int = Field(0, ge=0, description="Base seed; both routes use it, so equal work is shared.")
 
+
+# What `spagent run` asks of the demo tools unless told otherwise: they are tiny random-weight
+# models, and at this size a whole run takes seconds on a CPU.
+DEMO_REQUEST_SIZE = {"num_frames": 8, "height": 64, "width": 64}
 
 MAX_TEXT_CHARACTERS = 20_000  # far beyond any prompt a video model reads (CLIP: 77 tokens, T5: 226-512)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

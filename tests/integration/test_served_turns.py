@@ -17,7 +17,7 @@ from tests.integration.test_langgraph_server import TOKENS, langgraph_dev
 
 pytestmark = pytest.mark.slow
 
-SCRIPTS = Path(__file__).parents[1] / "durable"
+SCRIPTS = Path(__file__).parents[1] / "scripts"
 SECONDS = {"t2v": 1.0, "t2i": 0.3, "i2v": 0.3}  # one run: 1.6 s of tool calls, taken one at a time
 REQUEST = {"request": {"text": "a red fox running through snow"}}
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-HERE = Path(__file__).parents[1] / "durable"
+HERE = Path(__file__).parents[1] / "scripts"
 
 
 def registry_of_scripts(tmp_path: Path, log: Path, hang_file: Path) -> Path:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from spagent_graph import MLLMClient, Services, build_graph
+from spagent_graph.errors import MLLMError
 from spagent_graph.principles import valid_routes
 
 URL = os.environ.get("SPAGENT_TEST_MLLM_URL")
@@ -66,7 +67,7 @@ def test_an_mllm_fault_falls_back_and_the_state_says_so(demo_context, fault, cli
     assert state["intent"].types_decided_by == "fallback" and state["route_plan"].decided_by == "fallback"
     assert any(says in note for note in state["intent"].notes), state["intent"].notes
     assert state["choice"].video is not None
-    with pytest.raises(Exception, match=says):
+    with pytest.raises(MLLMError, match=says):
         build_graph(services=Services(mllm=client)).invoke(REQUEST, context=demo_context.changed(fallback_on_mllm_error=False))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).parents[1] / "durable" / "three_runs.py"
+SCRIPT = Path(__file__).parents[1] / "scripts" / "three_runs.py"
 ROOT = Path(__file__).parents[2]
 
 

@@ -63,21 +63,27 @@ def test_eight_concurrent_graph_requests_on_the_demo_tools(demo_context):
 
 def test_calls_on_one_gpu_queue_and_on_two_gpus_run_side_by_side():
     pool = PipelinePool(calls_per_gpu=1)
+    lock, running, most = threading.Lock(), [0], [0]
 
-    def call(device: torch.device) -> None:
+    def call(device: torch.device, meeting: threading.Barrier | None) -> None:
         with pool.gpu_slot(device):  # no GPU is touched: only the queueing is under test
-            time.sleep(0.2)
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            if meeting is not None:
+                meeting.wait()  # returns only once both calls hold their slots at once
+            time.sleep(0.05)
+            with lock:
+                running[0] -= 1
 
     one, two = torch.device("cuda", 0), torch.device("cuda", 1)
-    started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=4) as workers:
-        list(workers.map(call, [one, one]))
-    queued = time.perf_counter() - started
-    started = time.perf_counter()
+        list(workers.map(call, [one, one, one], [None] * 3))
+    assert most[0] == 1  # one GPU: one call at a time
+    meeting = threading.Barrier(2, timeout=30)
     with ThreadPoolExecutor(max_workers=4) as workers:
-        list(workers.map(call, [one, two]))
-    parallel = time.perf_counter() - started
-    assert queued >= 0.4 and parallel < 0.35
+        list(workers.map(call, [one, two], [meeting, meeting]))
+    assert most[0] == 2
     # A CPU has no queue.
     with pool.gpu_slot(torch.device("cpu")), pool.gpu_slot(torch.device("cpu")):
         pass

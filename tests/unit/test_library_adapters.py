@@ -21,17 +21,15 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("diffusers")
-
-from spagent_graph.media import inspect_media, read_frames  # noqa: E402
-from spagent_graph.principles import output_kind  # noqa: E402
-from spagent_graph.tool_adapters.demo_pipelines import (  # noqa: E402
+from spagent_graph.media import inspect_media, read_frames
+from spagent_graph.principles import output_kind
+from spagent_graph.tool_adapters.demo_pipelines import (
     TINY_PIPELINES,
     ensure_demo_pipeline,
     tiny_pipeline_for,
 )
-from spagent_graph.tool_adapters.registry import ToolRegistry, ToolSpec  # noqa: E402
-from spagent_graph.tool_adapters.toolbox import Toolbox  # noqa: E402
+from spagent_graph.tool_adapters.registry import ToolRegistry, ToolSpec
+from spagent_graph.tool_adapters.toolbox import Toolbox
 
 LIBRARY = ToolRegistry.from_yaml("library")
 FPS = 8

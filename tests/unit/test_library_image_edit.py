@@ -14,15 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest.importorskip("diffusers")
-
-from spagent_graph.media import inspect_media  # noqa: E402
-from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline  # noqa: E402
-from spagent_graph.tool_adapters.pipeline_calls import flux_kontext  # noqa: E402
-from spagent_graph.tool_adapters.registry import ToolRegistry  # noqa: E402
-from spagent_graph.tool_adapters.toolbox import Toolbox  # noqa: E402
-from tests.unit.test_library_adapters import REQUESTS as LIBRARY_REQUESTS  # noqa: E402
-from tests.unit.test_library_adapters import expected_size, tiny_spec  # noqa: E402
+from spagent_graph.media import inspect_media
+from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline
+from spagent_graph.tool_adapters.pipeline_calls import flux_kontext
+from spagent_graph.tool_adapters.registry import ToolRegistry
+from spagent_graph.tool_adapters.toolbox import Toolbox
+from tests.unit.test_library_adapters import REQUESTS as LIBRARY_REQUESTS
+from tests.unit.test_library_adapters import expected_size, tiny_spec
 
 ENTRIES = sorted(["qwen-image-edit", "flux-kontext", "flux2-edit", "qwen-image-2.1-edit", "flux2", "qwen-image-2.1"])
 REGISTRY = ToolRegistry.from_yaml("library").restricted_to(ENTRIES)

@@ -14,15 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest.importorskip("diffusers")
+from PIL import Image
 
-from PIL import Image  # noqa: E402
-
-from spagent_graph.media import read_frames  # noqa: E402
-from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline  # noqa: E402
-from spagent_graph.tool_adapters.registry import ToolRegistry  # noqa: E402
-from tests.unit.test_library_adapters import REQUESTS as LIBRARY_REQUESTS  # noqa: E402
-from tests.unit.test_library_adapters import tiny_request, tiny_spec, tiny_tool  # noqa: E402
+from spagent_graph.media import read_frames
+from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline
+from spagent_graph.tool_adapters.registry import ToolRegistry
+from tests.unit.test_library_adapters import REQUESTS as LIBRARY_REQUESTS
+from tests.unit.test_library_adapters import tiny_request, tiny_spec, tiny_tool
 
 FPS = 8
 PROMPT = "a red fox running through snow"

@@ -17,13 +17,11 @@ from typing import Any
 import pytest
 import torch
 
-pytest.importorskip("diffusers")
-
-from spagent_graph.media import inspect_media  # noqa: E402
-from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline, tiny_pipeline_for  # noqa: E402
-from spagent_graph.tool_adapters.registry import ToolRegistry  # noqa: E402
-from tests.unit.test_library_adapters import REQUESTS as LIBRARY_REQUESTS  # noqa: E402
-from tests.unit.test_library_adapters import has_picture, tiny_request, tiny_spec, tiny_tool  # noqa: E402
+from spagent_graph.media import inspect_media
+from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline, tiny_pipeline_for
+from spagent_graph.tool_adapters.registry import ToolRegistry
+from tests.unit.test_library_adapters import REQUESTS as LIBRARY_REQUESTS
+from tests.unit.test_library_adapters import has_picture, tiny_request, tiny_spec, tiny_tool
 
 PROMPT = "a red fox running through snow"
 

@@ -17,13 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest.importorskip("diffusers")
-
-from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline  # noqa: E402
-from spagent_graph.tool_adapters.registry import ToolRegistry  # noqa: E402
-from spagent_graph.tool_adapters.toolbox import Toolbox  # noqa: E402
-from tests.unit.test_library_adapters import REQUESTS as LIBRARY_REQUESTS  # noqa: E402
-from tests.unit.test_library_adapters import tiny_request, tiny_spec, tiny_tool  # noqa: E402
+from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline
+from spagent_graph.tool_adapters.registry import ToolRegistry
+from spagent_graph.tool_adapters.toolbox import Toolbox
+from tests.unit.test_library_adapters import REQUESTS as LIBRARY_REQUESTS
+from tests.unit.test_library_adapters import tiny_request, tiny_spec, tiny_tool
 
 WAN22_NAMES = ("wan22-5b-t2v", "wan22-5b-i2v", "wan22-a14b-t2v", "wan22-a14b-i2v", "wan-vace", "wan-vace-14b")
 WAN22 = ToolRegistry.from_yaml("library").restricted_to(list(WAN22_NAMES))

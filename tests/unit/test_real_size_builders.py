@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest.importorskip("diffusers")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-import real_size  # noqa: E402
-from spagent_graph.tool_adapters.registry import ToolRegistry  # noqa: E402
+import real_size
+from spagent_graph.tool_adapters.registry import ToolRegistry
 
 LIBRARY = ToolRegistry.from_yaml("library")
 ENTRIES = (

@@ -15,16 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("diffusers")
+from spagent_graph.tool_adapters.acceleration import CacheLever, Levers
+from spagent_graph.tool_adapters.registry import ToolRegistry
+from spagent_graph.tool_adapters.sharing import EncodingMemo, files_identity, remember_encodings
+from spagent_graph.tool_adapters.toolbox import Toolbox
 
-from spagent_graph.tool_adapters.acceleration import CacheLever, Levers  # noqa: E402
-from spagent_graph.tool_adapters.registry import ToolRegistry  # noqa: E402
-from spagent_graph.tool_adapters.sharing import EncodingMemo, files_identity, remember_encodings  # noqa: E402
-from spagent_graph.tool_adapters.toolbox import Toolbox  # noqa: E402
+from spagent_graph.media import read_frames
 
-from spagent_graph.media import read_frames  # noqa: E402
-
-from .test_library_adapters import tiny_request, tiny_spec  # noqa: E402
+from .test_library_adapters import tiny_request, tiny_spec
 
 T2V, I2V = "wan22-5b-t2v", "wan22-5b-i2v"
 COMPILED = Levers(compile="blocks")
