@@ -82,7 +82,7 @@ class Context(BaseModel):
         "balanced", json_schema_extra=RUN_OPTION,
         description="exact: the plain pipeline calls, bit for bit; balanced and fast: the levers the registry gives "
         "each model family for that profile (the library's balanced ones keep the math: compiled blocks); a "
-        "cache among them runs only for a tool whose `spagent bench` passed, else the rest of the levers do (and "
+        "cache among them runs only for a tool whose `spagent bench` passed, else the balanced levers do (and "
         "after a failed bench the tool runs exact).")
     fidelity_min_psnr_db: float = Field(
         30.0, ge=0, le=100, description="A cache is used for a tool only if its bench kept at least this PSNR "

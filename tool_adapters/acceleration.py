@@ -190,7 +190,7 @@ def choose_levers(
     min_ssim: float,
 ) -> Acceleration:
     """The gate: a lever that changes the math runs only for a tool whose bench passed. A family
-    with no `fast` levers is as fast as its `balanced` ones."""
+    with no `fast` levers, or whose `fast` cache is not benched, is as fast as its `balanced` ones."""
     wanted = None if profile == "exact" else acceleration.get(profile) or (
         acceleration.get("balanced") if profile == "fast" else None)
     if wanted is None or wanted.is_plain:
@@ -200,10 +200,15 @@ def choose_levers(
         return Acceleration(profile, wanted, "these levers keep the math")
     bench = f"`spagent bench --tool {tool} --profile {profile}`"
     if fidelity is None or fidelity.levers != wanted.key():
-        kept = wanted.keeping_the_math()
         why = "never benched" if fidelity is None else "benched with other levers"
-        return Acceleration(profile, kept, f"its cache is {why} on these weights ({bench} measures it), so only "
-                                           "the levers that keep the math")
+        # The family's balanced levers are its measured best that keep the math; what is left of a
+        # fast set without its cache is often less (nothing at all, for a cache-only set).
+        balanced = acceleration.get("balanced")
+        if profile == "fast" and balanced is not None and not balanced.is_plain and not balanced.changes_math:
+            return Acceleration(profile, balanced, f"its cache is {why} on these weights ({bench} measures it), so "
+                                                   "the balanced levers, which keep the math")
+        return Acceleration(profile, wanted.keeping_the_math(), f"its cache is {why} on these weights ({bench} "
+                                                                "measures it), so only the levers that keep the math")
     if fidelity.passes(min_psnr_db, min_ssim):
         return Acceleration(profile, wanted, f"benched: {fidelity.in_words()}")
     return Acceleration("exact", Levers(), f"its bench failed the fidelity thresholds (PSNR at least "

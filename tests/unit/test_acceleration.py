@@ -51,10 +51,15 @@ def test_levers_that_keep_the_math_need_no_bench():
     assert chosen.levers == COGVIDEOX.acceleration["balanced"] and chosen.reason == "these levers keep the math"
 
 
-def test_a_cache_never_benched_is_left_out_and_the_rest_kept():
+def test_a_cache_never_benched_is_left_out_for_the_balanced_levers():
     chosen = gate("fast", None)
-    assert chosen.levers == FAST.keeping_the_math() and chosen.levers.cache is None
+    assert chosen.levers == COGVIDEOX.acceleration["balanced"] and chosen.levers.cache is None
     assert "never benched" in chosen.reason and "spagent bench --tool cogvideox --profile fast" in chosen.reason
+
+
+def test_without_balanced_levers_an_unbenched_fast_set_keeps_the_rest_of_its_levers():
+    chosen = choose_levers("cogvideox", {"fast": FAST}, "fast", None, min_psnr_db=30, min_ssim=0.9)
+    assert chosen.levers == FAST.keeping_the_math() and "only the levers that keep the math" in chosen.reason
 
 
 def test_a_bench_of_other_levers_does_not_count():
