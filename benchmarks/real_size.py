@@ -32,7 +32,7 @@ Where the configs come from (the published checkpoints' own numbers):
   google/gemma-3-12b-it (LTX-2's converter takes its QAT-unquantized twin, the same architecture),
   google/byt5-small's encoder with HunyuanVideo 1.5's 1510-token glyph vocabulary.
 
-Tokenizers and image processors are the tiny stand-ins' (demo_pipelines): their vocabularies are smaller
+Tokenizers and image processors are the tiny stand-ins' (tests/tiny_pipelines): their vocabularies are smaller
 than the models' embedding tables, so every id stays in range; the models themselves are real-size.
 Schedulers are the hub repos' (as the tiny stand-ins hold them), with the entry's own scheduler settings
 (`components`) applied on top, as the tool applies them when it loads the real weights.
@@ -45,10 +45,16 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
+
+# The tiny stand-ins' tokenizers and constants live with the tests (tests/tiny_pipelines); only tests/ goes
+# on the path, not the repository root, whose source folder would shadow the installed package.
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 __all__ = ["BUILDERS", "build", "parameter_counts"]
 
@@ -241,7 +247,7 @@ def _wan_transformer(num_layers: int, num_heads: int, ffn_dim: int, in_channels:
 
 def _wan22_vae():
     from diffusers import AutoencoderKLWan
-    from spagent_graph.tool_adapters.demo_pipelines._tiny_wan22 import WAN22_LATENTS_MEAN, WAN22_LATENTS_STD
+    from tiny_pipelines.wan22 import WAN22_LATENTS_MEAN, WAN22_LATENTS_STD
 
     # convert_wan_to_diffusers.py's vae22_diffusers_config; the rest (dim_mult, num_res_blocks, temporal
     # downsampling) are the class defaults.
@@ -368,7 +374,7 @@ def _kandinsky5(pipeline: str, pro: bool):
         Kandinsky5Transformer3DModel,
     )
     from spagent_graph.tool_adapters.demo_pipelines._base import build_clip_tokenizer
-    from spagent_graph.tool_adapters.demo_pipelines._tiny_skyreels_kandinsky_sana import (
+    from tiny_pipelines.skyreels_kandinsky_sana import (
         build_qwen2_prefix_tokenizer,
     )
 
@@ -407,7 +413,7 @@ def _kandinsky5(pipeline: str, pro: bool):
 
 def _sana_video(pipeline: str):
     from diffusers import DPMSolverMultistepScheduler, SanaVideoTransformer3DModel
-    from spagent_graph.tool_adapters.demo_pipelines._tiny_skyreels_kandinsky_sana import (
+    from tiny_pipelines.skyreels_kandinsky_sana import (
         _sana_instruction,
         build_gemma2_tokenizer,
     )
@@ -503,7 +509,7 @@ def _ltx2_modules() -> dict[str, Any]:
 
 def _ltx2(pipeline: str):
     from diffusers import FlowMatchEulerDiscreteScheduler
-    from spagent_graph.tool_adapters.demo_pipelines._tiny_ltx2_hunyuan15 import build_gemma3_chat_tokenizer
+    from tiny_pipelines.ltx2_hunyuan15 import build_gemma3_chat_tokenizer
 
     with _modules():
         modules = _ltx2_modules()
@@ -531,7 +537,7 @@ def _hunyuanvideo15(pipeline: str, i2v: bool):
         FlowMatchEulerDiscreteScheduler,
         HunyuanVideo15Transformer3DModel,
     )
-    from spagent_graph.tool_adapters.demo_pipelines._tiny_ltx2_hunyuan15 import (
+    from tiny_pipelines.ltx2_hunyuan15 import (
         _siglip_image_processor,
         build_qwen_chat_tokenizer,
     )

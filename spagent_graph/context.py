@@ -3,7 +3,7 @@
 `Context` is a frozen pydantic model. Every setting is typed, bounded and
 described here and nowhere else: the TOML file, the `SPAGENT_*` environment
 variables, the `spagent` options and their help, `spagent config` and the
-README's table are all derived from these fields (see `settings.py`).
+docs/settings.md's table are all derived from these fields (see `settings.py`).
 
     graph.invoke(inputs, context=Context(mllm_url="http://localhost:8000/v1"))
     graph.invoke(inputs, context={"registry": "paper"})   # a dict, as langgraph dev sends it
@@ -32,7 +32,7 @@ from .errors import SettingError
 __all__ = ["ABLATIONS", "Ablation", "Context", "as_context", "refuse_operator_settings", "run_options",
            "setting_error"]
 
-#: The paper's ablations, as switches of the same graph (see README, "Evaluation").
+#: The paper's ablations, as switches of the same graph (see docs/method.md, "Evaluation").
 Ablation = Literal["one_step", "no_intent", "no_route_planning", "no_principles", "no_subject"]
 ABLATIONS: tuple[Ablation, ...] = ("one_step", "no_intent", "no_route_planning", "no_principles", "no_subject")
 

@@ -5,7 +5,7 @@ checks of `tool_adapters/weights.py`), how much GPU memory it needs at the
 request (the estimate of `tool_adapters/memory.py`, whose docstring gives
 the formula and the measurements behind it) and a verdict for each GPU
 (`tool_adapters/gpus.py`), then the commands that fetch what is missing.
-`python -m spagent_graph.doctor` prints the README's table of the library.
+`python -m spagent_graph.doctor` prints docs/library.md's table of the library.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def _fetch_lines(rows: list[Readiness]) -> list[str]:
     return lines
 
 
-# The README's table of the library -------------------------------------------------------
+# docs/library.md's table of the library -------------------------------------------------------
 
 # Peaks measured on a GPU at the usual size (benchmarks/results/), by tool: shown instead of the estimate.
 MEASURED_PEAK_GIB = {
@@ -127,7 +127,7 @@ MEASURED_MODEL_OFFLOAD_GIB = {"wan22-a14b-t2v": 34.9}
 
 
 def library_table(registry: Iterable[ToolSpec]) -> str:
-    """The Markdown table of a registry's diffusers tools at their usual size, as the README shows it:
+    """The Markdown table of a registry's diffusers tools at their usual size, as docs/library.md shows it:
     hub id, task, usual steps, frames and size, and GPU memory (estimated unless measured)."""
     lines = ["| tool | task | weights | steps | usual frames x size | GPU memory, all on the GPU / model offload |",
              "| --- | --- | --- | --- | --- | --- |"]
@@ -150,7 +150,7 @@ def library_table(registry: Iterable[ToolSpec]) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":  # python -m spagent_graph.doctor: the README's table of the library
+if __name__ == "__main__":  # python -m spagent_graph.doctor: docs/library.md's table of the library
     from spagent_graph.tool_adapters.registry import ToolRegistry
 
     print(library_table(ToolRegistry.from_yaml("library")), end="")

@@ -237,7 +237,7 @@ def default_text(field: FieldInfo) -> str:
 
 
 def settings_table(model: type[Settings] = Settings) -> str:
-    """The Markdown table of every setting, as the README shows it."""
+    """The Markdown table of every setting, as docs/settings.md shows it."""
     rows = ["| setting | option / variable | type | default | what it does |", "|---|---|---|---|---|"]
     for name, field in model.model_fields.items():
         rows.append(f"| `{name}` | `{option_name(name)}` / `{env_name(name)}` | {describe_type(field)} | "
@@ -245,5 +245,5 @@ def settings_table(model: type[Settings] = Settings) -> str:
     return "\n".join(rows) + "\n"
 
 
-if __name__ == "__main__":  # python -m spagent_graph.settings: the README's table
+if __name__ == "__main__":  # python -m spagent_graph.settings: docs/settings.md's table
     print(settings_table(), end="")

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import tests.tiny_pipelines  # noqa: F401  (registers the tiny stand-ins of the library's models)
+
 
 def smooth_picture(seed: int, size: int = 64, tint: tuple[float, float, float] | None = None) -> np.ndarray:
     """A photo-like picture: smooth random colour blobs (not noise, which no detector likes)."""

@@ -68,7 +68,7 @@ def test_a_second_callers_short_run_takes_turns_with_the_first_callers_batch(ser
         worker.join()
     bob_waited = finished["bob"] - bob_asked
     ada_last = max(t for name, t in finished.items() if name.startswith("ada")) - started
-    # Recorded for the README and the closing notes (the assertion below is the test).
+    # Recorded for docs/serving.md and the closing notes (the assertion below is the test).
     print(f"\n[turns] bob's run: {bob_waited:.1f} s from asking to its video; ada's batch of 3: {ada_last:.1f} s")
     # In arrival order bob would wait for ada's three runs (4.8 s of calls) and then his own.
     assert finished["bob"] < max(t for name, t in finished.items() if name.startswith("ada"))

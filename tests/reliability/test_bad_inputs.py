@@ -1,7 +1,7 @@
 """Nothing let in: each bad input ends in a clear error that names the input and what was
 expected, raised before any tool runs, and the same compiled graph serves the next request.
 
-README.md ("Reliability") lists these cases with the behaviour each test checks.
+docs/reliability.md lists these cases with the behaviour each test checks.
 """
 
 from __future__ import annotations

@@ -508,7 +508,7 @@ def test_a_run_whose_tools_lack_weights_stops_before_generating(hub: Path, tmp_p
     assert not list(artifacts.rglob("*.mp4")) and not list(artifacts.rglob("*.png"))
 
 
-def test_the_readmes_table_of_the_library_is_current():
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+def test_the_docs_table_of_the_library_is_current():
+    readme = (Path(__file__).parents[2] / "docs" / "library.md").read_text()
     shown = readme.split("<!-- library table -->\n", 1)[1].split("<!-- end of library table -->", 1)[0]
     assert shown == doctor.library_table(LIBRARY), "run `python -m spagent_graph.doctor` and paste its table"

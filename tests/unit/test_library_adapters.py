@@ -3,7 +3,7 @@
 Each `registries/library.yaml` entry keeps everything it declares -- pipeline class, call style, call
 arguments, frame rule, size multiple, largest side, memory options -- except that `model` (and each
 component's `model`) points at the tiny random-weight build that mirrors that checkpoint's structure
-(`demo_pipelines.TINY_PIPELINES`), the dtype is float32 and it runs 2 steps on the CPU.  The request goes
+(`tests/tiny_pipelines`), the dtype is float32 and it runs 2 steps on the CPU.  The request goes
 through `Toolbox(...).tool(name).invoke(...)`, so the fitting to the entry's rules, the call style, the
 loading with `from_pretrained` and the writing of the artifact are the ones a real run uses; the written
 file must have the fitted frame count and size (and 8 fps for video).
@@ -23,13 +23,10 @@ import torch
 
 from spagent_graph.media import inspect_media, read_frames
 from spagent_graph.principles import output_kind
-from spagent_graph.tool_adapters.demo_pipelines import (
-    TINY_PIPELINES,
-    ensure_demo_pipeline,
-    tiny_pipeline_for,
-)
+from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline
 from spagent_graph.tool_adapters.registry import ToolRegistry, ToolSpec
 from spagent_graph.tool_adapters.toolbox import Toolbox
+from tests.tiny_pipelines import TINY_PIPELINES, tiny_pipeline_for
 
 LIBRARY = ToolRegistry.from_yaml("library")
 FPS = 8

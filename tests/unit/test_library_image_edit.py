@@ -1,5 +1,5 @@
 """What is particular to the image-editing and newest text-to-image entries of the tool library, on tiny
-stand-ins for their weights (demo_pipelines/_tiny_image_edit.py; test_library_adapters.py runs each through
+stand-ins for their weights (tests/tiny_pipelines/image_edit.py; test_library_adapters.py runs each through
 the real tool like every library entry): every edit entry really reads its input image (the VAE encodes it),
 and the rules behind the entries' sizes and Kontext's call style are shown on the tiny pipelines.
 

@@ -1,5 +1,5 @@
 """What is particular to the LTX-2 and HunyuanVideo 1.5 entries of the tool library, on tiny stand-ins for
-their weights (demo_pipelines/_tiny_ltx2_hunyuan15.py; test_library_adapters.py runs each through the real
+their weights (tests/tiny_pipelines/ltx2_hunyuan15.py; test_library_adapters.py runs each through the real
 tool like every library entry): LTX-2 makes audio with its video and the tool
 writes it into the MP4 when the frame rate allows; LTX-2's video-to-video reads the input video as a condition; HunyuanVideo 1.5's
 image-to-video picks its own size; its ByT5 encoder reads quoted text; the tokenizers are built offline;
@@ -196,7 +196,7 @@ def test_tiny_builds_keep_the_real_compression_and_patch_sizes(tiny_cache):
 
 
 def test_tokenizers_are_built_offline_like_the_real_ones():
-    from spagent_graph.tool_adapters.demo_pipelines._tiny_ltx2_hunyuan15 import (
+    from tests.tiny_pipelines.ltx2_hunyuan15 import (
         build_gemma3_chat_tokenizer,
         build_qwen_chat_tokenizer,
     )

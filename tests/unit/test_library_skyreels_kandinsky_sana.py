@@ -1,5 +1,5 @@
 """What is particular to the SkyReels-V2, Kandinsky 5.0 video and SANA-Video entries of the tool library, on
-tiny stand-ins for their weights (demo_pipelines/_tiny_skyreels_kandinsky_sana.py; test_library_adapters.py
+tiny stand-ins for their weights (tests/tiny_pipelines/skyreels_kandinsky_sana.py; test_library_adapters.py
 runs each through the real tool like every library entry): the
 diffusion-forcing model slides its window past 97 frames; the entries' scheduler shifts and Kandinsky's
 plain Qwen2 tokenizer reach the loaded pipelines; Kandinsky's prompt embedding starts where the user's text
@@ -18,8 +18,9 @@ import pytest
 import torch
 
 from spagent_graph.media import inspect_media
-from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline, tiny_pipeline_for
+from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline
 from spagent_graph.tool_adapters.registry import ToolRegistry
+from tests.tiny_pipelines import tiny_pipeline_for
 from tests.unit.test_library_adapters import REQUESTS as LIBRARY_REQUESTS
 from tests.unit.test_library_adapters import has_picture, tiny_request, tiny_spec, tiny_tool
 

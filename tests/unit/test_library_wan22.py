@@ -2,7 +2,7 @@
 for their weights (test_library_adapters.py runs each through the real tool like every library entry).
 
 Each entry keeps everything it declares except `model` (and a component's `model`), which points at the
-tiny random-weight build of the same structure (`demo_pipelines/_tiny_wan22.py`); the dtype is float32 and
+tiny random-weight build of the same structure (`tests/tiny_pipelines/wan22.py`); the dtype is float32 and
 it runs 2 steps on the CPU through `Toolbox(...).tool(name).invoke(...)`. Beyond the written file's frame
 count, size and frame rate, the tests show what is particular to these models: both experts of the A14B
 models run, each on its own side of the boundary timestep; TI2V 5B keeps the image's latent frame at

@@ -23,18 +23,11 @@ Size choices shared by the demo pipelines (the constants in ``_base.py``):
   pipeline derives it from the config.  SVD and I2VGen-XL have hard-coded defaults (576x1024, 704x1280):
   pass ``height=64, width=64`` to them (``DemoSpec.call_kwargs`` does).
 
-Two sets are built here:
-
-* ``DEMO_PIPELINES`` (``_demo.py``): the ten pipelines of ``registries/demo.yaml``, two per task, that make
-  the whole graph run anywhere.  ``demo://NAME`` in a registry entry names one of them.
-* ``TINY_PIPELINES`` (``_tiny.py``): ``tiny-<model>`` stand-ins for the real checkpoints of
-  ``registries/library.yaml``, for tests.  Each copies its model's *structure* at toy width -- VAE spatial
-  and temporal compression, patch sizes, latent channels, positional-embedding kind, the components the
-  pipeline loads -- so the frame and size rules a registry entry declares are the ones the tiny model
-  enforces.  ``DemoSpec.mirrors`` lists the hub ids each one stands for; :func:`tiny_pipeline_for` finds it.
-
-Both sets are built, saved and cached by the same functions (:func:`build_demo_pipeline`,
-:func:`ensure_demo_pipeline`); ``demo://tiny-...`` works too.
+``DEMO_PIPELINES`` (``_demo.py``) are the ten pipelines of ``registries/demo.yaml``, two per task, that
+make the whole graph run anywhere; ``demo://NAME`` in a registry entry names one of them. Other tiny
+builds can be registered with :func:`register_demo_pipelines` and are then built, saved and cached by the
+same functions (:func:`build_demo_pipeline`, :func:`ensure_demo_pipeline`): the tests register their
+``tiny-<model>`` stand-ins of every library model this way (``tests/tiny_pipelines``).
 
 Only torch, diffusers, transformers, tokenizers and the standard library are imported.
 """
@@ -57,7 +50,6 @@ from ._base import (
     build_t5_tokenizer,
 )
 from ._demo import DEMO_COMPONENT_BUILDERS, DEMO_PIPELINES
-from ._tiny import TINY_COMPONENT_BUILDERS, TINY_PIPELINES
 
 __all__ = [
     "DEMO_NUM_FRAMES",
@@ -65,34 +57,39 @@ __all__ = [
     "DEMO_RESOLUTION",
     "DemoSpec",
     "STAMP_FILE",
-    "TINY_PIPELINES",
     "build_clip_tokenizer",
     "build_demo_components",
     "build_demo_pipeline",
     "build_t5_tokenizer",
     "ensure_demo_pipeline",
-    "tiny_pipeline_for",
+    "register_demo_pipelines",
 ]
 
-_SPECS: dict[str, DemoSpec] = {**DEMO_PIPELINES, **TINY_PIPELINES}
-_COMPONENT_BUILDERS = {**DEMO_COMPONENT_BUILDERS, **TINY_COMPONENT_BUILDERS}
+_SPECS: dict[str, DemoSpec] = dict(DEMO_PIPELINES)
+_COMPONENT_BUILDERS = dict(DEMO_COMPONENT_BUILDERS)
+_CODE: dict[str, pathlib.Path] = {}  # registered name -> the folder of its builders' code
+
+
+def register_demo_pipelines(specs: dict[str, DemoSpec], component_builders: dict[str, Any],
+                            code: pathlib.Path) -> None:
+    """Makes more tiny builds known by name (to `ensure_demo_pipeline` and to `demo://NAME` models).
+
+    `code` is the folder of their builders' code: a cached build is rebuilt when it changes. A name
+    of the demo registry's own cannot be taken."""
+    taken = sorted(set(specs) & set(DEMO_PIPELINES))
+    if taken:
+        raise ValueError(f"{taken} are the demo registry's own pipelines; register other names.")
+    _SPECS.update(specs)
+    _COMPONENT_BUILDERS.update(component_builders)
+    _CODE.update(dict.fromkeys(specs, pathlib.Path(code)))
 
 
 def _known(name: str) -> DemoSpec:
     if name not in _SPECS:
-        raise KeyError(
-            f"unknown demo pipeline {name!r}; known: {sorted(DEMO_PIPELINES)}"
-            f" and tiny {sorted(TINY_PIPELINES)}"
-        )
+        others = sorted(set(_SPECS) - set(DEMO_PIPELINES))
+        raise KeyError(f"unknown demo pipeline {name!r}; known: {sorted(DEMO_PIPELINES)}"
+                       + (f" and registered {others}" if others else ""))
     return _SPECS[name]
-
-
-def tiny_pipeline_for(hub_id: str) -> str:
-    """The name of the tiny build that stands in for the real checkpoint ``hub_id``."""
-    for name, spec in TINY_PIPELINES.items():
-        if hub_id in spec.mirrors:
-            return name
-    raise KeyError(f"no tiny pipeline mirrors {hub_id!r}")
 
 
 def build_demo_components(name: str, seed: int = 0) -> dict[str, Any]:
@@ -135,13 +132,16 @@ _ENSURE_LOCK = threading.Lock()
 
 
 def _fingerprint(name: str, seed: int) -> dict[str, Any]:
-    """What a cached build depends on: the name, the seed, this package's code and the library versions."""
+    """What a cached build depends on: the name, the seed, the builders' code and the library versions."""
     import diffusers
     import transformers
 
     digest = hashlib.sha256()
-    for source in sorted(pathlib.Path(__file__).parent.glob("*.py")):
-        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    # This package's code, and that of the package that registered the build, if another did.
+    folders = {pathlib.Path(__file__).parent, _CODE.get(name, pathlib.Path(__file__).parent)}
+    for folder in sorted(folders):
+        for source in sorted(folder.glob("*.py")):
+            digest.update(source.name.encode() + b"\0" + source.read_bytes())
     return {
         "name": name,
         "seed": seed,

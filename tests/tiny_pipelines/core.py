@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import torch
 
-from ._base import (
+from spagent_graph.tool_adapters.demo_pipelines._base import (
     CROSS_ATTENTION_DIM,
     DemoSpec,
     _autoencoder_kl,
@@ -37,7 +37,7 @@ from ._base import (
     _t5_text_encoder,
     make_spec,
 )
-from ._demo import _i2vgenxl_components, _instruct_pix2pix_components, _sd3_components, _svd_components
+from spagent_graph.tool_adapters.demo_pipelines._demo import _i2vgenxl_components, _instruct_pix2pix_components, _sd3_components, _svd_components
 
 __all__ = ["TINY_PIPELINES", "TINY_COMPONENT_BUILDERS"]
 
@@ -558,12 +558,3 @@ TINY_PIPELINES: dict[str, DemoSpec] = {
         ),
     ]
 }
-
-# The newer models, one module per family; each builds its specs with `_spec` and `_model_spec` above.
-from ._tiny_image_edit import TINY as _IMAGE_EDIT  # noqa: E402
-from ._tiny_ltx2_hunyuan15 import TINY as _LTX2_HUNYUAN15  # noqa: E402
-from ._tiny_skyreels_kandinsky_sana import TINY as _SKYREELS_KANDINSKY_SANA  # noqa: E402
-from ._tiny_wan22 import TINY as _WAN22  # noqa: E402
-
-for _family in (_WAN22, _LTX2_HUNYUAN15, _SKYREELS_KANDINSKY_SANA, _IMAGE_EDIT):
-    TINY_PIPELINES.update(_family)

@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from ._base import (
+from spagent_graph.tool_adapters.demo_pipelines._base import (
     DemoSpec,
     _clip_image_processor,
     _clip_text_encoder,
@@ -49,7 +49,7 @@ from ._base import (
 
 # The package's __init__ imports _tiny before anything else, and _tiny imports this module only at its
 # end, so everything below already exists there when these names are read.
-from ._tiny import _VIDEO, TEXT_DIM, TINY_WAN_DENOISER, _spec, _wan21_vae
+from .core import _VIDEO, TEXT_DIM, TINY_WAN_DENOISER, _spec, _wan21_vae
 
 __all__ = ["TINY", "build_gemma2_tokenizer", "build_qwen2_prefix_tokenizer"]
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from ._base import DemoSpec, _bytes_to_unicode
+from spagent_graph.tool_adapters.demo_pipelines._base import DemoSpec, _bytes_to_unicode
 
 __all__ = ["TINY"]
 
@@ -326,7 +326,7 @@ def _byt5_text_encoder(seed: int):
     12 layers) at 32 wide and 1 layer, with transformers' ByT5Tokenizer, which needs no files."""
     from transformers import ByT5Tokenizer
 
-    from ._base import _t5_text_encoder
+    from spagent_graph.tool_adapters.demo_pipelines._base import _t5_text_encoder
 
     return _t5_text_encoder(seed, d_model=32, tokenizer=ByT5Tokenizer())
 
@@ -429,7 +429,7 @@ def _hunyuan15_components(seed: int, i2v: bool) -> dict[str, Any]:
 def _specs() -> dict[str, DemoSpec]:
     import functools
 
-    from ._tiny import _spec
+    from .core import _spec
 
     video = {"height": TINY_HEIGHT, "width": TINY_WIDTH}
     specs = [

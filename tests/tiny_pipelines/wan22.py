@@ -24,11 +24,11 @@ from typing import Any
 
 import torch
 
-from ._base import DemoSpec, _t5_text_encoder
+from spagent_graph.tool_adapters.demo_pipelines._base import DemoSpec, _t5_text_encoder
 
 # The package's __init__ imports _tiny before anything else, and _tiny imports this module only at its
 # end, so everything below already exists there when these names are read.
-from ._tiny import _VIDEO, TEXT_DIM, TINY_WAN_DENOISER, _spec, _wan21_vae
+from .core import _VIDEO, TEXT_DIM, TINY_WAN_DENOISER, _spec, _wan21_vae
 
 __all__ = ["TINY"]
 

@@ -42,11 +42,11 @@ from typing import Any
 
 import torch
 
-from ._base import DemoSpec, _autoencoder_kl, _bytes_to_unicode
+from spagent_graph.tool_adapters.demo_pipelines._base import DemoSpec, _autoencoder_kl, _bytes_to_unicode
 
 # The package's __init__ imports _tiny before anything else, and _tiny imports this module only at its
 # end, so everything below already exists there when these names are read.
-from ._tiny import _flux1_scheduler, _flux_components, _spec
+from .core import _flux1_scheduler, _flux_components, _spec
 
 __all__ = ["TINY"]
 
