@@ -59,7 +59,7 @@ def measure(entry: str, *, steps: int, offload: bool) -> dict:
     from spagent_graph.tool_adapters.pipeline_calls import CALL_STYLES
     from spagent_graph.tool_adapters.registry import ToolRegistry
 
-    from spagent_graph.doctor import estimate_memory
+    from spagent_graph.apps.doctor import estimate_memory
 
     spec = ToolRegistry.from_yaml("library").get(entry)
     usual = spec.usual

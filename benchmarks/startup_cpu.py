@@ -21,12 +21,12 @@ from pathlib import Path
 from _table import table
 
 ROOT = Path(__file__).parents[1]
-SERVED = "import runpy; runpy.run_path('spagent_graph/server.py')"
+SERVED = "import runpy; runpy.run_path('spagent_graph/serving/server.py')"
 COMMANDS = {
-    "spagent --help": ["-m", "spagent_graph.cli", "--help"],
-    "spagent config": ["-m", "spagent_graph.cli", "config"],
-    "spagent run --help": ["-m", "spagent_graph.cli", "run", "--help"],
-    "a bad option (--judge-frames 0)": ["-m", "spagent_graph.cli", "config", "--judge-frames", "0"],
+    "spagent --help": ["-m", "spagent_graph.apps.cli", "--help"],
+    "spagent config": ["-m", "spagent_graph.apps.cli", "config"],
+    "spagent run --help": ["-m", "spagent_graph.apps.cli", "run", "--help"],
+    "a bad option (--judge-frames 0)": ["-m", "spagent_graph.apps.cli", "config", "--judge-frames", "0"],
     "import the served graph": ["-c", SERVED],
 }
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from spagent_graph.cli import main
+from spagent_graph.apps.cli import main
 
 DEFAULTS = ["--artifacts-dir", "outputs/run_graph", "--out", "outputs/run_graph"]
 

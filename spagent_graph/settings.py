@@ -58,7 +58,7 @@ def user_data_dir() -> Path:
 
 class Settings(Context):
     """The operator's settings: the run's `Context`, where `spagent run` keeps checkpoints, and
-    how the served graph knows its callers (`serving.py`)."""
+    how the served graph knows its callers (`spagent_graph/serving/`)."""
 
     checkpoint: str = Field(
         default_factory=lambda: str(user_data_dir() / "checkpoints.sqlite"), min_length=1,

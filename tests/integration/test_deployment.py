@@ -66,7 +66,7 @@ def test_dockerignore_keeps_the_package_and_drops_environments_outputs_and_tests
     for path in (".venv/bin/python", ".venv-vllm/lib/x.py", "spagent_outputs/run/winner.mp4", "outputs/x.mp4",
                  ".git/HEAD", "nodes/__pycache__/a.pyc", "tests/conftest.py", ".langgraph_api/store.pckl"):
         assert ignored(path, patterns), path
-    for path in ("pyproject.toml", "README.md", "langgraph.json", "spagent_graph/server.py", "nodes/intent.py",
+    for path in ("pyproject.toml", "README.md", "langgraph.json", "spagent_graph/serving/server.py", "nodes/intent.py",
                  "tool_adapters/registries/demo.yaml", "capability_store/seed/paper.yaml"):
         assert not ignored(path, patterns), path
 

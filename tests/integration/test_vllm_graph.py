@@ -121,7 +121,7 @@ def test_without_fallback_an_mllm_failure_is_raised(demo_context: Context):
 
 def test_decisions_become_training_data_and_judged_runs_teach_the_store(demo_context: Context, mllm: MLLMClient,
                                                                       tmp_path: Path):
-    from spagent_graph.training_data import export_sft
+    from spagent_graph.apps.training_data import export_sft
 
     context, services = demo_context.changed(judge_frames=3, planner="paper"), Services(mllm=mllm)
     state = run_with_mllm(context, mllm, services, text="a red fox running through snow")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from spagent_graph.bench import BenchResult, bench_tool, compare, format_bench
+from spagent_graph.apps.bench import BenchResult, bench_tool, compare, format_bench
 from spagent_graph.capability_store import CapabilityStore
 from spagent_graph.errors import UsageError
 from spagent_graph.judging import CLASSICAL_JUDGE, FrameStatisticsJudge
@@ -142,9 +142,9 @@ def test_a_profile_without_levers_is_refused_by_name(tiny):
 def test_the_command_records_a_bench_that_a_run_then_obeys(tiny, tmp_path: Path, demo_cache: Path, monkeypatch,
                                                            capsys):
     from spagent_graph import Context, GenerationOptions, Request
-    from spagent_graph.cli import main
+    from spagent_graph.apps.cli import main
     from spagent_graph.graph import build_graph
-    from spagent_graph.report import write_report
+    from spagent_graph.apps.report import write_report
 
     for name in ("SPAGENT_MLLM_URL", "SPAGENT_REGISTRY", "SPAGENT_CONFIG", "SPAGENT_DEVICE", "SPAGENT_STORE_PATH"):
         monkeypatch.delenv(name, raising=False)

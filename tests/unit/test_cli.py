@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from spagent_graph.cli import build_parser, main
+from spagent_graph.apps.cli import build_parser, main
 
 SMALL = ["--frames", "4", "--height", "64", "--width", "64"]
 
@@ -30,7 +30,7 @@ def test_every_command_has_help_that_reads_like_the_readme():
     text = parser.format_help()
     for command in ("run", "expand", "eval", "tools", "store", "config"):
         assert command in text
-    completed = subprocess.run([sys.executable, "-m", "spagent_graph.cli", "run", "--help"],
+    completed = subprocess.run([sys.executable, "-m", "spagent_graph.apps.cli", "run", "--help"],
                                capture_output=True, text=True, check=True)
     assert "--resume" in completed.stdout and "--review-plan" in completed.stdout
 
@@ -168,7 +168,7 @@ def test_end_of_input_at_plan_review_cancels_and_says_so(where, monkeypatch, cap
 
 def test_a_closed_pipe_ends_quietly(where):
     """`spagent store | head -1`: the reader goes away; no traceback, the status of a closed pipe."""
-    command = [sys.executable, "-m", "spagent_graph.cli", "store", "--registry", "demo", *where[4:]]
+    command = [sys.executable, "-m", "spagent_graph.apps.cli", "store", "--registry", "demo", *where[4:]]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
         process.stdout.readline()
         process.stdout.close()  # before the command has written everything

@@ -18,8 +18,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from spagent_graph import doctor
-from spagent_graph.doctor import Readiness, format_readiness, readiness
+from spagent_graph.apps import doctor
+from spagent_graph.apps.doctor import Readiness, format_readiness, readiness
 from spagent_graph.errors import ConfigError, MissingWeightsError
 from spagent_graph.tool_adapters import memory, weights
 from spagent_graph.tool_adapters.gpus import GiB, Gpu, parse_gpu_sizes, visible_gpus
@@ -464,7 +464,7 @@ def test_a_truncated_weights_file_is_named(hub: Path, builds, tmp_path: Path):
 
 
 def test_spagent_doctor_on_a_fake_cache_and_simulated_gpus(hub: Path, builds, tmp_path: Path, capsys, monkeypatch):
-    from spagent_graph.cli import main
+    from spagent_graph.apps.cli import main
 
     monkeypatch.chdir(tmp_path)
     cache_repo(hub, "acme/tiny-svd", builds["demo-svd"])
@@ -488,7 +488,7 @@ def test_spagent_doctor_on_a_fake_cache_and_simulated_gpus(hub: Path, builds, tm
 
 
 def test_spagent_doctor_refuses_a_gpu_size_it_cannot_read(capsys):
-    from spagent_graph.cli import main
+    from spagent_graph.apps.cli import main
 
     assert main(["doctor", "--registry", "demo", "--gpu-memory", "lots"]) == 2
     error = capsys.readouterr().err.strip()
@@ -496,7 +496,7 @@ def test_spagent_doctor_refuses_a_gpu_size_it_cannot_read(capsys):
 
 
 def test_a_run_whose_tools_lack_weights_stops_before_generating(hub: Path, tmp_path: Path, capsys, monkeypatch):
-    from spagent_graph.cli import main
+    from spagent_graph.apps.cli import main
 
     monkeypatch.chdir(tmp_path)
     artifacts = tmp_path / "runs"
@@ -511,4 +511,4 @@ def test_a_run_whose_tools_lack_weights_stops_before_generating(hub: Path, tmp_p
 def test_the_docs_table_of_the_library_is_current():
     readme = (Path(__file__).parents[2] / "docs" / "library.md").read_text()
     shown = readme.split("<!-- library table -->\n", 1)[1].split("<!-- end of library table -->", 1)[0]
-    assert shown == doctor.library_table(LIBRARY), "run `python -m spagent_graph.doctor` and paste its table"
+    assert shown == doctor.library_table(LIBRARY), "run `python -m spagent_graph.apps.doctor` and paste its table"

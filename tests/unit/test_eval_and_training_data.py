@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spagent_graph.cli import main
-from spagent_graph.evaluation import VARIANTS, load_dataset
+from spagent_graph.apps.cli import main
+from spagent_graph.apps.evaluation import VARIANTS, load_dataset
 from spagent_graph.context import ABLATIONS
 from spagent_graph.errors import InputError
 from spagent_graph.judging import classical_evaluation
 from spagent_graph.media import inspect_media, write_video
 from spagent_graph.state import Candidate, Choice, Decision, Evaluation
-from spagent_graph.training_data import export_sft, sft_records
+from spagent_graph.apps.training_data import export_sft, sft_records
 from tests.conftest import panning_frames, smooth_picture
 
 scipy_stats = pytest.importorskip("scipy.stats")

@@ -81,7 +81,7 @@ def test_text_with_a_video(demo_context: Context, panning_mp4: Path):
 
 
 def test_an_unknown_subject_ranks_tools_over_all_subjects_and_says_so(demo_context: Context, tmp_path: Path):
-    from spagent_graph.report import write_report
+    from spagent_graph.apps.report import write_report
     from spagent_graph.selection import rank_tools
     from spagent_graph.services import Services
 

@@ -188,7 +188,7 @@ def test_the_probe_set_covers_every_subject_and_input_kind(tmp_path: Path, task:
 
 def test_expansion_admits_a_new_tool_and_selection_then_prefers_it_where_it_scored_best(tmp_path, demo_cache):
     from spagent_graph import Context, Services
-    from spagent_graph.expansion import build_expansion_graph
+    from spagent_graph.apps.expansion import build_expansion_graph
     from spagent_graph.selection import rank_tools
 
     registry = tmp_path / "registry.yaml"
@@ -226,7 +226,7 @@ def test_expansion_admits_a_new_tool_and_selection_then_prefers_it_where_it_scor
 
 
 def test_spagent_expand_prints_the_new_tools_strengths(tmp_path: Path, demo_cache: Path, capsys):
-    from spagent_graph.cli import main
+    from spagent_graph.apps.cli import main
 
     store = tmp_path / "store.db"
     code = main(["expand", "--tool", "demo-modelscope-v2v", "--per-subject", "1", "--frames", "4", "--height", "64",

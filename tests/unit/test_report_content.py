@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from spagent_graph.media import write_image, write_poster, write_video
-from spagent_graph.report import RunFacts, write_report
+from spagent_graph.apps.report import RunFacts, write_report
 from spagent_graph.state import (
     Candidate,
     Choice,

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spagent_graph.cli import main
+from spagent_graph.apps.cli import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from spagent_graph.cli import build_parser, main
+from spagent_graph.apps.cli import build_parser, main
 from spagent_graph.context import Context
 from spagent_graph.errors import SettingError
 from spagent_graph.settings import Settings, env_name, load_settings, option_name, settings_table
@@ -258,7 +258,7 @@ def test_the_context_schema_is_the_settings_and_holds_no_service():
 @pytest.mark.parametrize("command", [["--help"], ["config"], ["config", "--judge-frames", "0"], ["run", "--help"]])
 def test_the_command_answers_without_loading_the_heavy_libraries(command: list[str], clean: Path):
     probe = ("import sys, runpy; sys.argv = ['spagent', *sys.argv[1:]]\n"
-             "try:\n    runpy.run_module('spagent_graph.cli', run_name='__main__')\n"
+             "try:\n    runpy.run_module('spagent_graph.apps.cli', run_name='__main__')\n"
              "except SystemExit:\n    pass\n"
              "heavy = sorted(m for m in ('torch', 'diffusers', 'openai', 'transformers', 'langgraph', 'av')"
              " if m in sys.modules)\nprint('HEAVY', heavy, file=sys.stderr)")
@@ -267,7 +267,7 @@ def test_the_command_answers_without_loading_the_heavy_libraries(command: list[s
 
 
 def test_importing_the_served_graph_loads_no_model_library():
-    probe = ("import runpy, sys; runpy.run_path('spagent_graph/server.py')\n"
+    probe = ("import runpy, sys; runpy.run_path('spagent_graph/serving/server.py')\n"
              "print(sorted(m for m in ('torch', 'diffusers', 'openai', 'transformers') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home())})

@@ -11,7 +11,7 @@ averages. From then on selection ranks the tool with the others. No human
 label is needed; the report shows the new tool beside the tools already
 known for the task.
 
-    from spagent_graph.expansion import build_expansion_graph
+    from spagent_graph.apps.expansion import build_expansion_graph
     result = build_expansion_graph().invoke({"tool": "my-new-model"}, context=Context(...))
     print(result["report"])
 """
@@ -33,15 +33,15 @@ from typing_extensions import TypedDict
 import spagent_graph.state as state
 from spagent_graph.nodes.execute import execute_route
 
-from .context import Context
-from .services import Services
-from .errors import UnknownToolError
-from .judging import judge_each
-from .media import inspect_request_visual
-from .persistence import StateTypesGraph
-from .probes import probes_for
-from .selection import NEUTRAL_STRENGTH
-from .state import (
+from ..context import Context
+from ..services import Services
+from ..errors import UnknownToolError
+from ..judging import judge_each
+from ..media import inspect_request_visual
+from ..persistence import StateTypesGraph
+from ..probes import probes_for
+from ..selection import NEUTRAL_STRENGTH
+from ..state import (
     SUBJECTS,
     Candidate,
     Evaluation,
@@ -179,7 +179,7 @@ class ExpansionGraph(StateTypesGraph):
 def build_expansion_graph(*, checkpointer: Any = None, services: Services | None = None,
                           settings: Context | None = None, name: str = "spagent-expand") -> CompiledStateGraph:
     """The expansion graph; `services` and `settings` as for `build_graph`."""
-    from .graph import bound
+    from ..graph import bound
 
     services = Services.of(services, settings)
     builder = StateGraph(ExpansionState, context_schema=Context, input_schema=ExpansionInput)

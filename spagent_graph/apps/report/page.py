@@ -16,8 +16,8 @@ from urllib.parse import quote
 import av
 from PIL import UnidentifiedImageError
 
-from ..media import write_poster
-from ..state import UNKNOWN_SUBJECT, Candidate, Evaluation, Intent, StepRecord
+from ...media import write_poster
+from ...state import UNKNOWN_SUBJECT, Candidate, Evaluation, Intent, StepRecord
 from .words import (
     SUBSCORES,
     WHO,

@@ -43,14 +43,14 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from .context import Context
-from .errors import InputError
-from .judging import judge_all
-from .media import inspect_request_visual
-from .metrics import kendall, pearson, spearman
-from .principles import makes_a_video
-from .services import Services
-from .state import Candidate, Request, Subject, _Model
+from ..context import Context
+from ..errors import InputError
+from ..judging import judge_all
+from ..media import inspect_request_visual
+from ..metrics import kendall, pearson, spearman
+from ..principles import makes_a_video
+from ..services import Services
+from ..state import Candidate, Request, Subject, _Model
 
 __all__ = [
     "Category",
@@ -218,7 +218,7 @@ def evaluate(
 
 def _run_variant(records: Sequence[EvalRecord], context: Context, execute: bool,
                  services: Services) -> VariantResult:
-    from .graph import build_graph, build_planning_graph
+    from ..graph import build_graph, build_planning_graph
 
     graph = build_graph(services=services) if execute else build_planning_graph(services=services)
     result = VariantResult()

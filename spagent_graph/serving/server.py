@@ -11,7 +11,7 @@ their uploads (see `spagent_graph.serving`).
 
 import threading
 
-from spagent_graph.expansion import build_expansion_graph
+from spagent_graph.apps.expansion import build_expansion_graph
 from spagent_graph.graph import build_graph
 from spagent_graph.services import Services
 from spagent_graph.serving import Deployment, make_app, make_auth, publish_report

@@ -25,7 +25,7 @@
         thresholds (fidelity_min_psnr_db, fidelity_min_ssim).
 
     spagent eval DATASET [--variants paper] [--execute] [--json OUT] [--sft OUT]
-        The paper's evaluation on a dataset file (format: spagent_graph.evaluation):
+        The paper's evaluation on a dataset file (format: spagent_graph.apps.evaluation):
         judge agreement with human scores, task completion, model-list selection
         precision, for the full agent and any ablations.
 
@@ -48,22 +48,22 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .context import ABLATIONS, Context
-from .errors import SpagentError, UsageError, error_message
-from .state import DEMO_REQUEST_SIZE, GenerationOptions
+from ..context import ABLATIONS, Context
+from ..errors import SpagentError, UsageError, error_message
+from ..state import DEMO_REQUEST_SIZE, GenerationOptions
 
 __all__ = ["main"]
 
 
 def _options(args: argparse.Namespace) -> dict[str, str | None]:
     """The settings given as options: field -> its raw text."""
-    from .settings import Settings
+    from ..settings import Settings
 
     return {name: getattr(args, name, None) for name in Settings.model_fields}
 
 
 def _loaded(args: argparse.Namespace):
-    from .settings import load_settings
+    from ..settings import load_settings
 
     return load_settings(args.config, _options(args))
 
@@ -92,7 +92,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     from .bench import bench_tool, format_bench
     from .runner import request_size
-    from .services import Services
+    from ..services import Services
 
     context, services = _context(args), Services()
     toolbox = services.toolbox(context)
@@ -155,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
 def _readiness(args: argparse.Namespace, gpus):
     from .doctor import readiness
     from .runner import request_size
-    from .services import Services
+    from ..services import Services
 
     context = _context(args)
     frames, height, width = request_size(args, context.registry)
@@ -176,7 +176,7 @@ def _tools(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     from .doctor import format_readiness
-    from .tool_adapters.gpus import parse_gpu_sizes, visible_gpus
+    from ..tool_adapters.gpus import parse_gpu_sizes, visible_gpus
 
     try:
         gpus = parse_gpu_sizes(args.gpu_memory) if args.gpu_memory else visible_gpus()
@@ -190,9 +190,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _store(args: argparse.Namespace) -> int:
     from .expansion import strength_table
-    from .state import TASKS
+    from ..state import TASKS
 
-    from .services import Services
+    from ..services import Services
 
     context, services = _context(args), Services()
     store = services.store(context)
@@ -225,7 +225,7 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 def _add_setting_options(group) -> None:
     """One option per setting, its help the setting's own description: nothing here to keep in step."""
-    from .settings import Settings, default_text, describe_type, env_name, option_name
+    from ..settings import Settings, default_text, describe_type, env_name, option_name
 
     for name, field in Settings.model_fields.items():
         flag = field.annotation is bool
@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=_bench)
 
     evaluate = commands.add_parser("eval", parents=[shared], help="Judge agreement, completion, selection precision.",
-                                   description="The paper's evaluation on a dataset (see spagent_graph.evaluation).")
+                                   description="The paper's evaluation on a dataset (see spagent_graph.apps.evaluation).")
     evaluate.add_argument("dataset", help="JSON Lines dataset file.")
     evaluate.add_argument("--variants", default="full",
                           help="full, paper (all six rows of the ablation table), or a comma list of "

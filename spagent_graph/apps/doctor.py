@@ -5,7 +5,7 @@ checks of `tool_adapters/weights.py`), how much GPU memory it needs at the
 request (the estimate of `tool_adapters/memory.py`, whose docstring gives
 the formula and the measurements behind it) and a verdict for each GPU
 (`tool_adapters/gpus.py`), then the commands that fetch what is missing.
-`python -m spagent_graph.doctor` prints docs/library.md's table of the library.
+`python -m spagent_graph.apps.doctor` prints docs/library.md's table of the library.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .tool_adapters.gpus import GiB, Gpu
-from .tool_adapters.memory import USABLE_SHARE, Fit, FittedSize, MemoryEstimate, estimate_memory, fit_on, fit_request
-from .tool_adapters.registry import ToolSpec
-from .tool_adapters.weights import WeightsCheck, check_weights
+from ..tool_adapters.gpus import GiB, Gpu
+from ..tool_adapters.memory import USABLE_SHARE, Fit, FittedSize, MemoryEstimate, estimate_memory, fit_on, fit_request
+from ..tool_adapters.registry import ToolSpec
+from ..tool_adapters.weights import WeightsCheck, check_weights
 
 __all__ = ["MEASURED_PEAK_GIB", "Readiness", "format_readiness", "library_table", "readiness"]
 
@@ -150,7 +150,7 @@ def library_table(registry: Iterable[ToolSpec]) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":  # python -m spagent_graph.doctor: docs/library.md's table of the library
+if __name__ == "__main__":  # python -m spagent_graph.apps.doctor: docs/library.md's table of the library
     from spagent_graph.tool_adapters.registry import ToolRegistry
 
     print(library_table(ToolRegistry.from_yaml("library")), end="")

@@ -36,16 +36,16 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph.runtime import Runtime
 
-from .admission import FairTurns
-from .context import Context, refuse_operator_settings
-from .errors import ConfigError, InputError, SettingError, SpagentError
-from .services import Services
-from .state import GenerationOptions, State
+from ..admission import FairTurns
+from ..context import Context, refuse_operator_settings
+from ..errors import ConfigError, InputError, SettingError, SpagentError
+from ..services import Services
+from ..state import GenerationOptions, State
 
 if TYPE_CHECKING:
     from langgraph_sdk import Auth
 
-    from .settings import Settings
+    from ..settings import Settings
 
 __all__ = ["CallerPaths", "Deployment", "add_authorization", "make_app", "make_auth", "publish_report"]
 
@@ -332,7 +332,7 @@ class CallerPaths:
 def publish_report(state: State, runtime: Runtime[Context], services: Services) -> dict:
     """The served graph's last node: the run's report (`report.html`, `report.json`) in its folder,
     and the URL its owner reads it at (the `/artifacts` route, with their token)."""
-    from .report import RunFacts, write_report
+    from ..report import RunFacts, write_report
 
     context = services.context(runtime)
     folder = services.artifacts(context).run_dir(state["run_id"])
@@ -353,7 +353,7 @@ def make_app(deployment: Deployment):
     from starlette.responses import FileResponse, JSONResponse
     from starlette.routing import Route
 
-    from .media import inspect_media
+    from ..media import inspect_media
 
     def not_found() -> JSONResponse:  # also for other users' files: their existence is not revealed
         return JSONResponse({"detail": "not found."}, status_code=404)

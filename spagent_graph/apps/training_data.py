@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .state import Decision
+from ..state import Decision
 
 __all__ = ["export_sft", "sft_records"]
 

@@ -22,11 +22,11 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from .errors import SpagentError, UsageError, error_message
-from .persistence import open_checkpointer
+from ..errors import SpagentError, UsageError, error_message
+from ..persistence import open_checkpointer
 from .report import RunFacts, write_report
-from .settings import LoadedSettings, Settings
-from .state import DEMO_REQUEST_SIZE, GenerationOptions, Request
+from ..settings import LoadedSettings, Settings
+from ..state import DEMO_REQUEST_SIZE, GenerationOptions, Request
 
 __all__ = ["ProgressBars", "ask", "request_size", "run_request"]
 
@@ -85,7 +85,7 @@ def run_request(args: argparse.Namespace, loaded: LoadedSettings, *, default_tex
     """Runs (or resumes) one request; prints the result in a few lines. Returns the exit code."""
     from langgraph.types import Command
 
-    from .graph import build_graph
+    from ..graph import build_graph
 
     settings = loaded.settings
     context = settings.context()

@@ -49,12 +49,12 @@ from spagent_graph.tool_adapters.acceleration import AcceleratedProfile, Levers,
 from spagent_graph.tool_adapters.registry import ToolSpec
 from spagent_graph.tool_adapters.toolbox import Toolbox
 
-from .errors import ToolError, UsageError
-from .judging import CLASSICAL_JUDGE, Judge, judge_each
-from .media import inspect_request_visual, read_frames
-from .metrics import PSNR_CAP_DB, psnr, ssim
-from .probes import Probe, probes_for
-from .state import SUBJECTS, Candidate, Request
+from ..errors import ToolError, UsageError
+from ..judging import CLASSICAL_JUDGE, Judge, judge_each
+from ..media import inspect_request_visual, read_frames
+from ..metrics import PSNR_CAP_DB, psnr, ssim
+from ..probes import Probe, probes_for
+from ..state import SUBJECTS, Candidate, Request
 
 __all__ = ["BenchResult", "ProbeOutcome", "bench_tool", "compare", "format_bench", "verdict"]
 

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..selection import NEUTRAL_STRENGTH
-from ..state import UNKNOWN_SUBJECT, Candidate, Decision, Evaluation, ModelChoice
+from ...selection import NEUTRAL_STRENGTH
+from ...state import UNKNOWN_SUBJECT, Candidate, Decision, Evaluation, ModelChoice
 
 SUBSCORES = (
     ("visual_aesthetics", "visual aesthetics"),
