@@ -332,7 +332,7 @@ class CallerPaths:
 def publish_report(state: State, runtime: Runtime[Context], services: Services) -> dict:
     """The served graph's last node: the run's report (`report.html`, `report.json`) in its folder,
     and the URL its owner reads it at (the `/artifacts` route, with their token)."""
-    from ..report import RunFacts, write_report
+    from ..apps.report import RunFacts, write_report
 
     context = services.context(runtime)
     folder = services.artifacts(context).run_dir(state["run_id"])
