@@ -243,11 +243,11 @@ async def runs_in_flight(identity: str) -> int:
     routes without a token (it is not reachable from outside the process)."""
     from langgraph_sdk import get_client
 
-    client = get_client(url=None)
     count = 0
-    for thread in await client.threads.search(metadata={"owner": identity}, status="busy", limit=1000):
-        runs = await client.runs.list(thread["thread_id"], limit=1000)
-        count += sum(run["status"] in ("pending", "running") for run in runs)
+    async with get_client(url=None) as client:
+        for thread in await client.threads.search(metadata={"owner": identity}, status="busy", limit=1000):
+            runs = await client.runs.list(thread["thread_id"], limit=1000)
+            count += sum(run["status"] in ("pending", "running") for run in runs)
     return count
 
 
