@@ -322,7 +322,8 @@ def _validated(adapter: TypeAdapter, key: str, value: Any) -> Any:
     try:
         return adapter.validate_python(value)
     except ValidationError as exc:
-        raise InputError(key, f"is not what the graph's state holds there (an edit of the state?):\n{exc}") from None
+        # Said for a request given as input and for an edit of the state alike: the key, and what is wrong.
+        raise InputError(key, f"is not a valid `{key}` of the graph's state:\n{exc}") from None
 
 
 class State(TypedDict, total=False):

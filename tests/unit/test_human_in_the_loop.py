@@ -171,6 +171,6 @@ def test_a_state_edit_that_is_not_the_states_type_is_refused_naming_the_key(grap
 
     config, _ = start(graph_with_defaults, demo_context.changed(review_plan=True), f"bad-edit-{key}")
     before = graph_with_defaults.get_state(config).values[key]
-    with pytest.raises(InputError, match=f"`{key}`: is not what the graph's state holds there"):
+    with pytest.raises(InputError, match=f"`{key}`: is not a valid `{key}` of the graph's state"):
         graph_with_defaults.update_state(config, {key: value})
     assert graph_with_defaults.get_state(config).values[key] == before
