@@ -121,7 +121,7 @@ def execute_route(state: RouteState, runtime: Runtime[Context], services: Servic
     candidate = Candidate(
         id=job.candidate_id, route_indices=job.route_indices, tasks=tuple(c.task for c in job.choices),
         tools=tuple(c.tool for c in job.choices), seed=job.seed, steps=steps, video=video,
-        video_url=services.public_path(context, video),
+        video_url=services.public_path(video),
         seconds=time.perf_counter() - started, error=error,
     )
     return {"candidates": [candidate]}

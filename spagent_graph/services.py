@@ -154,7 +154,7 @@ class Services:
             return self.deployment.context_for(user, thread).changed(**given.given_values())
         return given if self.defaults is None else self.defaults.changed(**given.given_values())
 
-    def public_path(self, context: Context, path: Path | None) -> str | None:
+    def public_path(self, path: Path | None) -> str | None:
         """Where a remote caller fetches a run's file from this server; None in-process."""
         if self.deployment is None or path is None:
             return None

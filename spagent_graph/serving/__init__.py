@@ -339,7 +339,7 @@ def publish_report(state: State, runtime: Runtime[Context], services: Services) 
     thread = getattr(getattr(runtime, "execution_info", None), "thread_id", None)
     facts = RunFacts(thread_id=thread, settings=context.model_dump(mode="json"), demo_tools=context.registry == "demo")
     _, page = write_report(dict(state), folder, facts)
-    return {"report_url": services.public_path(context, page)}
+    return {"report_url": services.public_path(page)}
 
 
 def make_app(deployment: Deployment):

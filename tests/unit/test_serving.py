@@ -46,9 +46,9 @@ def test_a_served_run_starts_from_its_users_settings_and_may_set_only_run_option
     with pytest.raises(ConfigError, match="no authenticated user"):
         services.context(runtime({}, None))
     video = Path(context.artifacts_dir) / "abc" / "steps" / "v.mp4"
-    assert services.public_path(context, video) == "/artifacts/abc/steps/v.mp4"
-    assert services.public_path(context, Path("/etc/passwd")) is None
-    assert Services().public_path(context, video) is None  # in-process: paths only
+    assert services.public_path(video) == "/artifacts/abc/steps/v.mp4"
+    assert services.public_path(Path("/etc/passwd")) is None
+    assert Services().public_path(video) is None  # in-process: paths only
 
 
 def test_an_unreadable_token_file_is_a_setting_error(settings: Settings, tmp_path: Path):
