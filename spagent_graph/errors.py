@@ -18,6 +18,7 @@ tool) both in its message and as attributes.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,10 @@ class UnknownToolError(ConfigError, KeyError):
     def __init__(self, tool: str, known: list[str], where: str = "the tool registry") -> None:
         self.tool = tool
         self.known = known
-        super().__init__(f"Unknown tool `{tool}` in {where}; known tools are: {', '.join(sorted(known)) or 'none'}.")
+        nearest = difflib.get_close_matches(tool, known, n=1, cutoff=0.6)
+        hint = f" Did you mean `{nearest[0]}`?" if nearest else ""
+        super().__init__(f"Unknown tool `{tool}` in {where}.{hint} Known tools are: "
+                         f"{', '.join(sorted(known)) or 'none'}.")
 
     def __str__(self) -> str:  # KeyError would otherwise quote the whole message
         return self.args[0]

@@ -23,6 +23,8 @@ cloned from).
 
 from __future__ import annotations
 
+import difflib
+
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
@@ -260,9 +262,11 @@ def resolve_registry_path(registry: str | Path) -> Path:
         return Path(str(files(__package__) / "registries" / f"{registry}.yaml"))
     path = Path(registry)
     if not path.is_file():
+        nearest = difflib.get_close_matches(str(registry), BUILTIN_REGISTRIES, n=1, cutoff=0.6)
+        hint = f" Did you mean `{nearest[0]}`?" if nearest else ""
         raise ConfigError(
             f"Tool registry {registry!r} is neither a built-in registry ({', '.join(BUILTIN_REGISTRIES)}) "
-            "nor an existing YAML file."
+            f"nor an existing YAML file.{hint}"
         )
     return path
 

@@ -22,11 +22,13 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from ..context import Context
 from ..errors import SpagentError, UsageError, error_message
 from ..persistence import open_checkpointer
-from .report import RunFacts, write_report
 from ..settings import LoadedSettings, Settings
 from ..state import DEMO_REQUEST_SIZE, GenerationOptions, Request
+from ..tool_adapters.registry import ToolRegistry
+from .report import RunFacts, write_report
 
 __all__ = ["ProgressBars", "ask", "request_size", "run_request"]
 
@@ -89,6 +91,7 @@ def run_request(args: argparse.Namespace, loaded: LoadedSettings, *, default_tex
 
     settings = loaded.settings
     context = settings.context()
+    _check_tools(context)
     if args.resume and not args.thread_id:
         raise UsageError("--resume needs --thread-id, the run to continue (each run prints its thread id).")
     thread = args.thread_id or uuid.uuid4().hex[:12]
@@ -179,6 +182,14 @@ def _print_result(state: dict, winner: Path | None, report: Path, run: RunFacts,
     print(f"report: {report}")
     print(f"time:   {run.seconds:.1f} s (thread {run.thread_id}; continue or inspect it with "
           f"--thread-id {run.thread_id} --resume)")
+
+
+def _check_tools(context: Context) -> None:
+    """The registry and the tools named, read before the run, so that a misspelt one is one line with the
+    nearest name and nothing is written (reading a registry loads no model)."""
+    registry = ToolRegistry.from_yaml(context.registry)
+    if context.tools:
+        registry.restricted_to(list(context.tools))
 
 
 def request_size(args: argparse.Namespace, registry: str) -> tuple[int, int, int]:

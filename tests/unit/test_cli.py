@@ -128,6 +128,8 @@ def one_line_error(capsys) -> str:
         (["--judge-frames", "0"], "judge_frames"),
         (["--config", "nope.toml"], "--config: nope.toml is not a file"),
         (["--image", "missing.png"], "`image` (missing.png)"),
+        (["--registry", "libary"], "Tool registry 'libary' is neither a built-in registry"),
+        (["--tools", "demo-nope"], "Unknown tool `demo-nope`"),
     ],
 )
 def test_every_mistake_is_one_line_and_exit_code_2(where, arguments, expected, capsys):
@@ -191,3 +193,13 @@ def test_an_image_typed_relative_to_the_shell_folder_is_found_with_an_input_fold
     code = main(["run", "--text", "a red parrot", "--image", "inputs/shots/parrot.png", "--input-root", str(inputs),
                  "--out", str(tmp_path / "o"), "--no-progress", *SMALL, *where])
     assert code == 0 and (tmp_path / "o" / "winner.mp4").is_file()
+
+
+@pytest.mark.parametrize(("arguments", "nearest"), [(["--registry", "libary"], "Did you mean `library`?"),
+                                                    (["--tools", "demo-sd,demo-svdd"], "Did you mean `demo-svd`?")])
+def test_a_misspelt_registry_or_tool_is_refused_before_the_run_with_the_nearest_name(where, tmp_path: Path, capsys,
+                                                                                     arguments, nearest):
+    out = tmp_path / "report"
+    assert main(["run", "--text", "a fox", "--out", str(out), "--no-progress", *arguments, *SMALL, *where]) == 2
+    assert nearest in one_line_error(capsys)
+    assert not out.exists() and not (tmp_path / "runs").exists()  # no report, no run folder

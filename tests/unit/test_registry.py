@@ -35,7 +35,7 @@ def test_research_tools_without_a_clone_are_left_out_of_selection(tmp_path: Path
 
 def test_unknown_tool_names_the_tool_and_lists_the_known_ones():
     registry = ToolRegistry.from_yaml("demo")
-    with pytest.raises(UnknownToolError, match=r"Unknown tool `sora` in tool registry .*demo.yaml; known tools are: demo-"):
+    with pytest.raises(UnknownToolError, match=r"Unknown tool `sora` in tool registry .*demo.yaml\. Known tools are: demo-"):
         registry.get("sora")
     with pytest.raises(UnknownToolError, match="`sora`"):
         registry.restricted_to(["demo-svd", "sora"])
