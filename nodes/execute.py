@@ -14,7 +14,6 @@ from pathlib import Path
 from langchain_core.runnables import ensure_config
 from langchain_core.runnables.config import merge_configs
 from langgraph.runtime import Runtime
-from langgraph.graph import END
 from langgraph.types import Send
 
 from spagent_graph.artifacts import step_key
@@ -27,9 +26,9 @@ from spagent_graph.state import Candidate, RouteJob, RouteState, State, StepReco
 
 def dispatch_routes(state: State) -> list[Send] | str:
     """One `Send` per distinct (tools, seed): identical routes run once and serve both.
-    A plan the user cancelled runs nothing."""
+    A plan the user cancelled runs nothing: the run goes straight to its answer."""
     if state.get("cancelled"):
-        return END
+        return "reply"
     seed = state["request"].options.seed
     jobs: dict[tuple, list[int]] = {}
     choices_by_key = {}

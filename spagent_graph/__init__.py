@@ -6,6 +6,9 @@
     result = graph.invoke({"request": Request(text="a red fox in the snow")}, context=Context())
     result["choice"].video
 
+    # or as a chat turn: the answer is the last message, with the video as a content block
+    result = graph.invoke({"messages": [("user", "a red fox in the snow")]}, context=Context())
+
 `Context` is the run's settings (the graph's context schema); `Services` owns
 what is built from them; `load_settings()` reads them from a file and the
 environment, as the `spagent` command does.
@@ -41,6 +44,7 @@ from .state import (
 )
 
 if TYPE_CHECKING:
+    from .agents import as_tool
     from .context import Context
     from .graph import build_graph, builder, graph
     from .mllm import MLLMClient
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
 # LangGraph; they load on first use so that `spagent_graph.state` and the
 # capability store stay cheap to import (worker processes, tooling).
 _LAZY = {
+    "as_tool": ".agents",
     "Context": ".context",
     "MLLMClient": ".mllm",
     "Services": ".services",
@@ -97,6 +102,7 @@ __all__ = [
     "StepRecord",
     "ToolError",
     "UnknownToolError",
+    "as_tool",
     "build_graph",
     "builder",
     "graph",

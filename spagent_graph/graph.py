@@ -3,7 +3,7 @@
     inspect_inputs -> recognize_intent -> plan_routes -> select_models -> review_plan
         -> check_tools (every chosen tool's weights are here) -> execute_route (one branch per
         distinct route, in parallel)
-        -> judge_candidates -> choose_winner -> review_winner -> update_strengths
+        -> judge_candidates -> choose_winner -> review_winner -> update_strengths -> reply
 
 review_plan and review_winner pass straight through unless the run's
 context asks for a human in the loop (see nodes/review.py). The served graph
@@ -29,6 +29,7 @@ from spagent_graph.nodes import (
     judge_candidates,
     plan_routes,
     recognize_intent,
+    reply,
     review_plan,
     review_winner,
     select_models,
@@ -53,16 +54,20 @@ def bound(node: Callable, services: Services) -> Callable:
     return functools.update_wrapper(functools.partial(node, services=services), node)
 
 
-def make_builder(services: Services | None = None, *, finish: Callable | None = None) -> StateGraph:
+def make_builder(services: Services | None = None, *, finish: Callable | None = None,
+                 output_schema: type = OutputState, name: str = "spagent") -> StateGraph:
     """The uncompiled graph, its nodes bound to `services` (a new `Services()` if none).
 
-    `finish`: a node run after the strengths are updated, the run's last (the served
-    graph publishes the run's report there); it is bound to `services` like ours."""
+    `finish`: a node run after the strengths are updated, before the answer (the served
+    graph publishes the run's report there); it is bound to `services` like ours.
+    `output_schema`: the keys a run returns (all of the state unless told otherwise); `name`
+    signs the AI message that answers each run."""
     services = services or Services()
-    builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
+    builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=output_schema)
     for node in (*PLANNING_STAGES, review_plan, check_tools, execute_route, judge_candidates, choose_winner, review_winner,
                  update_strengths):
         builder.add_node(node.__name__, bound(node, services))
+    builder.add_node("reply", functools.partial(reply, services=services, agent_name=name))
 
     builder.add_edge(START, "inspect_inputs")
     builder.add_edge("inspect_inputs", "recognize_intent")
@@ -70,17 +75,18 @@ def make_builder(services: Services | None = None, *, finish: Callable | None = 
     builder.add_edge("plan_routes", "select_models")
     builder.add_edge("select_models", "review_plan")
     builder.add_edge("review_plan", "check_tools")
-    builder.add_conditional_edges("check_tools", dispatch_routes, ["execute_route", END])
+    builder.add_conditional_edges("check_tools", dispatch_routes, ["execute_route", "reply"])
     builder.add_edge("execute_route", "judge_candidates")
     builder.add_edge("judge_candidates", "choose_winner")
     builder.add_edge("choose_winner", "review_winner")
     builder.add_edge("review_winner", "update_strengths")
     if finish is None:
-        builder.add_edge("update_strengths", END)
+        builder.add_edge("update_strengths", "reply")
     else:
         builder.add_node(finish.__name__, bound(finish, services))
         builder.add_edge("update_strengths", finish.__name__)
-        builder.add_edge(finish.__name__, END)
+        builder.add_edge(finish.__name__, "reply")
+    builder.add_edge("reply", END)
     return builder
 
 
@@ -92,6 +98,7 @@ def build_graph(
     settings: Context | None = None,
     name: str = "spagent",
     finish: Callable | None = None,
+    output_schema: type = OutputState,
     **compile_kwargs: Any,
 ) -> CompiledStateGraph:
     """A compiled SPAgent graph.
@@ -102,8 +109,13 @@ def build_graph(
     A run's settings come as its `Context`; `settings` are the defaults it
     starts from. `services` owns what is built from the settings (loaded
     pipelines, the capability store, ...); hand in ready-made ones there.
+
+    It takes `{"request": Request}` or `{"messages": [...]}` (a chat turn: see
+    `spagent_graph.conversation`), and every run ends with an AI message in
+    `messages` that answers it.
     """
-    compiled = make_builder(Services.of(services, settings), finish=finish).compile(
+    compiled = make_builder(Services.of(services, settings), finish=finish, output_schema=output_schema,
+                            name=name).compile(
         checkpointer=checkpointer, store=store, name=name, **compile_kwargs)
     return SpagentGraph.of(compiled)
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 # pydantic (and so LangGraph's schemas) needs typing_extensions' TypedDict before Python 3.12.
 from typing_extensions import TypedDict
@@ -36,6 +38,7 @@ __all__ = [
     "Decision",
     "StrengthUpdate",
     "OutputState",
+    "AnswerState",
     "Request",
     "RouteJob",
     "RoutePlan",
@@ -101,6 +104,16 @@ class Request(_Model):
     )
     video: Path | AnyUrl | None = Field(None, description="A video file (MP4, WEBM, animated GIF, ...), or an allowed URL.")
     options: GenerationOptions = Field(default_factory=GenerationOptions)
+
+    def sized_for(self, registry: str) -> Request:
+        """The request with the demo tools' small size wherever it leaves the size to its defaults
+        (on the demo tools only: the defaults suit real models, and take the tiny ones tens of seconds)."""
+        if registry != "demo":
+            return self
+        unset = {name: value for name, value in DEMO_REQUEST_SIZE.items() if name not in self.options.model_fields_set}
+        if not unset:
+            return self
+        return self.model_copy(update={"options": self.options.model_copy(update=unset)})
 
     @field_validator("text")
     @classmethod
@@ -275,8 +288,17 @@ class RouteJob(_Model):
     seed: int
 
 
-class InputState(TypedDict):
+Messages = Annotated[list[AnyMessage], add_messages]
+
+
+class InputState(TypedDict, total=False):
+    """A run's input: a `request`, or `messages` whose last human message is a new turn
+    (see `spagent_graph.conversation`). `options` are a message turn's generation options;
+    a turn without them keeps those of the thread's last request."""
+
     request: Request
+    messages: Messages
+    options: GenerationOptions
 
 
 class RouteState(TypedDict):
@@ -350,6 +372,22 @@ class State(TypedDict, total=False):
     # The human reviews this run stops for, taken from its context when it starts: a resume
     # that carries another context (or none) still has its answer applied.
     reviews: list[Review]
+    # The conversation: every run adds one AI message that answers it (see `spagent_graph.conversation`).
+    messages: Messages
+    options: Annotated[GenerationOptions | None, replaced_as("options", GenerationOptions | None)]
+    turn_message_id: str | None  # the human message the latest run answers
+    input_source: str | None  # which input the latest run used, in words
+    started_at: float | None  # when the latest run started (seconds since the epoch)
 
 
 OutputState = State
+
+
+class AnswerState(TypedDict, total=False):
+    """What a served run returns to its caller: the conversation and the winner in brief. The
+    whole state stays the thread's (`threads.get_state`), and its report says the rest."""
+
+    messages: Messages
+    choice: Choice | None
+    report_url: str | None
+    run_id: str

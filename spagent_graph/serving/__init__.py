@@ -107,12 +107,17 @@ class Deployment:
 
         A request that is not even well formed passes here: its run fails on it, with the
         error the graph gives any caller."""
-        request = inputs.get("request") if isinstance(inputs, dict) else None
-        options = request.get("options") if isinstance(request, dict) else None
-        try:
-            options = GenerationOptions.model_validate(options or {})
-        except ValueError:
+        if not isinstance(inputs, dict):
             return
+        request = inputs.get("request")
+        for given in (request.get("options") if isinstance(request, dict) else None, inputs.get("options")):
+            try:
+                options = GenerationOptions.model_validate(given or {})
+            except ValueError:
+                continue
+            self._check_options(options)
+
+    def _check_options(self, options: GenerationOptions) -> None:
         limits = self.settings
         asked = (("num_inference_steps", options.num_inference_steps, limits.serve_max_steps, "serve_max_steps"),
                  ("num_frames", options.num_frames, limits.serve_max_frames, "serve_max_frames"),

@@ -16,12 +16,15 @@ from spagent_graph.graph import build_graph
 from spagent_graph.services import Services
 from spagent_graph.serving import Deployment, make_app, make_auth, publish_report
 from spagent_graph.settings import load_settings
+from spagent_graph.state import AnswerState
 
 deployment = Deployment(load_settings().settings)
 # One owner of the loaded pipelines and stores for both graphs of this server. The server
 # brings its own checkpointer, so the graphs are compiled without one.
 services = Services(deployment=deployment)
-graph = build_graph(services=services, finish=publish_report)
+# A caller gets the conversation and the winner in brief (an MCP or A2A caller too); the whole
+# state stays the thread's.
+graph = build_graph(services=services, finish=publish_report, output_schema=AnswerState)
 expansion = build_expansion_graph(services=services)
 auth = make_auth(deployment)
 app = make_app(deployment)

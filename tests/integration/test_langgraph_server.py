@@ -78,7 +78,8 @@ def langgraph_dev(workdir: Path, demo_cache: Path, *, jobs: int = 1, **environme
     the working folder) are made absolute. The operator's settings come from the environment, as
     a deployment's would; `jobs` runs go at once (`langgraph dev`'s own default is one)."""
     config = json.loads((ROOT / "langgraph.json").read_text())
-    config["graphs"] = {name: absolute(spec) for name, spec in config["graphs"].items()}
+    config["graphs"] = {name: {**spec, "path": absolute(spec["path"])} if isinstance(spec, dict) else absolute(spec)
+                        for name, spec in config["graphs"].items()}
     for section in ("auth", "http"):
         for key in ("path", "app"):
             if key in config.get(section, {}):

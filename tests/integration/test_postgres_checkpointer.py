@@ -77,3 +77,9 @@ def test_three_runs_on_one_thread_in_postgres_under_strict_msgpack(postgres_url:
     from tests.reliability.test_threads import assert_three_runs_apart, three_runs_on_one_thread
 
     assert_three_runs_apart(three_runs_on_one_thread("postgres", postgres_url, tmp_path, demo_cache, strict=True))
+
+
+def test_three_turns_of_a_conversation_in_postgres_under_strict_msgpack(postgres_url: str, tmp_path: Path, demo_cache):
+    from tests.reliability.test_threads import assert_three_turns, three_turns_on_one_thread
+
+    assert_three_turns(three_turns_on_one_thread("postgres", postgres_url, tmp_path, demo_cache))

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).parents[1] / "scripts" / "three_runs.py"
+SCRIPTS = Path(__file__).parents[1] / "scripts"
 ROOT = Path(__file__).parents[2]
 
 
-def three_runs_on_one_thread(kind: str, target: str, tmp_path: Path, cache: Path, strict: bool) -> dict:
+def three_runs_on_one_thread(kind: str, target: str, tmp_path: Path, cache: Path, strict: bool,
+                             script: str = "three_runs.py", *extra: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LANGGRAPH_STRICT_MSGPACK": "true" if strict else "false"}
-    done = subprocess.run([sys.executable, str(SCRIPT), kind, target, str(tmp_path / "runs"), str(cache)],
-                          capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run([sys.executable, str(SCRIPTS / script), kind, target, str(tmp_path / "runs"), str(cache),
+                           *extra], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -44,3 +45,37 @@ def assert_three_runs_apart(result: dict) -> None:
 def test_three_runs_on_one_thread(kind: str, strict: bool, tmp_path: Path, demo_cache: Path):
     result = three_runs_on_one_thread(kind, str(tmp_path / "checkpoints.sqlite"), tmp_path, demo_cache, strict)
     assert_three_runs_apart(result)
+
+
+def three_turns_on_one_thread(kind: str, target: str, tmp_path: Path, cache: Path) -> dict:
+    """The conversation of `tests/scripts/three_turns.py`, under strict msgpack."""
+    from PIL import Image
+
+    from tests.conftest import smooth_picture
+
+    image = tmp_path / "parrot.png"
+    Image.fromarray(smooth_picture(1, tint=(0.85, 0.1, 0.1))).save(image)
+    return three_runs_on_one_thread(kind, target, tmp_path, cache, True, "three_turns.py", str(image))
+
+
+def assert_three_turns(result: dict) -> None:
+    first, follow_up, new_image = result["turns"]
+    assert first["visual_type"] == "None" and first["input"] == "your text"
+    # Turn 2 said nothing of a visual: it refines turn 1's winner, and the intent stage sees a video.
+    assert follow_up["video_input"] == first["winner"] and follow_up["visual_type"] == "video"
+    assert follow_up["input"] == "your text and the video of the last turn"
+    # Turn 3's own image replaces the last video.
+    assert new_image["video_input"] is None and new_image["visual_type"] == "single image"
+    assert new_image["image_input"].endswith("inputs/message-image.png") and new_image["input"] == "your text and image"
+    for turn in result["turns"]:
+        assert turn["blocks"] == ["text", "video"] and turn["video"] == turn["winner"]
+        assert f"The video: {turn['winner']}." in turn["text"]
+    assert len({turn["run_id"] for turn in result["turns"]}) == 3
+    assert result["messages"] == ["human", "ai"] * 3
+    assert result["warnings"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_three_turns_of_a_conversation_on_one_thread(kind: str, tmp_path: Path, demo_cache: Path):
+    assert_three_turns(three_turns_on_one_thread(kind, str(tmp_path / "checkpoints.sqlite"), tmp_path, demo_cache))

@@ -14,6 +14,7 @@ import logging
 import sys
 
 from spagent_graph import Context, build_graph
+from tests.scripts.savers import saver
 
 kind, target, artifacts, cache = sys.argv[1:5]
 warnings: list[str] = []
@@ -29,27 +30,7 @@ logging.getLogger("langgraph").addHandler(Collect(level=logging.WARNING))
 REQUESTS = ["a red fox running through snow", "a sailboat crossing a bay at dawn", "a cyclist racing downhill"]
 
 
-def saver():
-    if kind == "memory":
-        from langgraph.checkpoint.memory import InMemorySaver
-
-        return InMemorySaver()
-    if kind == "sqlite":
-        import sqlite3
-
-        from langgraph.checkpoint.sqlite import SqliteSaver
-
-        return SqliteSaver(sqlite3.connect(target, check_same_thread=False))
-    from langgraph.checkpoint.postgres import PostgresSaver
-    from psycopg import Connection
-
-    connection = Connection.connect(target, autocommit=True, prepare_threshold=0)
-    checkpointer = PostgresSaver(connection)
-    checkpointer.setup()
-    return checkpointer
-
-
-graph = build_graph(checkpointer=saver())
+graph = build_graph(checkpointer=saver(kind, target))
 context = Context(registry="demo", device="cpu", artifacts_dir=artifacts, cache_dir=cache)
 config = {"configurable": {"thread_id": "three-runs"}}
 runs = []
