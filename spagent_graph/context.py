@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextvars
 import difflib
+import os
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from .errors import SettingError
 
 __all__ = ["ABLATIONS", "Ablation", "Context", "as_context", "refuse_operator_settings", "run_options",
-           "setting_error"]
+           "setting_error", "user_data_dir"]
 
 #: The paper's ablations, as switches of the same graph (see docs/method.md, "Evaluation").
 Ablation = Literal["one_step", "no_intent", "no_route_planning", "no_principles", "no_subject"]
@@ -46,6 +48,18 @@ SOURCE_OF: contextvars.ContextVar[Callable[[str], str]] = contextvars.ContextVar
 # setting is the operator's (paths, endpoints, devices, limits) and a caller's context
 # that names one is refused. In-process, the embedding application is the operator.
 RUN_OPTION = {"scope": "run"}
+
+
+def user_data_dir() -> Path:
+    """This user's data folder for spagent-graph, by the platform's convention: $XDG_DATA_HOME
+    (else ~/.local/share) on Linux, ~/Library/Application Support on macOS, %LOCALAPPDATA% on Windows."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = str(Path.home() / "Library" / "Application Support")
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "spagent-graph"
 
 
 class Context(BaseModel):
@@ -119,7 +133,10 @@ class Context(BaseModel):
         None, json_schema_extra=RUN_OPTION, description="Restrict selection to these registry tools; none: every tool of the registry.")
     store_path: str | None = Field(
         None, min_length=1, description="Capability store SQLite file; none: an in-memory store for this context.")
-    artifacts_dir: str = Field("spagent_outputs", min_length=1, description="Where runs write their files.")
+    artifacts_dir: str = Field(
+        default_factory=lambda: str(user_data_dir() / "runs"), min_length=1,
+        description="Where runs write their files (default runs/ in the platform's data folder, e.g. "
+        "~/.local/share/spagent-graph/runs, so that a program's folder gets nothing it did not ask for).")
     cache_dir: str = Field(
         default_factory=lambda: str(Path.home() / ".cache" / "spagent_graph"), min_length=1,
         description="Where built demo pipelines and the subject classifier's fitted examples are kept "

@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import Field
 from pydantic.fields import FieldInfo
 
-from .context import SOURCE_OF, Context, unknown_setting
+from .context import SOURCE_OF, Context, unknown_setting, user_data_dir
 from .errors import ConfigError, SettingError
 
 __all__ = ["ENV_PREFIX", "LoadedSettings", "Settings", "load_settings", "option_name", "settings_table"]
@@ -42,18 +42,6 @@ __all__ = ["ENV_PREFIX", "LoadedSettings", "Settings", "load_settings", "option_
 ENV_PREFIX = "SPAGENT_"
 #: Variables with our prefix that are not settings: where the file is, and the test suite's own.
 NOT_SETTINGS = ("SPAGENT_CONFIG", "SPAGENT_TEST_")
-
-
-def user_data_dir() -> Path:
-    """This user's data folder for spagent-graph, by the platform's convention: $XDG_DATA_HOME
-    (else ~/.local/share) on Linux, ~/Library/Application Support on macOS, %LOCALAPPDATA% on Windows."""
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = str(Path.home() / "Library" / "Application Support")
-    else:
-        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "spagent-graph"
 
 
 class Settings(Context):

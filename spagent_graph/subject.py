@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import torch
 
+from .quiet import quiet_loading
 from .errors import ConfigError
 from .state import SUBJECTS, UNKNOWN_SUBJECT, RequestSubject, Subject
 
@@ -99,7 +100,9 @@ class SubjectClassifier:
             if self._loaded is None:
                 from transformers import AutoModel, AutoTokenizer
 
-                encoder = (AutoTokenizer.from_pretrained(self.model_dir), AutoModel.from_pretrained(self.model_dir).eval())
+                with quiet_loading():
+                    encoder = (AutoTokenizer.from_pretrained(self.model_dir),
+                               AutoModel.from_pretrained(self.model_dir).eval())
                 exemplars = self._exemplars or [(text, subject) for text, subject, _ in _packaged_exemplars()]
                 self._loaded = (encoder, *self._fitted(encoder, exemplars))
             return self._loaded

@@ -27,6 +27,7 @@ import torch
 from PIL import Image, ImageOps
 from pydantic import ConfigDict, PrivateAttr
 
+from spagent_graph.quiet import quiet_loading
 from spagent_graph.errors import ConfigError, ToolError
 from spagent_graph.media import read_frames, resample, write_image, write_video
 
@@ -75,7 +76,9 @@ class DiffusersTool(GenerativeTool):
         super().__init__(spec, **kwargs)
         import diffusers
 
-        if not hasattr(diffusers, spec.pipeline):
+        with quiet_loading():  # the class's module is imported here, with the libraries' notices
+            known = hasattr(diffusers, spec.pipeline)
+        if not known:
             raise ConfigError(
                 f"Tool `{spec.name}`: diffusers {diffusers.__version__} has no pipeline class `{spec.pipeline}`."
             )
@@ -99,8 +102,12 @@ class DiffusersTool(GenerativeTool):
         levers = Levers() if self._low_memory or levers is None else levers
         key = self.pool_key(levers)
         self._keys.add(key)
-        return self.pool.get(key, lambda device: self._load(device, levers), device=self.device,
+        return self.pool.get(key, lambda device: self._quietly_loaded(device, levers), device=self.device,
                              estimate_bytes=self._estimate_bytes)
+
+    def _quietly_loaded(self, device: torch.device, levers: Levers | None = None) -> Any:
+        with quiet_loading():
+            return self._load(device, levers)
 
     def _load(self, device: torch.device, levers: Levers | None = None) -> Any:
         import diffusers

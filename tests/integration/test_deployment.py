@@ -117,9 +117,11 @@ def test_the_image_installs_from_its_build_context_and_serves_a_run_with_no_mllm
 
         token = next(t for t, u in TOKENS.items() if u == "ada")
         client = langgraph_sdk.get_sync_client(url=url, headers={"Authorization": f"Bearer {token}"})
-        result = client.runs.wait(None, "spagent", input=REQUEST)
+        thread = client.threads.create()["thread_id"]
+        result = client.runs.wait(thread, "spagent", input=REQUEST)
         assert result["choice"]["video_url"], log_path.read_text()[-3000:]
-        assert result["intent"]["types_decided_by"] == "fallback"  # no MLLM: the packaged classifier decided
+        intent = client.threads.get_state(thread)["values"]["intent"]
+        assert intent["types_decided_by"] == "fallback"  # no MLLM: the packaged classifier decided
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -176,8 +176,11 @@ def test_the_server_describes_the_graph_for_a_client_to_build_a_request(server: 
     schemas = client.assistants.get_schemas(assistant["assistant_id"])
     assert all(schemas[key] is not None for key in ("input_schema", "output_schema", "context_schema"))
     request = schemas["input_schema"]["$defs"]["Request"]["properties"]
-    assert {"text", "image", "video", "options"} <= set(request) and "request" in schemas["input_schema"]["properties"]
-    assert {"run_id", "candidates", "evaluations", "choice"} <= set(schemas["output_schema"]["properties"])
+    assert {"text", "image", "video", "options"} <= set(request)
+    assert {"request", "messages", "options"} == set(schemas["input_schema"]["properties"])
+    # A run answers with the conversation and the winner in brief; the thread keeps the whole state.
+    assert {"run_id", "messages", "choice", "report_url"} == set(schemas["output_schema"]["properties"])
+    assert {"candidates", "evaluations", "intent"} <= set(schemas["state_schema"]["properties"])
     settings = schemas["context_schema"]["properties"]
     assert settings["judge_frames"]["minimum"] == 1 and settings["judge_frames"]["scope"] == "run"
     assert "scope" not in settings["artifacts_dir"]
@@ -201,7 +204,9 @@ def test_three_runs_on_one_thread_through_the_sdk(server: Server):
     states = []
     for seed, text in enumerate(texts):
         request = {"request": {"text": text, "options": {"num_frames": 4, "height": 64, "width": 64, "seed": seed}}}
-        states.append(client.runs.wait(thread, "spagent", input=request, context={"judge_frames": 2}))
+        answered = client.runs.wait(thread, "spagent", input=request, context={"judge_frames": 2})
+        states.append(client.threads.get_state(thread)["values"])  # the run answered in brief; the thread has it all
+        assert answered["run_id"] == states[-1]["run_id"] and answered["choice"] == states[-1]["choice"]
     assert len({state["run_id"] for state in states}) == 3
     for state, text in zip(states, texts, strict=True):
         assert state["request"]["text"] == text
@@ -287,8 +292,11 @@ def test_an_upload_is_checked_stored_for_its_owner_and_used_as_input(server: Ser
     name = answer.json()["path"]  # the name to put in a request, read from the caller's own input folder
     (stored,) = (server.data / "runs" / "inputs").rglob(name)
     assert answer.json()["kind"] == "single image" and Path(name).name == name
-    state = server.client().runs.wait(None, "spagent", input={"request": {"text": "a red parrot", "image": name,
-                                                                          "options": REQUEST["request"]["options"]}})
+    ada = server.client()
+    made = ada.threads.create()["thread_id"]
+    ada.runs.wait(made, "spagent", input={"request": {"text": "a red parrot", "image": name,
+                                                      "options": REQUEST["request"]["options"]}})
+    state = ada.threads.get_state(made)["values"]
     assert state["visual"]["path"] == name and state["choice"]["video"]
     # Bob cannot use Ada's upload: it is outside his input folder.
     client = server.client("bob")
@@ -348,7 +356,8 @@ def test_inputs_outside_the_input_folder_or_off_the_allow_list_are_refused_befor
 def test_the_owner_downloads_the_winner_and_nobody_else_sees_it(server: Server):
     ada = server.client()
     thread = ada.threads.create()["thread_id"]
-    state = ada.runs.wait(thread, "spagent", input=REQUEST)
+    ada.runs.wait(thread, "spagent", input=REQUEST)
+    state = ada.threads.get_state(thread)["values"]
     choice = state["choice"]
     assert choice["video_url"].startswith("/artifacts/")
     assert all(c["video_url"] for c in state["candidates"])
@@ -389,7 +398,8 @@ def test_a_cancel_at_plan_review_is_applied_when_the_resume_carries_no_context(s
     thread = client.threads.create()["thread_id"]
     paused = client.runs.wait(thread, "spagent", input=REQUEST, context={"review_plan": True})
     assert paused["__interrupt__"][0]["value"]["kind"] == "plan_review"
-    result = client.runs.wait(thread, "spagent", command={"resume": {"action": "cancel"}})
+    client.runs.wait(thread, "spagent", command={"resume": {"action": "cancel"}})
+    result = client.threads.get_state(thread)["values"]
     assert result["cancelled"] is True and result["candidates"] == []
     assert "Cancelled by the user" in result["choice"]["reason"]
 
@@ -413,7 +423,8 @@ def test_an_approval_and_an_edit_are_applied_when_the_resume_carries_no_context(
     shown = paused["__interrupt__"][0]["value"]
     other_t2v = next(t for t in shown["tools_by_task"]["text_to_video"] if t != shown["models"][0][0]["tool"])
     edit = {"action": "edit", "routes": [["text_to_video"], ["text_to_video"]], "tools": [[other_t2v], [None]]}
-    result = client.runs.wait(thread, "spagent", command={"resume": edit})
+    client.runs.wait(thread, "spagent", command={"resume": edit})
+    result = client.threads.get_state(thread)["values"]
     assert result["model_plan"]["decided_by"] == "human"
     assert [other_t2v] in [c["tools"] for c in result["candidates"]]
     paused = client.runs.wait(thread, "spagent", input=REQUEST, context={"review_plan": True})
@@ -432,8 +443,8 @@ def test_a_state_edit_is_checked_against_the_states_types(server: Server):
     assert caught.value.response.status_code == 400 and "`visual`" in caught.value.response.text
     plan = client.threads.get_state(thread)["values"]["model_plan"]
     client.threads.update_state(thread, {"model_plan": {**plan, "notes": ["edited"]}})
-    result = client.runs.wait(thread, "spagent", command={"resume": {"action": "approve"}})
-    assert result["model_plan"]["notes"] == ["edited"] and result["choice"]["video_url"]
+    assert client.runs.wait(thread, "spagent", command={"resume": {"action": "approve"}})["choice"]["video_url"]
+    assert client.threads.get_state(thread)["values"]["model_plan"]["notes"] == ["edited"]
 
 
 # A parent graph that calls ours ------------------------------------------------------------------

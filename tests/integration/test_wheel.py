@@ -49,14 +49,20 @@ def test_the_wheel_holds_the_package_and_nothing_of_the_tests(wheel: Path):
         assert path in names
 
 
-def test_the_demo_registry_runs_from_the_wheel_in_a_fresh_environment(wheel: Path, tmp_path: Path):
+def fresh_environment(wheel: Path, tmp_path: Path) -> Path:
+    """The python of a new virtual environment with torch (the CPU build here) and the wheel, no extra."""
     env_dir = tmp_path / "env"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     torch_version = __import__("torch").__version__.split("+")[0]
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, f"torch=={torch_version}"], check=True, capture_output=True, timeout=900)
-    subprocess.run([*pip, str(wheel)], check=True, capture_output=True, timeout=900)  # no extra
+    subprocess.run([*pip, str(wheel)], check=True, capture_output=True, timeout=900)
+    return python
+
+
+def test_the_demo_registry_runs_from_the_wheel_in_a_fresh_environment(wheel: Path, tmp_path: Path):
+    python = fresh_environment(wheel, tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     completed = subprocess.run([str(python), "-c", SNIPPET, str(tmp_path / "cache"), str(tmp_path / "runs")],
@@ -65,3 +71,32 @@ def test_the_demo_registry_runs_from_the_wheel_in_a_fresh_environment(wheel: Pat
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert Path(result["video"]).is_file() and result["candidates"] == 2
     assert list(elsewhere.iterdir()) == []  # nothing written where the program ran
+
+
+def readme_snippet() -> str:
+    """The README's first Python example, as a user copies it."""
+    readme = (ROOT / "README.md").read_text()
+    return readme.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_snippet_runs_quietly_and_quickly_from_the_wheel(wheel: Path, tmp_path: Path):
+    """With no extra, from an unrelated folder: it works, prints nothing, writes nothing there, and a run on
+    the demo tools (once they are built, as the first run builds them) takes under 10 s."""
+    python = fresh_environment(wheel, tmp_path)
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir(), elsewhere.mkdir()
+    timed = f"import time\nstarted = time.perf_counter()\n{readme_snippet()}\n" + (
+        "import pathlib, sys\nassert pathlib.Path(video).is_file()\n"
+        "print(time.perf_counter() - started, file=open(sys.argv[1], 'w'))\n")
+    environment = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+    seconds = []
+    for attempt in range(2):
+        times = tmp_path / f"seconds-{attempt}"
+        completed = subprocess.run([str(python), "-c", timed, str(times)], cwd=elsewhere, env=environment,
+                                   capture_output=True, text=True, timeout=600)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        assert (completed.stdout, completed.stderr) == ("", "")
+        assert list(elsewhere.iterdir()) == []
+        seconds.append(float(times.read_text()))
+    assert list((home / ".local" / "share" / "spagent-graph" / "runs").iterdir())  # the documented data folder
+    assert seconds[1] < 10, seconds

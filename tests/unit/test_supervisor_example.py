@@ -1,48 +1,24 @@
-"""examples/supervisor.py: the SPAgent graph embedded as a node of a larger graph."""
+"""examples/supervisor.py: SPAgent as the `video_maker` of a supervisor, whose model is scripted here."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
-from spagent_graph.media import inspect_media
+import pytest
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "supervisor.py"
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("supervisor", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # LangGraph reads the state's type hints through the module
-    spec.loader.exec_module(module)
-    return module
+from tests.unit.test_agents import call, scripted
+from tests.unit.test_film_example import load_example
 
 
-def test_a_supervisor_films_every_shot_with_spagent_and_cuts_them_together(tmp_path: Path, demo_context, capsys):
-    supervisor = load_example()
-    graph = supervisor.build_supervisor()
-    story = "A fox wakes at dawn. It runs across the snow. It reaches the river."
-    stages = []
-    result = None
-    for namespace, mode, chunk in graph.stream({"story": story, "out": str(tmp_path / "film")}, context=demo_context,
-                                               stream_mode=["updates", "values"], subgraphs=True):
-        if mode == "updates":
-            stages.extend((namespace, node) for node in chunk)
-        elif not namespace:
-            result = chunk
-    shots = sorted(result["videos"], key=lambda v: v.index)
-    assert [s.text for s in shots] == ["A fox wakes at dawn.", "It runs across the snow.", "It reaches the river."]
-    assert all(s.video is not None and Path(s.video).is_file() for s in shots)
-    film = inspect_media(result["film"], "video")
-    assert film.frame_count == 3 * 8
-    # SPAgent's own stages ran inside the parent, as subgraphs of its make_shot branches.
-    inner = {node for namespace, node in stages if namespace}
-    assert {"recognize_intent", "plan_routes", "execute_route", "choose_winner"} <= inner
+def test_the_supervisor_hands_the_request_to_spagent_and_answers_with_its_video(demo_context):
+    team = load_example("supervisor").build_team(scripted(call("transfer_to_video_maker"), "Your fox video is ready."))
+    final = team.invoke({"messages": [("user", "a red fox running through snow")]}, context=demo_context)
+    made = [m for m in final["messages"] if "spagent" in m.response_metadata]
+    assert len(made) == 1 and Path(made[0].response_metadata["spagent"]["video"]).is_file()
+    assert final["messages"][-1].text == "Your fox video is ready."
 
 
-def test_the_command_line_runs_on_its_defaults(tmp_path: Path, demo_cache: Path, monkeypatch, capsys):
-    monkeypatch.delenv("SPAGENT_MLLM_URL", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert load_example().main(["A boat at sea.", "--out", str(tmp_path / "o"), "--device", "cpu"]) == 0
-    assert "film: " in capsys.readouterr().out
+def test_the_command_needs_the_supervisor_s_model(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        load_example("supervisor").main([])
+    assert stopped.value.code == 2 and "--llm-url" in capsys.readouterr().err

@@ -42,6 +42,8 @@ import tempfile
 import threading
 from typing import Any
 
+from spagent_graph.quiet import quiet_loading
+
 from ._base import (
     DEMO_NUM_FRAMES,
     DEMO_RESOLUTION,
@@ -103,26 +105,14 @@ def build_demo_components(name: str, seed: int = 0) -> dict[str, Any]:
 def build_demo_pipeline(name: str, dest: pathlib.Path, seed: int = 0) -> pathlib.Path:
     """Builds the tiny pipeline (or model) `name`, saves it with save_pretrained into dest, returns dest."""
     spec = _known(name)
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
     dest = pathlib.Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    # Building logs warnings that say nothing about the demo (the deprecation notice of the ModelScope and
+    # Building logs notices that say nothing about the demo (the deprecation notice of the ModelScope and
     # I2VGen-XL pipeline classes, UNetMotionModel's "modules that should be kept in float32: []") and
-    # transformers draws a "Writing model shards" bar per encoder: keep both out of the build.  Loading and
-    # calling the saved pipeline still log whatever diffusers logs.
-    previous = diffusers_logging.get_verbosity()
-    bars = transformers_logging.is_progress_bar_enabled()
-    diffusers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    try:
+    # transformers draws a "Writing model shards" bar per encoder: keep both out of the build, as out of a load.
+    with quiet_loading():
         built = spec.builder(seed)
         built.save_pretrained(dest, safe_serialization=True)
-    finally:
-        diffusers_logging.set_verbosity(previous)
-        if bars:
-            transformers_logging.enable_progress_bar()
     return dest
 
 
