@@ -135,9 +135,13 @@ def open_checkpointer(target: str | Path, *, must_exist: bool = False) -> Iterat
     if must_exist and not path.is_file():
         raise UsageError(f"--resume: there is no checkpoint file at {path}, so no run to continue "
                          "(`spagent config` shows where checkpoints are kept; --checkpoint picks another file).")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Branches run in threads; the saver serialises its own use of the connection.
-    connection = sqlite3.connect(path, check_same_thread=False)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Branches run in threads; the saver serialises its own use of the connection.
+        connection = sqlite3.connect(path, check_same_thread=False)
+        connection.execute("PRAGMA user_version")  # opening is lazy: this is where a bad file shows
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"--checkpoint {path}: cannot be opened as a SQLite file ({exc}).") from None
     try:
         yield SqliteSaver(connection, serde=_serializer())
     finally:

@@ -201,10 +201,12 @@ def _store(args: argparse.Namespace) -> int:
     if args.export_to:
         print(f"exported to {store.export(args.export_to)}")
     toolbox = services.toolbox(context)
+    tables = []
     for task in TASKS:
         tools = sorted({e.model for e in store.entries(task=task)} | set(toolbox.names_for(task)))
         if tools:
-            print(f"\n{task}\n" + strength_table(store, task, tools))
+            tables.append(f"{task}\n" + strength_table(store, task, tools))
+    print("\n\n".join(tables))  # a blank line between tables, none before the first (`| head -1` reads a task)
     return 0
 
 
@@ -230,7 +232,7 @@ def _add_setting_options(group) -> None:
     for name, field in Settings.model_fields.items():
         flag = field.annotation is bool
         group.add_argument(
-            option_name(name), dest=name, metavar="" if flag else name.upper().split("_")[-1],
+            option_name(name), dest=name, metavar="true|false" if flag else name.upper().split("_")[-1],
             nargs="?" if flag else None, const="true" if flag else None,
             help=f"{field.description} [{describe_type(field)}; default {default_text(field)}; ${env_name(name)}]")
 
@@ -370,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The request's fields, named as the options that set them, for the errors a user reads.
+_OPTION_OF = {"num_frames": "--frames", "height": "--height", "width": "--width", "num_inference_steps": "--steps",
+              "seed": "--seed", "text": "--text", "image": "--image", "video": "--video"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     _quiet_libraries(verbose=args.verbose, loads_models=args.command in ("run", "expand", "eval", "bench"))
@@ -381,8 +388,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:  # a request the state's models refuse (e.g. --text of a megabyte)
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or exc.title
+        where = _OPTION_OF.get(str(error["loc"][-1]) if error["loc"] else "", where)  # as the user typed it
         print(f"error: {where}: {error['msg']}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # `spagent run` says how to continue; the other commands have nothing to continue
+        print("interrupted.", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader went away (`spagent store | head`): stop quietly, as Unix tools do, and keep
         # Python from failing again when it flushes standard output on the way out.

@@ -35,7 +35,7 @@ __all__ = ["ProgressBars", "ask", "request_size", "run_request"]
 # The stages a run passes through, in order (execute_route once per distinct route).
 STAGES = ("inspect_inputs", "recognize_intent", "plan_routes", "select_models", "review_plan", "check_tools",
           "execute_route",
-          "judge_candidates", "choose_winner", "review_winner", "update_strengths")
+          "judge_candidates", "choose_winner", "review_winner", "update_strengths", "reply")
 
 
 class ProgressBars:
@@ -46,7 +46,10 @@ class ProgressBars:
     """
 
     def __init__(self, *, enabled: bool = True, file: TextIO | None = None) -> None:
-        self.enabled, self.file = enabled, file or sys.stderr
+        self.file = file or sys.stderr
+        # Into a log or a pipe, bars would write carriage returns and escape codes: plain lines instead.
+        self.plain = enabled and not (hasattr(self.file, "isatty") and self.file.isatty())
+        self.enabled = enabled and not self.plain
         self.stages = self._bar(total=len(STAGES), desc="stages", unit="stage", position=0)
         self.steps: dict[str, tqdm] = {}
         self.seen: set[str] = set()  # execute_route finishes once per route; the stage counts once
@@ -55,6 +58,9 @@ class ProgressBars:
         return tqdm(disable=not self.enabled, file=self.file, leave=True, dynamic_ncols=True, **options)
 
     def update(self, mode: str, chunk: Any) -> None:
+        if self.plain:
+            self._line(mode, chunk)
+            return
         if mode == "updates":
             for node in chunk:
                 if node in STAGES and node not in self.seen:
@@ -69,6 +75,15 @@ class ProgressBars:
                                                   position=len(self.steps) + 1)
             bar.n = chunk["step"]
             bar.refresh()
+
+    def _line(self, mode: str, chunk: Any) -> None:
+        if mode == "updates":
+            for node in chunk:
+                if node in STAGES and node not in self.seen:
+                    self.seen.add(node)
+                    print(f"stage {len(self.seen)}/{len(STAGES)}: {node}", file=self.file, flush=True)
+        elif mode == "custom" and chunk.get("stage") == "denoise" and chunk.get("step") == chunk.get("total"):
+            print(f"{chunk['candidate']} {chunk['tool']}: {chunk['total']} steps done", file=self.file, flush=True)
 
     def pause(self) -> None:
         """Clears the bars off the screen before the run asks the user something."""
@@ -92,6 +107,9 @@ def run_request(args: argparse.Namespace, loaded: LoadedSettings, *, default_tex
     settings = loaded.settings
     context = settings.context()
     _check_tools(context)
+    _check_device(context.device)
+    _check_writable(settings, args.out)
+    _check_mllm(context, loaded.sources)
     if args.resume and not args.thread_id:
         raise UsageError("--resume needs --thread-id, the run to continue (each run prints its thread id).")
     thread = args.thread_id or uuid.uuid4().hex[:12]
@@ -121,6 +139,13 @@ def run_request(args: argparse.Namespace, loaded: LoadedSettings, *, default_tex
         except SpagentError as exc:  # whatever was made before the error is still reported
             failure = exc
             state = graph.get_state(config).values or state
+        except KeyboardInterrupt:
+            # Ctrl-C: what finished is checkpointed; the run continues from there with --resume.
+            bars.close()
+            print(f"interrupted: continue this run with `spagent run --thread-id {thread} --resume`"
+                  f"{'' if settings.checkpoint == _default_checkpoint() else f' --checkpoint {settings.checkpoint}'}.",
+                  file=sys.stderr)
+            return 130
         finally:
             bars.close()
 
@@ -141,6 +166,63 @@ def run_request(args: argparse.Namespace, loaded: LoadedSettings, *, default_tex
     if failure is not None:
         return 2
     return 0 if winner is not None or state.get("cancelled") else 1
+
+
+def _default_checkpoint() -> str:
+    return str(Settings.model_fields["checkpoint"].get_default(call_default_factory=True))
+
+
+def _check_mllm(context: Context, sources: dict[str, str]) -> None:
+    """An MLLM the user named is asked for its models before the run: unreachable, the command stops at
+    once (exit 2) rather than deciding without it unnoticed, unless the user allowed the fallback in words."""
+    if context.mllm_url is None or sources.get("fallback_on_mllm_error", "default") != "default":
+        return
+    from ..errors import MLLMError
+    from ..mllm import MLLMClient
+
+    probe = MLLMClient(base_url=context.mllm_url, model=None, timeout_s=min(context.mllm_timeout_s, 10), max_retries=0)
+    try:
+        probe.model_id
+    except MLLMError as exc:
+        raise UsageError(f"--mllm-url {context.mllm_url}: the MLLM could not be reached ({exc}). Start it, or "
+                         f"add --fallback-on-mllm-error true to let the MLLM-free planner decide.") from None
+
+
+def _check_device(device: str) -> None:
+    """A CUDA device asked of a torch built without CUDA: said before any work, with what to install."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    if torch.version.cuda is None:
+        raise UsageError(f"--device {device}: this torch ({torch.__version__}) is built without CUDA; install a "
+                         f"CUDA build (https://pytorch.org/get-started/locally/), or use --device cpu.")
+    if not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: torch sees no CUDA GPU here (driver or CUDA_VISIBLE_DEVICES); "
+                         f"use --device cpu, or auto.")
+
+
+def _check_writable(settings: Settings, out: Path | None) -> None:
+    """The folders and the file a run writes to, checked before any work: a name that is a file, or a
+    folder this user cannot write in, is one line naming its option."""
+    folders = [("--artifacts-dir", Path(settings.artifacts_dir))]
+    if out is not None:
+        folders.append(("--out", Path(out)))
+    checkpoint = settings.checkpoint
+    if checkpoint != "memory" and "://" not in checkpoint:
+        path = Path(checkpoint)
+        if path.is_dir():
+            raise UsageError(f"--checkpoint {checkpoint}: is a folder; expected a SQLite file (or memory, or a "
+                             f"postgresql:// URL).")
+        folders.append(("--checkpoint", path.parent if not path.exists() else path))
+    for option, path in folders:
+        if path.exists() and not path.is_dir() and option != "--checkpoint":
+            raise UsageError(f"{option} {path}: is a file; expected a folder to write into.")
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        if existing is not None and existing.is_file() and existing != path:
+            raise UsageError(f"{option} {path}: {existing} is a file, so no folder can be made there.")
+        if existing is not None and not os.access(existing, os.W_OK):
+            raise UsageError(f"{option} {path}: {existing} is not writable by this user.")
 
 
 def _require_thread(saver: Any, thread: str, target: str) -> None:
@@ -172,6 +254,10 @@ def _print_result(state: dict, winner: Path | None, report: Path, run: RunFacts,
     choice = state.get("choice")
     if winner is not None:
         print(f"winner: {winner}\n        {choice.reason}")
+        made_by = next((c for c in state.get("candidates", []) if c.id == choice.candidate_id), None)
+        for step in made_by.steps if made_by else ():
+            for adjustment in step.adjustments:  # what the tool changed of what was asked (--height 63 -> 56)
+                print(f"fitted: {step.tool}: {adjustment}")
     elif choice is not None:
         print(f"no winner: {choice.reason}")
     elif not failed:  # after an error, the error has said why

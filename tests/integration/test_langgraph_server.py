@@ -201,23 +201,21 @@ def test_three_runs_on_one_thread_through_the_sdk(server: Server):
     client = server.client()
     thread = client.threads.create()["thread_id"]
     texts = ["a red fox running through snow", "a sailboat crossing a bay", "a cyclist racing downhill"]
-    states = []
+    answers, states = [], []
     for seed, text in enumerate(texts):
         request = {"request": {"text": text, "options": {"num_frames": 4, "height": 64, "width": 64, "seed": seed}}}
-        answered = client.runs.wait(thread, "spagent", input=request, context={"judge_frames": 2})
+        answers.append(client.runs.wait(thread, "spagent", input=request, context={"judge_frames": 2}))
         states.append(client.threads.get_state(thread)["values"])  # the run answered in brief; the thread has it all
-        assert answered["run_id"] == states[-1]["run_id"] and answered["choice"] == states[-1]["choice"]
-    assert len({state["run_id"] for state in states}) == 3
-    for state, text in zip(states, texts, strict=True):
-        assert state["request"]["text"] == text
+    assert len({answer["run_id"] for answer in answers}) == 3
+    for answer, state, text in zip(answers, states, texts, strict=True):
+        assert state["run_id"] == answer["run_id"] and state["request"]["text"] == text
         assert [c["id"] for c in state["candidates"]] == ["route-1", "route-2"]
         assert sorted(e["candidate_id"] for e in state["evaluations"]) == ["route-1", "route-2"]
-        winner = next(c for c in state["candidates"] if c["id"] == state["choice"]["candidate_id"])
-        score = next(e for e in state["evaluations"] if e["candidate_id"] == winner["id"])
-        assert (state["choice"]["video"], state["choice"]["overall"]) == (winner["video"], score["overall"])
-        assert f"/{state['run_id']}/" in winner["video"]
+        score = next(e for e in state["evaluations"] if e["candidate_id"] == answer["choice"]["candidate_id"])
+        assert answer["choice"]["overall"] == score["overall"]  # the winner's video and score belong together
+        assert f"/{answer['run_id']}/" in answer["choice"]["video_url"]
     history = client.threads.get_history(thread, limit=100)
-    assert {state["run_id"] for state in states} <= {h["values"].get("run_id") for h in history}
+    assert {answer["run_id"] for answer in answers} <= {h["values"].get("run_id") for h in history}
 
 
 def test_a_bad_request_fails_its_run_and_the_server_serves_the_next(server: Server):
@@ -294,10 +292,10 @@ def test_an_upload_is_checked_stored_for_its_owner_and_used_as_input(server: Ser
     assert answer.json()["kind"] == "single image" and Path(name).name == name
     ada = server.client()
     made = ada.threads.create()["thread_id"]
-    ada.runs.wait(made, "spagent", input={"request": {"text": "a red parrot", "image": name,
-                                                      "options": REQUEST["request"]["options"]}})
-    state = ada.threads.get_state(made)["values"]
-    assert state["visual"]["path"] == name and state["choice"]["video"]
+    answered = ada.runs.wait(made, "spagent", input={"request": {"text": "a red parrot", "image": name,
+                                                                 "options": REQUEST["request"]["options"]}})
+    assert answered["messages"][-1]["response_metadata"]["spagent"]["input"] == "your text and image"
+    assert answered["choice"]["video"]
     # Bob cannot use Ada's upload: it is outside his input folder.
     client = server.client("bob")
     thread = client.threads.create()["thread_id"]
@@ -356,11 +354,9 @@ def test_inputs_outside_the_input_folder_or_off_the_allow_list_are_refused_befor
 def test_the_owner_downloads_the_winner_and_nobody_else_sees_it(server: Server):
     ada = server.client()
     thread = ada.threads.create()["thread_id"]
-    ada.runs.wait(thread, "spagent", input=REQUEST)
-    state = ada.threads.get_state(thread)["values"]
-    choice = state["choice"]
+    choice = ada.runs.wait(thread, "spagent", input=REQUEST)["choice"]
     assert choice["video_url"].startswith("/artifacts/")
-    assert all(c["video_url"] for c in state["candidates"])
+    assert all(c["video_url"] for c in ada.threads.get_state(thread)["values"]["candidates"])
     with server.http("ada") as http:
         video = http.get(choice["video_url"])
         assert video.status_code == 200 and video.content.startswith(b"\x00\x00\x00")  # an MP4's first box
