@@ -225,11 +225,12 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
 
 
-def _add_setting_options(group) -> None:
-    """One option per setting, its help the setting's own description: nothing here to keep in step."""
+def _add_setting_options(group, names: Sequence[str]) -> None:
+    """One option per setting of `names`, its help the setting's own description: nothing here to keep in step."""
     from ..settings import Settings, default_text, describe_type, env_name, option_name
 
-    for name, field in Settings.model_fields.items():
+    for name in names:
+        field = Settings.model_fields[name]
         flag = field.annotation is bool
         group.add_argument(
             option_name(name), dest=name, metavar="true|false" if flag else name.upper().split("_")[-1],
@@ -276,13 +277,27 @@ _count = _whole_number(1)  # counts and sizes: 0 would silently mean "the defaul
 _seed = _whole_number(0)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="spagent", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _shared_options(names: Sequence[str]) -> argparse.ArgumentParser:
     shared = _Parser(add_help=False)
     shared.add_argument("--config", help="TOML settings file (default $SPAGENT_CONFIG, else ./spagent.toml if present).")
     shared.add_argument("--verbose", action="store_true",
                         help="Also show the libraries' own logs and loading bars, and the run's plan in full.")
-    _add_setting_options(shared.add_argument_group("settings (each also SPAGENT_<NAME> or a key of the settings file)"))
+    _add_setting_options(shared.add_argument_group("settings (each also SPAGENT_<NAME> or a key of the settings file)"),
+                         names)
+    return shared
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="spagent", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from ..settings import Settings
+
+    # Each command lists the settings it reads: a run's (the context), `run` also where it keeps its
+    # checkpoints, and `config` every one, the server's too. A setting from the file or the
+    # environment applies whether or not the command has an option for it.
+    context_settings = [name for name in Settings.model_fields if name in Context.model_fields]
+    shared = _shared_options(context_settings)
+    shared_run = _shared_options([*context_settings, "checkpoint"])
+    shared_all = _shared_options(list(Settings.model_fields))
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     size = argparse.ArgumentParser(add_help=False)
@@ -291,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
         size.add_argument(option, type=_count, help=f"{what} (default {DEMO_REQUEST_SIZE[name]} on the demo tools, "
                                                     f"else {GenerationOptions.model_fields[name].default}).")
 
-    run = commands.add_parser("run", parents=[shared, size], help="Make a video from text, an image or a video.",
+    run = commands.add_parser("run", parents=[shared_run, size], help="Make a video from text, an image or a video.",
                               description="Plan, generate, judge and report one request, checkpointed so that "
                                           "an interrupted run can be resumed with --resume.")
     run.add_argument("--text", help=f"What the video should show (default {DEFAULT_TEXT!r} with no visual input).")
@@ -327,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     store.add_argument("--import", dest="import_from", help="Read rows from this file (an export or a seed file).")
     store.set_defaults(run=_store)
 
-    config = commands.add_parser("config", parents=[shared], help="Print the settings in force and their sources.",
+    config = commands.add_parser("config", parents=[shared_all], help="Print the settings in force and their sources.",
                                  description="The merged settings (file, environment, options) and where each came from.")
     config.set_defaults(run=_config)
 

@@ -161,7 +161,8 @@ def run_request(args: argparse.Namespace, loaded: LoadedSettings, *, default_tex
     out = Path(args.out or Path(settings.artifacts_dir) / state["run_id"])
     choice = state.get("choice")
     winner = _place_winner(choice.video, out) if choice is not None and choice.video else None
-    _, html_path = write_report(state, out, dataclasses.replace(run, winner_file=winner))
+    run = dataclasses.replace(run, winner_file=winner, error=str(failure) if failure is not None else None)
+    _, html_path = write_report(state, out, run)
     _print_result(state, winner, html_path, run, failed=failure is not None)
     if failure is not None:
         return 2
@@ -262,6 +263,12 @@ def _print_result(state: dict, winner: Path | None, report: Path, run: RunFacts,
         print(f"no winner: {choice.reason}")
     elif not failed:  # after an error, the error has said why
         print("no winner: the run stopped before judging.")
+    intent, plan = state.get("intent"), state.get("route_plan")
+    mllm_failures = [n for n in [*(intent.notes if intent else []), *(plan.repairs if plan else [])]
+                     if n.startswith("MLLM failed")]
+    if mllm_failures:  # said here too, not only in the report: the run went on without the MLLM asked for
+        print(f"note:   the MLLM failed ({len(mllm_failures)} time{'s' if len(mllm_failures) > 1 else ''}), so "
+              f"the MLLM-free planner decided; the report's failures say why.")
     if run.demo_tools:
         print("note:   the demo tools are tiny random-weight models, so their videos are noise by design; "
               "`spagent doctor --registry library` shows what real models need.")

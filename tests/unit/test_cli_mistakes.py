@@ -45,7 +45,11 @@ def test_cuda_asked_of_a_torch_without_it(where, capsys, monkeypatch):
 def test_an_unreachable_mllm_may_be_left_to_the_fallback_in_words(where, tmp_path: Path, capsys):
     assert main(["run", *where, *SMALL, "--no-progress", "--mllm-url", "http://127.0.0.1:9/v1",
                  "--fallback-on-mllm-error", "true", "--mllm-max-retries", "0"]) == 0
-    assert "winner: " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "winner: " in out and "note:   the MLLM failed (" in out and "the MLLM-free planner decided" in out
+    report = Path(next(line for line in out.splitlines() if line.startswith("report: ")).split(" ", 1)[1])
+    page = report.read_text()
+    assert "Nothing failed" not in page and "could not be reached" in page
 
 
 def test_ctrl_c_is_one_line_with_the_resume_command(where, capsys, monkeypatch):
@@ -75,3 +79,17 @@ def test_a_flag_reads_in_the_usage_line():
 def test_the_store_s_first_line_is_a_task(where, capsys):
     assert main(["store", *where]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "text_to_video"
+
+
+def test_each_command_lists_the_settings_it_reads():
+    from spagent_graph.context import Context
+    from spagent_graph.settings import Settings, option_name
+
+    choices = build_parser()._subparsers._group_actions[0].choices
+    server = [option_name(n) for n in Settings.model_fields if n.startswith("serve_")]
+    for command in ("run", "tools", "doctor", "store", "expand", "bench", "eval"):
+        text = choices[command].format_help()
+        assert not [o for o in server if o in text], command
+        assert all(option_name(n) in text for n in Context.model_fields), command
+    assert "--checkpoint" in choices["run"].format_help() and "--checkpoint" not in choices["tools"].format_help()
+    assert all(option_name(n) in choices["config"].format_help() for n in Settings.model_fields)

@@ -7,6 +7,8 @@ both as HTML (what it links, how it is marked) and as the text a reader sees.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import re
 from datetime import UTC, datetime
@@ -170,7 +172,8 @@ def test_the_winner_comes_first_with_the_sub_scores_that_decided_it(tmp_path: Pa
     assert "route-2 won with 13.17/20 against 10.92/20 for route-1." in text
     # Motion alignment's lead alone outweighs route-1's lead on aesthetics; plausibility's is narrower.
     assert "It won on <b>motion alignment (+4.2)</b> and physical plausibility (+1.3)" in winner
-    assert "route-1 led on visual aesthetics (+1.0); visual alignment was level." in text
+    # Visual alignment of a text-only request was not measured: it is not "level", it is not there.
+    assert "route-1 led on visual aesthetics (+1.0)." in text
     assert deciding_rows(winner) == ["motion alignment"]
     for label in ("visual aesthetics", "physical plausibility", "visual alignment", "motion alignment"):
         assert f"<th>{label}" in winner
@@ -195,11 +198,12 @@ def test_wide_leads_beyond_the_ones_needed_also_decide(tmp_path: Path):
 def test_strengths_are_said_in_words(tmp_path: Path):
     source, text = page_of(fox_state(tmp_path), tmp_path / "out", facts())
     plan = section(source, "plan")
-    assert ("1374 on the 100-2000 scale, a mean opinion score of 13.7/20 for animals; "
+    assert ("scored 13.7 out of 20 for animals; "
             "from 1 prior score (the seed data); ranked 1st: the best for this task and subject") in plan
-    assert "never scored: the neutral middle of the scale (1050)" in plan
-    assert ("1290 on the 100-2000 scale, a mean opinion score of 12.9/20 averaged over all subjects (none of "
+    assert "never scored: taken as 10.5 out of 20, the middle of the scale" in plan
+    assert ("scored 12.9 out of 20 averaged over all subjects (none of "
             "its scores are for animals); from 1 prior score (the seed data) and 2.5 judge scores") in plan
+    assert "100-2000" not in plan
     assert "rank 1)" not in text and "(1374," not in text
 
 
@@ -388,3 +392,29 @@ def test_everything_from_the_request_is_escaped(tmp_path: Path):
     state["request"] = Request(text='<script>alert("x")</script> a fox')
     source, _ = page_of(state, tmp_path / "out")
     assert "<script>" not in source and "&lt;script&gt;" in source
+
+
+def test_a_filler_score_reads_as_not_measured(tmp_path: Path):
+    state = fox_state(tmp_path)
+    source, text = page_of(state, tmp_path / "out", facts())
+    scores = text_of(section(source, "winner"))
+    assert "visual alignment not measured not measured" in scores  # the text-only request's neutral filler
+    assert "visual alignment was level" not in text
+
+
+def test_failures_outside_the_routes_are_failures(tmp_path: Path):
+    state = fox_state(tmp_path)
+    state["intent"] = state["intent"].model_copy(update={"notes": [
+        "MLLM failed on the intent (The MLLM endpoint http://127.0.0.1:9/v1 could not be reached: Connection error.); "
+        "the MLLM-free planner decided instead."]})
+    source, text = page_of(state, tmp_path / "out", facts())
+    failures = text_of(section(source, "failures"))
+    assert "Nothing failed" not in text and "could not be reached" in failures and "in intent" in failures
+    refused = dataclasses.replace(facts(), error="`--tools`: no tool `demo-nope`")
+    _, text = page_of(fox_state(tmp_path), tmp_path / "out", refused)
+    assert "Nothing failed" not in text and "no tool `demo-nope`" in text
+
+
+def test_a_candidate_of_one_route_is_not_labelled_twice(tmp_path: Path):
+    _, text = page_of(fox_state(tmp_path), tmp_path / "out", facts())
+    assert "route-1 route 1" not in text and "route-2 route 2" not in text

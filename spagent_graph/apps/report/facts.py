@@ -24,6 +24,7 @@ class RunFacts:
     demo_tools: bool = False  # the videos were made by random-weight demo tools
     # A copy of the winning video beside the report (winner.mp4), when the runner made one.
     winner_file: Path | None = None
+    error: str | None = None  # the error that ended the run, when one did
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -34,4 +35,5 @@ class RunFacts:
             "setting_sources": self.setting_sources,
             "demo_tools": self.demo_tools,
             "winner_file": str(self.winner_file) if self.winner_file else None,
+            "error": self.error,
         }

@@ -31,6 +31,7 @@ from .words import (
     judge_in_words,
     listed,
     margin_in_words,
+    not_measured,
     rank_in_words,
     strength_in_words,
     task_in_words,
@@ -72,8 +73,19 @@ class Page:
         self.candidates: list[Candidate] = list(state.get("candidates") or [])
         self.scores = {ev.candidate_id: ev for ev in state.get("evaluations") or []}
         self.choice = state.get("choice")
-        self.failures = distinct_failures(self.candidates)
+        self.failures = distinct_failures(self.candidates, self.failures_outside_the_routes())
         self.posters: dict[Path, str | None] = {}
+
+    def failures_outside_the_routes(self) -> list[tuple[str, str]]:
+        """The run's own error, and every MLLM failure the fallback covered: a report whose MLLM
+        could not be reached, or whose run was refused, never says that nothing failed."""
+        found = [(self.run.error, "the run")] if self.run and self.run.error else []
+        routes = self.state.get("route_plan")
+        for where, notes in (("intent", self.intent.notes if self.intent else []),
+                             ("routes", routes.repairs if routes else []),
+                             *((f"judge of {ev.candidate_id}", ev.notes) for ev in self.scores.values())):
+            found.extend((note, where) for note in notes if note.startswith("MLLM failed"))
+        return found
 
     def render(self) -> str:
         # Failures, MLLM answers and learned strengths take the full width when they have
@@ -297,9 +309,12 @@ class Page:
                        for i, ev in enumerate(evaluations))
         rows = []
         for name, label in SUBSCORES:
-            cells = "".join(_bar(getattr(ev, name), 10, i == 0) for i, ev in enumerate(evaluations))
+            cells = "".join('<td class="num">not measured</td>' if name in not_measured(ev)
+                            else _bar(getattr(ev, name), 10, i == 0) for i, ev in enumerate(evaluations))
             if other is not None:
-                cells += f'<td class="num">{margin_in_words(getattr(evaluations[0], name) - getattr(other, name))}</td>'
+                unmeasured = name in not_measured(evaluations[0]) | not_measured(other)
+                margin = "" if unmeasured else margin_in_words(getattr(evaluations[0], name) - getattr(other, name))
+                cells += f'<td class="num">{margin}</td>'
             if label in deciding:
                 rows.append(f'<tr class="deciding"><th>{label} <span class="tag">deciding</span></th>'
                             f"{cells}</tr>")
@@ -433,7 +448,7 @@ class Page:
             blocks.append(f'<div class="route"><h3>Route {index + 1}</h3><ol>{steps}</ol></div>')
         if tuple(models.routes[0]) == tuple(models.routes[1]):
             blocks.append("<p>Both routes are the same work, so it was made once.</p>")
-        blocks.append('<p class="hint">Strength: a mean opinion score on the 1-20 scale, times 100; the '
+        blocks.append('<p class="hint">Strength: how well a tool did, as a mean opinion score out of 20; the '
                       "capability store keeps one per tool, task and subject, and ranks the tools by it.</p>")
         return _section("plan", "Plan", "".join(blocks))
 
@@ -453,7 +468,8 @@ class Page:
 
     def card(self, candidate: Candidate) -> str:
         winner = self.choice is not None and self.choice.candidate_id == candidate.id
-        routes = " and ".join(f"route {i + 1}" for i in candidate.route_indices)
+        # A candidate's id names its route already; say so only when it served both routes.
+        routes = "serves both routes, " if len(candidate.route_indices) > 1 else ""
         if candidate.video:
             media = self.media(candidate.video, candidate.id, "card-video", autoplay=True)
         else:
@@ -467,7 +483,7 @@ class Page:
         steps = "".join(self.step(s) for s in candidate.steps) or "<li>no step ran</li>"
         badge = ' <span class="badge">winner</span>' if winner else ""
         return (f'<article class="card{" winner" if winner else ""}" id="card-{esc(candidate.id)}">'
-                f"<h3>{esc(candidate.id)}{badge} <small>{routes}, {duration_in_words(candidate.seconds)}</small></h3>"
+                f"<h3>{esc(candidate.id)}{badge} <small>{routes}{duration_in_words(candidate.seconds)}</small></h3>"
                 f'{media}<p class="score">{score}</p><ol class="steps">{steps}</ol></article>')
 
     def step(self, step: StepRecord) -> str:

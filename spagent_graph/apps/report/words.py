@@ -92,7 +92,7 @@ def duration_in_words(seconds: float) -> str:
 def strength_in_words(choice: ModelChoice, subject: str | None) -> str:
     """A tool's strength as a sentence: the number, what it means, and what it rests on."""
     if not choice.evidence and choice.strength == NEUTRAL_STRENGTH:
-        return f"never scored: the neutral middle of the scale ({NEUTRAL_STRENGTH:.0f})"
+        return f"never scored: taken as {NEUTRAL_STRENGTH / 100:.1f} out of 20, the middle of the scale"
     known = subject is not None and subject != UNKNOWN_SUBJECT
     if choice.subject_scored and known:
         scope = f"for {subject}"
@@ -100,8 +100,7 @@ def strength_in_words(choice: ModelChoice, subject: str | None) -> str:
         scope = f"averaged over all subjects (none of its scores are for {subject})"
     else:
         scope = "averaged over all subjects (the subject is unknown)"
-    said = (f"{choice.strength:.0f} on the 100-2000 scale, a mean opinion score of "
-            f"{choice.strength / 100:.1f}/20 {scope}")
+    said = f"scored {choice.strength / 100:.1f} out of 20 {scope}"
     order = [*EVIDENCE_WORDS, *sorted(set(choice.evidence) - set(EVIDENCE_WORDS))]
     parts = []
     for source in (s for s in order if s in choice.evidence):
@@ -138,7 +137,9 @@ class Comparison:
 def compare_scores(winner: Evaluation, other: Evaluation) -> Comparison:
     """Deciding leads: the winner's widest leads that alone outweigh everything the other
     led on, plus any further lead at least half as wide as the widest (it mattered too)."""
-    margins = [(label, getattr(winner, name) - getattr(other, name)) for name, label in SUBSCORES]
+    unmeasured = not_measured(winner) | not_measured(other)
+    margins = [(label, getattr(winner, name) - getattr(other, name)) for name, label in SUBSCORES
+               if name not in unmeasured]
     leads = sorted((m for m in margins if m[1] > LEVEL), key=lambda m: -m[1])
     behind = sorted(((label, -margin) for label, margin in margins if margin < -LEVEL), key=lambda m: -m[1])
     owed, gained, deciding = sum(m for _, m in behind), 0.0, []
@@ -149,6 +150,14 @@ def compare_scores(winner: Evaluation, other: Evaluation) -> Comparison:
         gained += margin
     level = [label for label, margin in margins if abs(margin) <= LEVEL]
     return Comparison(leads, deciding, behind, level)
+
+
+def not_measured(evaluation: Evaluation) -> set[str]:
+    """The sub-scores a judge filled with its neutral middle because it had nothing to measure them
+    on (visual alignment of a text-only request): a reader sees "not measured", not a score."""
+    if any("visual alignment cannot be measured" in note for note in evaluation.notes):
+        return {"visual_alignment"}
+    return set()
 
 
 def margin_in_words(difference: float) -> str:
@@ -175,10 +184,13 @@ class Failure:
     places: list[str]
 
 
-def distinct_failures(candidates: list[Candidate]) -> list[Failure]:
+def distinct_failures(candidates: list[Candidate], elsewhere: list[tuple[str, str]] = ()) -> list[Failure]:
     """Distinct errors, each once, with where each happened. A candidate's error that only
-    repeats its step's error ("step 1 ... failed: <the step's error>") is that error."""
+    repeats its step's error ("step 1 ... failed: <the step's error>") is that error.
+    `elsewhere`: (error, place) of failures outside the routes (the MLLM, the run itself)."""
     found: dict[str, list[str]] = {}
+    for text, place in elsewhere:
+        found.setdefault(text.strip(), []).append(place)
     for candidate in candidates:
         step_errors = [s.error.strip() for s in candidate.steps if s.error]
         for step in candidate.steps:
