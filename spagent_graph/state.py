@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AnyMessage
-from langgraph.graph.message import add_messages
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 # pydantic (and so LangGraph's schemas) needs typing_extensions' TypedDict before Python 3.12.
 from typing_extensions import TypedDict
@@ -286,6 +285,14 @@ class RouteJob(_Model):
     route_indices: tuple[int, ...]
     choices: tuple[ModelChoice, ...]
     seed: int
+
+
+def add_messages(left: Any, right: Any) -> list[AnyMessage]:
+    """LangGraph's message reducer, imported on first use: this module is read by the
+    command's `--help` and by worker processes, which should not pay for LangGraph."""
+    from langgraph.graph.message import add_messages as merge
+
+    return merge(left, right)
 
 
 Messages = Annotated[list[AnyMessage], add_messages]

@@ -97,14 +97,28 @@ def test_a_run_prints_its_winner_report_and_time_and_nothing_else(where, tmp_pat
     assert (out / "winner.mp4").read_bytes()[4:8] == b"ftyp"
 
 
-def test_run_shows_progress_bars_per_stage_and_denoising_step(where, tmp_path: Path, capsys):
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_run_shows_progress_bars_per_stage_and_denoising_step(where, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(sys, "stderr", terminal := Terminal())
     assert main(["run", "--text", "a fox", "--out", str(tmp_path / "o"), *SMALL, *where]) == 0
-    err = capsys.readouterr().err
-    assert "stages: 100%" in err and "11/11" in err
+    err = terminal.getvalue()
+    assert "stages: 100%" in err and "12/12" in err
     # Every tool of both routes reports its steps, the older pipelines (callback, not callback_on_step_end) too.
     finished = set(re.findall(r"(route-\d demo-[\w-]+): 100%", err))
     assert len(finished) == 3 and {name.split()[0] for name in finished} == {"route-1", "route-2"}, finished
     assert "Loading" not in err and "torchvision" not in err and "deprecated" not in err
+
+
+def test_progress_into_a_log_is_plain_lines(where, tmp_path: Path, capsys):
+    assert main(["run", "--text", "a fox", "--out", str(tmp_path / "o"), *SMALL, *where]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "\x1b" not in err
+    assert err.splitlines()[0] == "stage 1/12: inspect_inputs" and "stage 12/12: reply" in err
+    assert len(re.findall(r"route-\d demo-[\w-]+: \d+ steps done", err)) == 3
 
 
 def one_line_error(capsys) -> str:
@@ -172,8 +186,9 @@ def test_a_closed_pipe_ends_quietly(where):
     """`spagent store | head -1`: the reader goes away; no traceback, the status of a closed pipe."""
     command = [sys.executable, "-m", "spagent_graph.apps.cli", "store", "--registry", "demo", *where[4:]]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
-        process.stdout.readline()
-        process.stdout.close()  # before the command has written everything
+        # Closed before the command writes: its few kilobytes would otherwise fit the pipe's buffer
+        # in one write at exit, and a reader closing after the first line would never be noticed.
+        process.stdout.close()
         error = process.stderr.read().decode()
         assert process.wait(timeout=60) == 141
     assert error == ""

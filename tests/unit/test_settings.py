@@ -249,7 +249,7 @@ def test_the_context_schema_is_the_settings_and_holds_no_service():
     schema = graph.get_context_jsonschema()
     assert set(schema["properties"]) == set(Context.model_fields)
     assert schema["properties"]["judge_frames"]["minimum"] == 1
-    assert set(graph.get_input_jsonschema()["properties"]) == {"request"}
+    assert set(graph.get_input_jsonschema()["properties"]) == {"request", "messages", "options"}
     request = graph.get_input_jsonschema()["$defs"]["Request"]["properties"]
     assert {"text", "image", "video", "options"} <= set(request)
     assert {"candidates", "choice", "run_id"} <= set(graph.get_output_jsonschema()["properties"])
