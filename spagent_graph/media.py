@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from .errors import InputError
+from .grid import cut_grid, find_grid
 from .state import MediaInfo, Request
 
 __all__ = [
@@ -34,10 +35,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-# Divisions tried when looking for a grid: up to 4 x 4 pictures.
-_GRID_DIVISIONS = (2, 3, 4)
-
 
 def inspect_media(
     path: Path | str,
@@ -182,96 +179,9 @@ def _container_name(ffmpeg_names: str) -> str:
 
 
 def detect_grid(rgb: np.ndarray) -> tuple[int, int] | None:
-    """Returns (rows, columns) when a still image is a grid of video frames.
-
-    The heuristic: a grid splits the image at equal divisions, and at each
-    division there is either a hard seam (the mean jump between neighbouring
-    pixel lines is several times the image's typical jump) or a gutter (a
-    band of lines of one flat colour running across the whole image). A
-    division counts only if every one of its seams is found, so a single edge
-    that happens to sit in the middle of a photo is not enough for a 3-way
-    split, and needs to span the whole image for a 2-way split.
-    """
-    gray = rgb.astype(np.float32).mean(axis=2) / 255.0
-    if gray.shape[0] < 16 or gray.shape[1] < 16 or gray.std() < 0.02:
-        return None
-    cols = _divisions_along(gray)
-    rows = _divisions_along(gray.T)
-    # Two panels are too easily the two halves of one scene (a horizon, a pole); and a grid
-    # of frames is a sequence, so a collage of unrelated pictures is a photo, not a video.
-    if rows * cols < 3 or not _panels_are_a_sequence(rgb, rows, cols):
-        return None
-    return rows, cols
-
-
-# Consecutive frames of a video look alike: their small grey thumbnails correlate, and their
-# mean colours are close. Measured on frames of panning and moving shots made in the tests.
-_SEQUENCE_MIN_CORRELATION = 0.5
-_SEQUENCE_MAX_COLOUR_SHIFT = 0.12
-
-
-def _panels_are_a_sequence(rgb: np.ndarray, rows: int, cols: int) -> bool:
-    """Whether each panel, in reading order, looks like the one before it."""
-    height, width = rgb.shape[:2]
-    thumbnails = []
-    for r in range(rows):
-        for c in range(cols):
-            top, bottom = r * height // rows, (r + 1) * height // rows
-            left, right = c * width // cols, (c + 1) * width // cols
-            # Trim the edges, where gutters and seams are, so that only the pictures compare.
-            trim_y, trim_x = (bottom - top) // 10, (right - left) // 10
-            panel = rgb[top + trim_y: bottom - trim_y, left + trim_x: right - trim_x]
-            small = np.asarray(Image.fromarray(panel).resize((24, 24), Image.BILINEAR), dtype=np.float32) / 255
-            thumbnails.append(small)
-    for before, after in zip(thumbnails, thumbnails[1:]):
-        shift = float(np.abs(before.mean(axis=(0, 1)) - after.mean(axis=(0, 1))).max())
-        a, b = before.mean(axis=2).ravel(), after.mean(axis=2).ravel()
-        if a.std() < 1e-3 or b.std() < 1e-3:
-            correlation = 1.0 if shift < _SEQUENCE_MAX_COLOUR_SHIFT else 0.0  # flat panels: colour decides
-        else:
-            correlation = float(np.corrcoef(a, b)[0, 1])
-        if correlation < _SEQUENCE_MIN_CORRELATION or shift > _SEQUENCE_MAX_COLOUR_SHIFT:
-            return False
-    return True
-
-
-def _divisions_along(gray: np.ndarray) -> int:
-    """How many equal parts the image's columns split into (1 when none)."""
-    width = gray.shape[1]
-    jumps = np.abs(np.diff(gray, axis=1))  # jump between column x and x+1, per row
-    mean_jump = jumps.mean(axis=0)
-    typical = float(np.median(mean_jump)) + 1e-4
-    column_spread = gray.std(axis=0)
-    # A gutter is flat in absolute terms and next to the picture's own columns;
-    # a low-contrast picture has columns of low spread by chance.
-    flat_column = column_spread < min(0.01, 0.15 * float(np.median(column_spread)))
-    for parts in sorted(_GRID_DIVISIONS, reverse=True):
-        seams = [round(i * width / parts) for i in range(1, parts)]
-        tolerance = max(2, width // 50)
-        if all(_is_seam(mean_jump, jumps, flat_column, seam, tolerance, typical) for seam in seams):
-            return parts
-    return 1
-
-
-def _is_seam(mean_jump, jumps, flat_column, seam: int, tolerance: int, typical: float) -> bool:
-    lo, hi = max(seam - tolerance, 1), min(seam + tolerance, len(mean_jump) - 1)
-    if flat_column[lo:hi].any() and _flat_band_width(flat_column, lo + int(np.argmax(flat_column[lo:hi]))) < 0.15 * len(flat_column):
-        return True
-    at = lo + int(np.argmax(mean_jump[lo:hi]))
-    strong = mean_jump[at] > max(6 * typical, 0.06)
-    spans_whole_image = (jumps[:, at] > 3 * typical).mean() > 0.6
-    return bool(strong and spans_whole_image)
-
-
-def _flat_band_width(flat_column: np.ndarray, at: int) -> int:
-    # A gutter is a narrow band; a flat half of a picture is not a gutter.
-    left = at
-    while left > 0 and flat_column[left - 1]:
-        left -= 1
-    right = at
-    while right < len(flat_column) - 1 and flat_column[right + 1]:
-        right += 1
-    return right - left + 1
+    """(rows, columns) when a still image is a grid of video frames (see `spagent_graph.grid`), else None."""
+    grid = find_grid(rgb)
+    return (grid.rows, grid.cols) if grid else None
 
 
 def read_frames(path: Path | str, max_frames: int | None = None) -> list[Image.Image]:
@@ -290,22 +200,12 @@ def read_frames(path: Path | str, max_frames: int | None = None) -> list[Image.I
         with av.open(str(path)) as container:
             frames = [frame.to_image() for frame in container.decode(video=0)]
     if len(frames) == 1:
-        grid = detect_grid(np.asarray(frames[0]))
+        grid = find_grid(np.asarray(frames[0]))
         if grid:
-            frames = _cut_grid(frames[0], *grid)
+            frames = cut_grid(frames[0], grid)  # the pictures alone, without their gutters or border
     if max_frames is not None and len(frames) > max_frames:
         frames = sample_evenly(frames, max_frames)
     return frames
-
-
-def _cut_grid(image: Image.Image, rows: int, cols: int) -> list[Image.Image]:
-    width, height = image.size
-    cells = []
-    for r in range(rows):
-        for c in range(cols):
-            box = (c * width // cols, r * height // rows, (c + 1) * width // cols, (r + 1) * height // rows)
-            cells.append(image.crop(box))
-    return cells
 
 
 def sample_evenly(items: Sequence[T], count: int) -> list[T]:

@@ -1,0 +1,380 @@
+"""Is a still image a grid of video frames, and where are its pictures?
+
+Following the paper, a still image that holds several frames of one shot in a
+grid counts as a video. A grid is recognised in three steps:
+
+1. A frame around the whole grid (a border of one flat colour on every side)
+   is set aside, so that the pictures divide what is left evenly.
+2. Along each axis, every way of dividing it into 2 to 6 equal parts whose
+   every division is a seam: a gutter (a narrow band of flat lines of one
+   colour across the whole image, any colour, with a picture's edge on each
+   side) or a hard cut (in a fair share of the lines, the jump across the
+   division is far larger than the jumps beside it). A way must use every
+   gutter on its axis, and its pictures must not hold a band like the
+   gutters (a brick wall's mortar does).
+3. Of the layouts these allow, the one with the most pictures whose pictures,
+   in reading order, each look like the one before, once the small shift of a
+   pan or a moving camera is allowed for. Two pictures alone are never a grid:
+   the two halves of a photo cut by a pole or a horizon are too alike.
+
+Photos that have seams without being grids (window bars, a door frame, a
+fence, a brick wall, tiles, a horizon, a collage of unrelated pictures, a
+bordered photo) fail step 2 or 3. Detection reads a copy of at most 768
+pixels; the seams and border it finds are then looked for again on the image
+itself, so that the pictures are cut without slivers of gutter.
+
+Why a 2x2 grid of a slow pan with white gutters was once read as one picture:
+its pictures were cut at equal divisions of the whole image and compared
+where they lay, so each held part of a gutter and was shifted against the
+next by the gutter and the pan; they are now cut between the seams and
+compared over the shifts a camera makes. The largest division was also
+preferred (a horizon in each frame made four rows beat two), hard cuts had to
+show in most lines, flat sky included, and flat sky was taken for a gutter.
+Measured over the hard set (`tests/grid_cases.py`) by `benchmarks/grid_detection.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["Grid", "cut_grid", "find_grid"]
+
+# Parts each axis may divide into: strips of up to six frames, grids up to 6 x 6.
+_DIVISIONS = (2, 3, 4, 5, 6)
+# Detection reads a copy no larger than this on its long side: seams and gutters survive it.
+_DETECTION_SIZE = 768
+# A border or gutter line is flat: its spread along the line is below this (grey levels in 0..1),
+# which JPEG's and WebP's ringing next to a picture stays under.
+_FLAT_SPREAD = 0.035
+# A hard cut: in at least this share of the lines across it that could show one, the jump at the
+# division is several times the jumps around it. A photo's own edges rarely run straight across it.
+_CUT_MIN_SHARE = 0.15
+# ... and this many times the share at the image's 95th-percentile column: a textured picture
+# cuts a little at many columns, and each frame's horizon in a fair share of its lines.
+_CUT_OVER_BACKGROUND = 2.5
+# Consecutive frames look alike once aligned: their grey thumbnails correlate at least this well,
+# and their mean colours differ by less than this. Measured on pans and moving objects in PNG,
+# JPEG and WebP, against collages and photos cut at their seams (tests/grid_cases.py).
+_SEQUENCE_MIN_CORRELATION = 0.6
+_SEQUENCE_MAX_COLOUR_SHIFT = 0.12
+# How far a picture may have moved from the one before: a share of its size (a fast pan).
+_MAX_SHIFT = 0.25
+_THUMBNAIL = 32
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A grid of `rows` x `cols` pictures; `boxes` are where they lie, in reading order."""
+
+    rows: int
+    cols: int
+    boxes: tuple[Box, ...]
+
+
+def find_grid(rgb: np.ndarray) -> Grid | None:
+    """The grid of video frames that a still RGB image holds, or None for a single picture."""
+    height, width = rgb.shape[:2]
+    if height < 16 or width < 16:
+        return None
+    scale = min(1.0, _DETECTION_SIZE / max(height, width))
+    small = rgb if scale == 1.0 else np.asarray(
+        Image.fromarray(rgb).resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.BILINEAR))
+    gray = small.astype(np.float32).mean(axis=2) / 255.0
+    if gray.std() < 0.02:
+        return None
+    left, top, right, bottom = _inside_border(gray)
+    inner = gray[top:bottom, left:right]
+    if inner.shape[0] < 16 or inner.shape[1] < 16:
+        return None
+    columns = _spans_along(inner)
+    rows = _spans_along(inner.T)
+    layouts = sorted(product(rows, columns), key=lambda layout: -len(layout[0]) * len(layout[1]))
+    for row_spans, col_spans in layouts:
+        if len(row_spans) * len(col_spans) < 3:
+            continue
+        if _pictures_are_a_sequence(small, _equal_boxes(row_spans, col_spans, left, top)):
+            if scale < 1.0:
+                return _found_again(rgb, row_spans, col_spans, (left, top, right, bottom), 1.0 / scale)
+            return Grid(len(row_spans), len(col_spans), tuple(_equal_boxes(row_spans, col_spans, left, top)))
+    return None
+
+
+def cut_grid(image: Image.Image, grid: Grid) -> list[Image.Image]:
+    """The grid's pictures, in reading order, all of one size."""
+    return [image.crop(box) for box in grid.boxes]
+
+
+def _found_again(rgb: np.ndarray, row_spans: Sequence[tuple[int, int]], col_spans: Sequence[tuple[int, int]],
+                 border: Box, factor: float) -> Grid:
+    """The grid found on the detection copy, its seams and border looked for again on the image
+    itself: scaling them up alone would leave slivers of gutter, a few pixels wide, on the pictures."""
+    gray = rgb.mean(axis=2, dtype=np.float32) / 255.0
+    height, width = gray.shape
+    left, top, right, bottom = 0, 0, width, height
+    if border[:2] != (0, 0):
+        left, top, right, bottom = _inside_border(gray)
+        if (left, top) == (0, 0):  # too faint to find at full size: the copy's, scaled up
+            left, top, right, bottom = (min(round(value * factor), limit)
+                                        for value, limit in zip(border, (width, height, width, height)))
+    inner = gray[top:bottom, left:right]
+    boxes = _equal_boxes(_spans_again(row_spans, inner.T, factor), _spans_again(col_spans, inner, factor), left, top)
+    return Grid(len(row_spans), len(col_spans), tuple(boxes))
+
+
+def _spans_again(spans: Sequence[tuple[int, int]], gray: np.ndarray, factor: float) -> list[tuple[int, int]]:
+    """The pictures' spans across `gray`'s columns, near where `spans` (found `factor` times smaller) put them."""
+    spread, levels = gray.std(axis=0), gray.mean(axis=0)
+    flat = _flat_lines(spread)
+    reach = int(np.ceil(factor)) + 2
+    seams = []
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        lo = max(round(end * factor) - reach, 1)
+        hi = min(round(start * factor) + reach, gray.shape[1] - 1)
+        band = None
+        if start > end:
+            band = _gutter_band((start + end) * factor / 2, lo, hi, flat, levels, widest=(start - end) * factor + 2 * reach)
+        if band is not None:  # a gutter: its flat lines, and the ringing beside them
+            seams.append(_with_ringing(*band, spread, levels, float(np.median(levels[band[0]: band[1] + 1]))))
+        else:  # a hard cut: where the lines jump most
+            jumps = np.abs(np.diff(gray[:, lo - 1: hi + 1], axis=1)).mean(axis=0)
+            cut = lo + int(np.argmax(jumps))
+            seams.append((cut, cut))
+    edges = [(0, 0), *seams, (gray.shape[1], gray.shape[1])]
+    return [(edges[i][1], edges[i + 1][0]) for i in range(len(spans))]
+
+
+def _flat_lines(spread: np.ndarray) -> np.ndarray:
+    """Which lines are flat: flat in absolute terms and flatter than most of the pictures' own lines
+    (a foggy photo has lines of low spread by chance; a sky, many lines flat but for a codec's noise)."""
+    return spread < min(_FLAT_SPREAD, 0.3 * float(np.percentile(spread, 75)) + 0.004)
+
+
+def _gutter_band(at: float, lo: int, hi: int, flat: np.ndarray, levels: np.ndarray, widest: float,
+                 cut_share: np.ndarray | None = None, spread: np.ndarray | None = None) -> tuple[int, int] | None:
+    """The first and last line of a band of flat lines of one colour that reaches into lines `lo`
+    to `hi`, at most `widest` lines wide, or None. A line blended from a gutter and a picture (by
+    scaling or a codec) is a band of its own; a plain sky is one band, often too wide.
+
+    Looking for a gutter (`cut_share` and `spread` given), a band must have a picture's edge on
+    both sides and pictures of another colour beyond them: a codec can leave a strip of a sky flat
+    in a few lines (between rows its blocks make noisy), but the sky goes on past one of its edges.
+    Of those, the widest. Finding a known gutter again on the image itself, the band nearest `at`.
+    """
+    best = None
+    index = lo
+    while index < hi:
+        if not flat[index]:
+            index += 1
+            continue
+        start = end = index
+        while start > 0 and flat[start - 1] and abs(levels[start - 1] - levels[start]) < 0.03:
+            start -= 1
+        while end < len(flat) - 1 and flat[end + 1] and abs(levels[end + 1] - levels[end]) < 0.03:
+            end += 1
+        index = end + 1
+        if end - start + 1 > widest:
+            continue
+        if cut_share is not None and spread is not None:
+            colour = float(np.median(levels[start: end + 1]))
+            outside = [line for line in (start - 3, end + 3) if 0 <= line < len(levels)]  # past any ringing
+            edges = sorted((cut_share[max(start - 3, 0): start + 2].max(), cut_share[max(end - 2, 0): end + 3].max()))
+            # A picture's edge may be near the gutter's colour in many lines (a grey gutter beside a
+            # grey wall), so one edge may show in fewer lines than a cut alone must.
+            if edges[1] < _CUT_MIN_SHARE or edges[0] < _CUT_MIN_SHARE / 2 or \
+                    any(abs(levels[line] - colour) < 0.05 and spread[line] < _FLAT_SPREAD for line in outside):
+                continue
+            rank = -(end - start)  # the widest: a line blended with a picture may lie nearer than the gutter
+        else:
+            rank = max(start - at, at - end, 0)  # the nearest: beside a gutter found already, a sky may be wider
+        if best is None or rank < best[0]:
+            best = (rank, (start, end))
+    return best[1] if best else None
+
+
+def _with_ringing(start: int, end: int, spread: np.ndarray, levels: np.ndarray, colour: float) -> tuple[int, int]:
+    """The (start, end) of a gutter whose flat lines run from `start` to `end`, taking in up to
+    two lines each side that JPEG's or WebP's ringing (or scaling) left nearly flat and of its colour."""
+
+    def ringing(index: int) -> bool:
+        return 0 <= index < len(spread) and spread[index] < 3 * _FLAT_SPREAD and abs(levels[index] - colour) < 0.1
+
+    for _ in range(2):
+        start -= ringing(start - 1)
+        end += ringing(end + 1)
+    return start, end + 1
+
+
+def _inside_border(gray: np.ndarray) -> Box:
+    """The box inside a frame of one flat colour that surrounds the image on every side (or the whole image)."""
+    height, width = gray.shape
+    corners = np.array([gray[0, 0], gray[0, -1], gray[-1, 0], gray[-1, -1]])
+    if corners.max() - corners.min() > 0.06:
+        return 0, 0, width, height
+    colour = float(np.median(corners))
+
+    def depth(lines: np.ndarray) -> int:
+        count = 0
+        limit = len(lines) // 4  # a border is a frame, not a quarter of the image
+        while count < limit and lines[count].std() < _FLAT_SPREAD and abs(float(lines[count].mean()) - colour) < 0.06:
+            count += 1
+        for _ in range(2):  # the ringing a codec leaves next to the picture
+            if 0 < count < limit and lines[count].std() < 3 * _FLAT_SPREAD and \
+                    abs(float(lines[count].mean()) - colour) < 0.1:
+                count += 1
+        return count
+
+    top, bottom = depth(gray), depth(gray[::-1])
+    left, right = depth(gray.T), depth(gray.T[::-1])
+    if min(top, bottom, left, right) == 0:  # flat on some sides only: a plain sky or wall, not a frame
+        return 0, 0, width, height
+    return left, top, width - right, height - bottom
+
+
+def _spans_along(gray: np.ndarray) -> list[list[tuple[int, int]]]:
+    """Every way to split the columns into equal pictures at seams: each a list of (start, end) spans.
+
+    The whole width, undivided, is one way unless a gutter was found: a way must use every
+    gutter, since a band of flat colour right across the image is no part of a picture
+    (window bars over one scene are not frames of a pan). A hard cut may lie inside a
+    picture (a horizon), so a way may pass over one.
+    """
+    width = gray.shape[1]
+    spread = gray.std(axis=0)
+    flat = _flat_lines(spread)
+    levels = gray.mean(axis=0)
+    cut_share = _cut_share(gray)
+    # How often the pictures' own edges pass for a cut, column by column: a cut must stand well above it.
+    background_cuts = float(np.percentile(cut_share, 95))
+    ways: list[tuple[list[tuple[int, int]], set[int]]] = [([(0, width)], set())]
+    for parts in _DIVISIONS:
+        if width // parts < 8:
+            break
+        tolerance = max(2, width // (8 * parts))
+        seams = []
+        for index in range(1, parts):
+            seam = _seam_near(round(index * width / parts), tolerance, flat, spread, levels, cut_share,
+                              background_cuts, width // parts)
+            if seam is None:
+                break
+            seams.append(seam)
+        else:
+            edges = [(0, 0), *seams, (width, width)]
+            spans = [(edges[i][1], edges[i + 1][0]) for i in range(parts)]
+            gutters = {(start + end) // 2 for start, end in seams if end > start}
+            if gutters and _gutter_inside(spans, seams, flat, levels):
+                continue  # lines of the gutters' colour inside the pictures: a pattern (bricks, tiles)
+            ways.append((spans, gutters))
+    every_gutter = set().union(*(gutters for _, gutters in ways))
+    return [spans for spans, gutters in ways
+            if all(any(abs(g - own) <= 2 for own in gutters) for g in every_gutter)]
+
+
+def _gutter_inside(spans: Sequence[tuple[int, int]], seams: Sequence[tuple[int, int]], flat: np.ndarray,
+                   levels: np.ndarray) -> bool:
+    """Whether a picture holds a band like the gutters: flat lines right across, of their colour, at
+    least half as wide. Frames between gutters do not repeat the gutter inside them; a brick wall's
+    mortar does (a line or two of a picture's own may be flat by chance)."""
+    gutters = [(start, end) for start, end in seams if end > start]
+    colour = float(np.median([levels[(start + end) // 2] for start, end in gutters]))
+    narrowest = min(int(flat[start:end].sum()) for start, end in gutters)
+    for start, end in spans:
+        inside = flat[start + 2: end - 2] & (np.abs(levels[start + 2: end - 2] - colour) < 0.06)
+        runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], inside.astype(np.int8), [0]]))))[::2]
+        if runs.size and runs.max() >= max(1, narrowest // 2):
+            return True
+    return False
+
+
+def _seam_near(at: int, tolerance: int, flat: np.ndarray, spread: np.ndarray, levels: np.ndarray,
+               cut_share: np.ndarray, background_cuts: float, picture: int) -> tuple[int, int] | None:
+    """The seam by column `at`, as the (start, end) of what lies between two pictures, or None.
+
+    `picture` is the width a picture would have: a gutter is a small part of it, where a
+    plain sky or wall across a picture is a large one.
+    """
+    width = len(flat)
+    lo, hi = max(at - tolerance, 1), min(at + tolerance + 1, width - 1)
+    band = _gutter_band(at, lo, hi, flat, levels, widest=0.3 * picture, cut_share=cut_share, spread=spread)
+    if band is not None:  # narrow: no plain sky or wall
+        return _with_ringing(*band, spread, levels, float(np.median(levels[band[0]: band[1] + 1])))
+    best = lo + int(np.argmax(cut_share[lo:hi]))
+    if cut_share[best] >= max(_CUT_MIN_SHARE, _CUT_OVER_BACKGROUND * background_cuts):
+        return best + 1, best + 1  # the cut lies between columns best and best + 1
+    return None
+
+
+def _cut_share(gray: np.ndarray) -> np.ndarray:
+    """For each boundary between columns x and x+1, the share of rows with a hard cut there.
+
+    A row cuts at x when its jump there stands out from the jumps around it (a few columns
+    each side, a line or two of codec ringing left out) by three times and a margin.
+    """
+    jumps = np.abs(np.diff(gray, axis=1))  # rows x (width - 1)
+    count = jumps.shape[1]
+    reach, skip = 6, 2
+    around = []
+    for offset in [*range(-reach, -skip + 1), *range(skip, reach + 1)]:
+        shifted = np.full_like(jumps, np.nan)
+        if offset < 0:
+            shifted[:, -offset:] = jumps[:, :offset]
+        else:
+            shifted[:, : count - offset] = jumps[:, offset:]
+        around.append(shifted)
+    local = np.nanmedian(np.stack(around), axis=0)
+    cuts = jumps > 3 * local + 0.02
+    # A row whose both sides are flat near the division cannot show a cut (a sky the same
+    # in both frames); the share counts the rows that could.
+    visible = (jumps > 0.02) | (local > 0.004)
+    return cuts.sum(axis=0) / np.maximum(visible.sum(axis=0), 0.5 * gray.shape[0])
+
+
+def _equal_boxes(row_spans: Sequence[tuple[int, int]], col_spans: Sequence[tuple[int, int]],
+                 left: int, top: int) -> list[Box]:
+    # Frames of one video have one size: each picture is cut to the smallest, from its centre.
+    height = min(end - start for start, end in row_spans)
+    width = min(end - start for start, end in col_spans)
+    boxes = []
+    for (row_start, row_end), (col_start, col_end) in product(row_spans, col_spans):
+        y = top + row_start + (row_end - row_start - height) // 2
+        x = left + col_start + (col_end - col_start - width) // 2
+        boxes.append((int(x), int(y), int(x + width), int(y + height)))
+    return boxes
+
+
+def _pictures_are_a_sequence(rgb: np.ndarray, boxes: Sequence[Box]) -> bool:
+    """Whether each picture, in reading order, looks like the one before it, allowing for a shift."""
+    thumbnails = []
+    for x0, y0, x1, y1 in boxes:
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return False
+        picture = Image.fromarray(rgb[y0:y1, x0:x1]).resize((_THUMBNAIL, _THUMBNAIL), Image.BILINEAR)
+        thumbnails.append(np.asarray(picture, dtype=np.float32) / 255)
+    for before, after in zip(thumbnails, thumbnails[1:]):
+        shift = float(np.abs(before.mean(axis=(0, 1)) - after.mean(axis=(0, 1))).max())
+        if shift > _SEQUENCE_MAX_COLOUR_SHIFT or _aligned_correlation(before.mean(axis=2), after.mean(axis=2)) < \
+                _SEQUENCE_MIN_CORRELATION:
+            return False
+    return True
+
+
+def _aligned_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """The best correlation of two grey thumbnails over the shifts a camera makes between frames."""
+    if a.std() < 1e-3 and b.std() < 1e-3:
+        return 1.0  # two flat pictures: only their colours can tell them apart
+    size = a.shape[0]
+    reach = int(_MAX_SHIFT * size)
+    best = -1.0
+    for dy, dx in product(range(-reach, reach + 1), repeat=2):
+        first = a[max(dy, 0): size + min(dy, 0), max(dx, 0): size + min(dx, 0)].ravel()
+        second = b[max(-dy, 0): size + min(-dy, 0), max(-dx, 0): size + min(-dx, 0)].ravel()
+        if first.std() < 1e-3 or second.std() < 1e-3:
+            continue
+        best = max(best, float(np.corrcoef(first, second)[0, 1]))
+    return best

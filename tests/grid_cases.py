@@ -1,0 +1,252 @@
+"""The hard set for grid detection: photos that have seams without being grids of frames, and grids
+of consecutive frames in every layout, gutter and format the detector must read as video.
+
+Shared by `tests/unit/test_grid_detection.py` (a rotation through the set) and
+`benchmarks/grid_detection.py` (all of it, as a table of misses and false positives).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image
+
+from tests.conftest import smooth_picture
+
+SIZE = 96
+FORMATS = (("png", None), ("jpeg", 75), ("webp", 80))
+LAYOUTS = ((2, 2), (3, 3), (2, 3), (3, 2), (1, 3), (1, 5), (4, 1))
+GUTTERS = {  # name -> (width in pixels, grey level)
+    "no gutter": (0, 255),
+    "white gutters": (8, 255),
+    "black gutters": (6, 0),
+    "grey gutters": (10, 128),
+}
+PANS = {  # name -> pixels the camera moves between frames (pictures are 96 or 160 pixels wide)
+    "slow pan": 1,
+    "pan": 4,
+    "fast pan": 12,
+    "very fast pan": 20,
+}
+FRAME_SIZES = {"square": (SIZE, SIZE), "wide": (160, 90)}
+
+
+def encoded(rgb: np.ndarray, fmt: str, quality: int | None) -> np.ndarray:
+    """The picture after a round trip through an image format (PNG, or JPEG/WebP at `quality`)."""
+    if fmt == "png":
+        return rgb
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, fmt.upper(), quality=quality)
+    buffer.seek(0)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def tile(cells: list[np.ndarray], rows: int, cols: int, gutter: int = 0, colour: int = 255,
+         border: int = 0) -> np.ndarray:
+    """Pictures in a grid, `gutter` pixels of `colour` between them and `border` pixels around."""
+    height, width = cells[0].shape[:2]
+    canvas = np.full((rows * height + (rows - 1) * gutter + 2 * border,
+                      cols * width + (cols - 1) * gutter + 2 * border, 3), colour, np.uint8)
+    for index, cell in enumerate(cells[: rows * cols]):
+        r, c = divmod(index, cols)
+        y, x = border + r * (height + gutter), border + c * (width + gutter)
+        canvas[y: y + height, x: x + width] = cell
+    return canvas
+
+
+# --- scenes --------------------------------------------------------------------------------------
+
+def countryside(seed: int, width: int, height: int) -> np.ndarray:
+    """A sky gradient over textured hills: flat rows at the top, a ragged horizon across the middle."""
+    rng = np.random.default_rng(seed)
+    rows = np.linspace(0.95, 0.7, height)[:, None, None] * np.array([0.6, 0.78, 1.0])
+    image = np.broadcast_to(rows, (height, width, 3)).astype(np.float32)
+    x = np.arange(width)
+    ridge = (0.5 + 0.08 * np.sin(x / 57.0 + seed) + 0.05 * np.sin(x / 13.0)) * height
+    texture = np.asarray(Image.fromarray((rng.random((height // 8 + 1, width // 8 + 1)) * 255).astype(np.uint8))
+                         .resize((width, height), Image.BICUBIC), np.float32) / 255
+    ground = np.arange(height)[:, None] > ridge[None, :]
+    grass = np.array([0.25, 0.45, 0.2]) * (0.7 + 0.6 * texture[..., None])
+    image = np.where(ground[..., None], grass, image)
+    return (np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+def sky_and_sea(width: int = 2 * SIZE, height: int = 2 * SIZE, horizon: float = 0.5) -> np.ndarray:
+    """A seascape: a bright sky gradient over a dark, textured sea, the horizon a sharp line."""
+    rng = np.random.default_rng(3)
+    image = np.zeros((height, width, 3), np.float32)
+    line = int(height * horizon)
+    image[:line] = np.linspace(0.95, 0.6, line)[:, None, None] * np.array([0.55, 0.75, 1.0])
+    waves = Image.fromarray((rng.random((12, 24)) * 255).astype(np.uint8)).resize((width, height - line),
+                                                                                   Image.BICUBIC)
+    image[line:] = np.array([0.05, 0.25, 0.35]) + 0.15 * (np.asarray(waves, np.float32)[..., None] / 255)
+    return (np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+def pan(scene: str, count: int, size: tuple[int, int], step: int) -> list[np.ndarray]:
+    """`count` frames of a camera panning `step` pixels a frame across a wider `scene`."""
+    width, height = size
+    wide_width = width + step * count + 1
+    if scene == "countryside":
+        wide = countryside(1, wide_width, height)
+    else:
+        wide = np.asarray(Image.fromarray(smooth_picture(7, size=max(width, height)))
+                          .resize((wide_width, height), Image.BICUBIC))
+    return [wide[:, i * step: i * step + width].copy() for i in range(count)]
+
+
+def moving_ball(count: int) -> list[np.ndarray]:
+    """A ball crossing a still background, frame by frame."""
+    background = smooth_picture(9, size=SIZE)
+    frames = []
+    for i in range(count):
+        frame = background.copy()
+        x = 10 + i * 6
+        frame[40:56, x: x + 16] = (250, 220, 40)
+        frames.append(frame)
+    return frames
+
+
+# --- photos with seams that are not grids ---------------------------------------------------------
+
+def with_pole(image: np.ndarray) -> np.ndarray:
+    out = image.copy()
+    middle = out.shape[1] // 2
+    out[:, middle - 1: middle + 2] = 235
+    return out
+
+
+def door_frame() -> np.ndarray:
+    wall = np.full((2 * SIZE, 3 * SIZE, 3), (200, 180, 150), np.uint8)
+    wall[int(0.15 * 2 * SIZE):, SIZE: 2 * SIZE] = (60, 40, 30)  # the open door: dark inside
+    wall[:, SIZE - 3: SIZE + 3] = (250, 250, 250)  # the frame's posts
+    wall[:, 2 * SIZE - 3: 2 * SIZE + 3] = (250, 250, 250)
+    return wall
+
+
+def window_panes(rows: int, cols: int) -> np.ndarray:
+    scene = sky_and_sea(cols * SIZE, rows * SIZE, horizon=0.45)
+    for r in range(1, rows):
+        scene[r * SIZE - 3: r * SIZE + 3] = 255
+    for c in range(1, cols):
+        scene[:, c * SIZE - 3: c * SIZE + 3] = 255
+    return scene
+
+
+def panorama() -> np.ndarray:
+    return np.asarray(Image.fromarray(smooth_picture(11, size=SIZE)).resize((4 * SIZE, SIZE), Image.BICUBIC))
+
+
+def collage(rows: int, cols: int, gutter: int = 0) -> np.ndarray:
+    return tile([smooth_picture(20 + i, size=SIZE) for i in range(rows * cols)], rows, cols, gutter)
+
+
+def bordered_photo() -> np.ndarray:
+    canvas = np.full((2 * SIZE + 24, 2 * SIZE + 24, 3), 255, np.uint8)
+    canvas[12:-12, 12:-12] = smooth_picture(5, size=2 * SIZE)
+    return canvas
+
+
+def brick_wall(rows: int = 8, per_row: int = 6, brick: tuple[int, int] = (48, 24), mortar: int = 4) -> np.ndarray:
+    """Courses of bricks in a running bond: mortar lines right across, joints that alternate."""
+    rng = np.random.default_rng(0)
+    brick_width, brick_height = brick
+    wall = np.full((rows * (brick_height + mortar), per_row * (brick_width + mortar), 3), 200, np.uint8)
+    for r in range(rows):
+        offset = brick_width // 2 if r % 2 else 0
+        for k in range(-1, per_row + 1):
+            x0, y0 = k * (brick_width + mortar) + offset, r * (brick_height + mortar)
+            wall[y0: y0 + brick_height, max(x0, 0): max(x0 + brick_width, 0)] = \
+                np.array([150, 60, 40]) + rng.integers(-20, 20, 3)
+    return wall
+
+
+def tiled_floor(count: int = 4, size: int = 64, grout: int = 4) -> np.ndarray:
+    """Square tiles of nearly one colour with grout between: a grid of pictures that are all alike."""
+    rng = np.random.default_rng(1)
+    side = count * (size + grout)
+    floor = np.full((side, side, 3), 230, np.uint8)
+    for r, c in itertools.product(range(count), repeat=2):
+        floor[r * (size + grout): r * (size + grout) + size, c * (size + grout): c * (size + grout) + size] = \
+            np.array([60, 110, 160]) + rng.integers(-8, 8, 3)
+    return floor
+
+
+def fence(posts: int = 6) -> np.ndarray:
+    """A landscape seen through a fence: posts at equal distances across a smooth scene."""
+    rng = np.random.default_rng(2)
+    scene = np.asarray(Image.fromarray((rng.random((8, 8, 3)) * 255).astype(np.uint8))
+                       .resize((384, 256), Image.BICUBIC)).copy()
+    for k in range(1, posts):
+        scene[:, k * 384 // posts - 3: k * 384 // posts + 3] = (120, 90, 60)
+    return scene
+
+
+NOT_GRIDS: dict[str, Callable[[], np.ndarray]] = {
+    "horizon at the middle": lambda: sky_and_sea(),
+    "horizon at a third": lambda: sky_and_sea(3 * SIZE, 3 * SIZE, horizon=1 / 3),
+    "pole and horizon": lambda: with_pole(sky_and_sea()),
+    "door frame": door_frame,
+    "window of 2x2 panes": lambda: window_panes(2, 2),
+    "window of 3x3 panes": lambda: window_panes(3, 3),
+    "window of 2x3 panes": lambda: window_panes(2, 3),
+    "panorama": panorama,
+    "collage of 2x2 unrelated pictures": lambda: collage(2, 2),
+    "collage of 2x3 unrelated pictures": lambda: collage(2, 3),
+    "collage of 3x3 with gutters": lambda: collage(3, 3, gutter=8),
+    "bordered photo": bordered_photo,
+    "brick wall": brick_wall,
+    "tiled floor of 4x4": tiled_floor,
+    "tiled floor of 3x3": lambda: tiled_floor(3),
+    "fence of six posts": fence,
+    "fence of four posts": lambda: fence(4),
+    "countryside": lambda: countryside(4, 3 * SIZE, 2 * SIZE),
+    **{f"photo {seed}": (lambda seed=seed: smooth_picture(seed, size=256)) for seed in range(6)},
+}
+
+
+# --- grids of consecutive frames -------------------------------------------------------------------
+
+class GridCase(NamedTuple):
+    name: str
+    rows: int
+    cols: int
+    make: Callable[[], np.ndarray]
+
+
+def grid_case(rows: int, cols: int, gutter: str, fmt: tuple[str, int | None], pan_name: str, scene: str,
+              frame_size: str, border: int = 0) -> GridCase:
+    width, colour = GUTTERS[gutter]
+    name = (f"{rows}x{cols}, {gutter}, {fmt[0]}, {pan_name} of {scene}, {frame_size} frames"
+            + (f", {border} px border" if border else ""))
+
+    def make() -> np.ndarray:
+        frames = pan(scene, rows * cols, FRAME_SIZES[frame_size], PANS[pan_name])
+        return encoded(tile(frames, rows, cols, width, colour, border), *fmt)
+
+    return GridCase(name, rows, cols, make)
+
+
+def every_grid() -> Iterator[GridCase]:
+    """Every layout x gutter x format x pan x scene x frame size, with and without a border."""
+    for (rows, cols), gutter, fmt, pan_name, scene, frame_size, border in itertools.product(
+            LAYOUTS, GUTTERS, FORMATS, PANS, ("countryside", "blobs"), FRAME_SIZES, (0, 10)):
+        yield grid_case(rows, cols, gutter, fmt, pan_name, scene, frame_size, border)
+
+
+def grids_in_rotation() -> Iterator[GridCase]:
+    """Every layout x gutter x format once, the pan, scene, frame size and border turning with them,
+    so that each of those shows up with every layout: the quick part of `every_grid`."""
+    pans, scenes, sizes = list(PANS), ("countryside", "blobs"), list(FRAME_SIZES)
+    for index, ((rows, cols), gutter, fmt) in enumerate(itertools.product(LAYOUTS, GUTTERS, FORMATS)):
+        yield grid_case(rows, cols, gutter, fmt, pans[index % len(pans)], scenes[index // 3 % 2],
+                        sizes[index // 5 % 2], border=10 if index % 7 == 3 else 0)
+
+
+def not_grids_in_every_format() -> Iterator[tuple[str, Callable[[], np.ndarray]]]:
+    for (name, make), fmt in itertools.product(NOT_GRIDS.items(), FORMATS):
+        yield f"{name}, {fmt[0]}", (lambda make=make, fmt=fmt: encoded(make(), *fmt))
