@@ -104,14 +104,14 @@ def test_a_text_with_no_subject_in_it_is_unknown(classifier: SubjectClassifier, 
 
 
 def test_the_held_back_test_split_is_read_right_nine_times_in_ten(classifier: SubjectClassifier):
-    """The classifier's settings were chosen on dev.jsonl; test.jsonl was never used to tune them."""
+    """The classifier's settings were chosen on the dev splits; test.jsonl was never used to tune them."""
     prompts = load_labelled_prompts(Path(__file__).parents[1] / "data" / "subjects" / "test.jsonl")
-    assert len(prompts) >= 150 and {s for _, s, _ in prompts} == set(SUBJECTS)
-    votes = classifier.votes([text for text, _, _ in prompts])
-    right = [max(SUBJECTS, key=lambda s: v[s]) == subject for (_, subject, _), v in zip(prompts, votes)]
+    assert len(prompts) >= 150 and {p.subject for p in prompts} == set(SUBJECTS)
+    votes = classifier.votes([p.text for p in prompts])
+    right = [max(SUBJECTS, key=lambda s: v[s]) == p.subject for p, v in zip(prompts, votes)]
     assert sum(right) / len(right) >= 0.90
     for subject in SUBJECTS:
-        per_subject = [r for r, (_, s, _) in zip(right, prompts) if s == subject]
+        per_subject = [r for r, p in zip(right, prompts) if p.subject == subject]
         assert sum(per_subject) / len(per_subject) >= 0.80, subject
 
 
