@@ -99,10 +99,11 @@ def find_grid(rgb: np.ndarray) -> Grid | None:
     for row_spans, col_spans in layouts:
         if len(row_spans) * len(col_spans) < 3:
             continue
-        if _pictures_are_a_sequence(small, _equal_boxes(row_spans, col_spans, left, top)):
+        boxes = _equal_boxes(row_spans, col_spans, left, top)
+        if _pictures_are_a_sequence(small, boxes):
             if scale < 1.0:
                 return _found_again(rgb, row_spans, col_spans, (left, top, right, bottom), 1.0 / scale)
-            return Grid(len(row_spans), len(col_spans), tuple(_equal_boxes(row_spans, col_spans, left, top)))
+            return Grid(len(row_spans), len(col_spans), tuple(boxes))
     return None
 
 
@@ -146,8 +147,13 @@ def _spans_again(spans: Sequence[tuple[int, int]], gray: np.ndarray, factor: flo
             jumps = np.abs(np.diff(gray[:, lo - 1: hi + 1], axis=1)).mean(axis=0)
             cut = lo + int(np.argmax(jumps))
             seams.append((cut, cut))
-    edges = [(0, 0), *seams, (gray.shape[1], gray.shape[1])]
-    return [(edges[i][1], edges[i + 1][0]) for i in range(len(spans))]
+    return _spans_between(seams, gray.shape[1])
+
+
+def _spans_between(seams: Sequence[tuple[int, int]], length: int) -> list[tuple[int, int]]:
+    """The (start, end) of each picture across `length` lines, between seams given as (start, end)."""
+    edges = [(0, 0), *seams, (length, length)]
+    return [(edges[i][1], edges[i + 1][0]) for i in range(len(edges) - 1)]
 
 
 def _flat_lines(spread: np.ndarray) -> np.ndarray:
@@ -265,8 +271,7 @@ def _spans_along(gray: np.ndarray) -> list[list[tuple[int, int]]]:
                 break
             seams.append(seam)
         else:
-            edges = [(0, 0), *seams, (width, width)]
-            spans = [(edges[i][1], edges[i + 1][0]) for i in range(parts)]
+            spans = _spans_between(seams, width)
             gutters = {(start + end) // 2 for start, end in seams if end > start}
             if gutters and _gutter_inside(spans, seams, flat, levels):
                 continue  # lines of the gutters' colour inside the pictures: a pattern (bricks, tiles)
@@ -301,8 +306,9 @@ def _seam_near(at: int, tolerance: int, flat: np.ndarray, spread: np.ndarray, le
     """
     width = len(flat)
     lo, hi = max(at - tolerance, 1), min(at + tolerance + 1, width - 1)
+    # A gutter is narrow against a picture: a plain sky or wall across one is not.
     band = _gutter_band(at, lo, hi, flat, levels, widest=0.3 * picture, cut_share=cut_share, spread=spread)
-    if band is not None:  # narrow: no plain sky or wall
+    if band is not None:
         return _with_ringing(*band, spread, levels, float(np.median(levels[band[0]: band[1] + 1])))
     best = lo + int(np.argmax(cut_share[lo:hi]))
     if cut_share[best] >= max(_CUT_MIN_SHARE, _CUT_OVER_BACKGROUND * background_cuts):

@@ -47,7 +47,8 @@ from .state import SUBJECTS, UNKNOWN_SUBJECT, RequestSubject, Subject
 
 __all__ = ["LabelledPrompt", "SubjectClassifier", "SubjectReading", "focus_of", "load_labelled_prompts"]
 
-# Chosen by 5-fold cross-validation over the exemplars and dev.jsonl (benchmarks/subject_accuracy.py --sweep).
+# Chosen by 5-fold cross-validation over the exemplars and the dev splits
+# (benchmarks/subject_accuracy.py --sweep).
 FOCUS_WEIGHT = 0.25  # the focus's embedding against the whole text's
 WORD_WEIGHT = 0.25  # the subject words found (`word_features`) against the embeddings
 REGULARIZATION = 30.0  # inverse strength of the L2 penalty, as C in scikit-learn
