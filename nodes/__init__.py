@@ -8,6 +8,7 @@ from .intent import recognize_intent
 from .judge import judge_candidates
 from .learn import update_strengths
 from .models import select_models
+from .record import record_run
 from .reply import reply
 from .review import review_plan, review_winner
 from .routes import plan_routes
@@ -21,6 +22,7 @@ __all__ = [
     "judge_candidates",
     "plan_routes",
     "recognize_intent",
+    "record_run",
     "reply",
     "review_plan",
     "review_winner",

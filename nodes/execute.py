@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from langchain_core.runnables import ensure_config
 from langchain_core.runnables.config import merge_configs
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
+import av
+
 from spagent_graph.artifacts import step_key
+from spagent_graph.manifest import MANIFEST_TAG, MediaManifest, StepManifest, ToolRecord, environment, file_sha256
+from spagent_graph.media import tag_media
+from spagent_graph.tool_adapters.acceleration import Levers
 from spagent_graph.context import Context
 from spagent_graph.services import Services
 from spagent_graph.errors import SpagentError
@@ -57,7 +63,13 @@ def execute_route(state: RouteState, runtime: Runtime[Context], services: Servic
     toolbox, artifacts = services.toolbox(context), services.artifacts(context)
     # What the next step takes as input; the first step reads the user's visual input,
     # whichever kind its content turned out to be.
-    source = state["visual"].path if state["visual"] is not None else None
+    run_dir = artifacts.run_dir(state["run_id"])
+    run_inputs = {}
+    source = None
+    if state["visual"] is not None:
+        # Read from the run's own copy, so that the run's folder alone makes it again.
+        kept = run_inputs[state["visual"].input_name] = artifacts.kept_input(state["run_id"], state["visual"].path)
+        source = run_dir / kept.path
     current = {"image": source, "video": source}
     steps: list[StepRecord] = []
     error = None
@@ -94,13 +106,18 @@ def execute_route(state: RouteState, runtime: Runtime[Context], services: Servic
                   "acceleration": f"{acceleration.levers.in_words()} ({acceleration.reason})"}
         runtime.stream_writer({"stage": "execute", "candidate": job.candidate_id, "step": index, "tool": choice.tool})
         step_started = time.perf_counter()
-        def run_step(tool=tool, call=call, key=key) -> dict:
+        def run_step(tool=tool, call=call, key=key, record=record) -> dict:
             finished = artifacts.finished_step(state["run_id"], key)  # by a process that died before the checkpoint
             if finished is not None:
                 return {**finished, "resumed": True}
             with services.gpu_turn(runtime):  # served: callers take turns on the GPU
                 message = tool.invoke(call, config=config)
-            result = {"output": message.content, "adjustments": message.artifact["adjustments"]}
+            made = recorded_step(message, call, record, key, acceleration.levers, run_dir, tool)
+            manifest = MediaManifest(run_id=state["run_id"], environment=environment(), inputs=run_inputs,
+                                     steps=[*(s.manifest for s in steps if s.manifest is not None), made])
+            made = tagged(Path(message.content), manifest, made)
+            result = {"output": message.content, "adjustments": message.artifact["adjustments"],
+                      "manifest": made.model_dump(mode="json")}
             artifacts.mark_finished(state["run_id"], key, result)
             return result
 
@@ -112,7 +129,8 @@ def execute_route(state: RouteState, runtime: Runtime[Context], services: Servic
             break
         path = Path(result["output"])
         steps.append(StepRecord(**record, output=path, adjustments=result["adjustments"],
-                                seconds=time.perf_counter() - step_started, reused=shared or result.get("resumed", False)))
+                                seconds=time.perf_counter() - step_started, reused=shared or result.get("resumed", False),
+                                manifest=result.get("manifest")))
         current[output_kind(choice.task)] = path
     if error is None and (not job.choices or output_kind(job.choices[-1].task) != "video"):
         error = f"the route {[c.task for c in job.choices]} does not end in a video."
@@ -124,3 +142,39 @@ def execute_route(state: RouteState, runtime: Runtime[Context], services: Servic
         seconds=time.perf_counter() - started, error=error,
     )
     return {"candidates": [candidate]}
+
+
+def recorded_step(message: Any, call: dict, record: dict, key: str, levers: Levers, run_dir: Path,
+                  tool: Any) -> StepManifest:
+    """What made a step's file, for the run's manifest: the tool's own account of itself (a tool of
+    another process, Ray's, may give none: then its registry entry) and the call as it ran."""
+    artifact = message.artifact or {}
+    options = artifact.get("options") or {k: v for k, v in call["args"].items()
+                                          if k not in ("output_path", "prompt", "image", "video")}
+    made_with = artifact.get("made_with") or ToolRecord(name=tool.name, adapter=tool.spec.adapter,
+                                                         entry=tool.spec.model_dump(mode="json"))
+    inputs = {name: _relative(Path(value), run_dir) for name, value in record["inputs"].items() if name != "prompt"}
+    return StepManifest(key=key, index=record["index"], task=record["task"], tool=record["tool"],
+                        prompt=record["inputs"].get("prompt", ""), inputs=inputs,
+                        options={k: v for k, v in options.items() if k not in ("prompt", "image", "video")},
+                        levers=levers.model_dump(mode="json", exclude_defaults=True),
+                        acceleration=record["acceleration"], made_with=made_with,
+                        output=_relative(Path(message.content), run_dir))
+
+
+def tagged(output: Path, manifest: MediaManifest, step: StepManifest) -> StepManifest:
+    """Writes `manifest` into the step's file; the step with the hash of the file as it now is."""
+    try:
+        tag_media(output, MANIFEST_TAG, manifest.model_dump_json())
+    except (ValueError, OSError, av.error.FFmpegError) as exc:
+        # A file of another kind (a tool of a research repository may write one): it keeps no tag.
+        return step.model_copy(update={"made_with": step.made_with.model_copy(
+            update={"notes": [*step.made_with.notes, f"no manifest inside {output.name}: {exc}"]})})
+    return step.model_copy(update={"output_sha256": file_sha256(output)})
+
+
+def _relative(path: Path, run_dir: Path) -> str:
+    try:
+        return path.resolve().relative_to(run_dir.resolve()).as_posix()
+    except ValueError:  # only a tool that wrote outside the run's folder gets here
+        return str(path)

@@ -82,7 +82,7 @@ def new_run(run_id: str, context: Context) -> dict:
     reviews = [name for name, wanted in (("plan", context.review_plan), ("winner", context.pick_winner)) if wanted]
     return {"run_id": run_id, "intent": None, "route_plan": None, "model_plan": None, "choice": None,
             "cancelled": False, "strength_updates": [], "candidates": Overwrite([]), "evaluations": Overwrite([]),
-            "decisions": Overwrite([]), "reviews": reviews, "report_url": None, "started_at": time.time()}
+            "decisions": Overwrite([]), "manifest": None, "reviews": reviews, "report_url": None, "started_at": time.time()}
 
 
 def _inside_root(name: str, path: Path, root: Path) -> None:

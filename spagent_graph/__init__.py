@@ -9,6 +9,10 @@
     # or as a chat turn: the answer is the last message, with the video as a content block
     result = graph.invoke({"messages": [("user", "a red fox in the snow")]}, context=Context())
 
+    # what made the videos, and making them again from it (no MLLM is asked)
+    result["manifest"].candidates[0].steps[0].made_with.weights
+    replay(result["manifest"].run_folder)  # or the run's folder, its report.json, or a video it wrote
+
 `Context` is the run's settings (the graph's context schema); `Services` owns
 what is built from them; `load_settings()` reads them from a file and the
 environment, as the `spagent` command does.
@@ -27,6 +31,7 @@ from .errors import (
     ToolError,
     UnknownToolError,
 )
+from .manifest import ManifestError, MediaManifest, RunManifest, read_manifest
 from .state import (
     Candidate,
     Choice,
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
     from .context import Context
     from .graph import build_graph, builder, graph
     from .mllm import MLLMClient
+    from .replay import ReplayResult, replay
     from .services import Services
     from .settings import load_settings
 
@@ -58,6 +64,8 @@ _LAZY = {
     "as_tool": ".agents",
     "Context": ".context",
     "MLLMClient": ".mllm",
+    "ReplayResult": ".replay",
+    "replay": ".replay",
     "Services": ".services",
     "load_settings": ".settings",
     "build_graph": ".graph",
@@ -90,11 +98,15 @@ __all__ = [
     "MLLMError",
     "MLLMResponseError",
     "MLLMUnavailableError",
+    "ManifestError",
     "MediaInfo",
+    "MediaManifest",
     "ModelChoice",
     "ModelPlan",
+    "ReplayResult",
     "Request",
     "RoutePlan",
+    "RunManifest",
     "Services",
     "SettingError",
     "SpagentError",
@@ -107,4 +119,6 @@ __all__ = [
     "builder",
     "graph",
     "load_settings",
+    "read_manifest",
+    "replay",
 ]

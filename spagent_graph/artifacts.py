@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
+
+from .manifest import FileRecord, file_sha256
 
 __all__ = ["ArtifactStore", "step_key"]
 
@@ -45,6 +49,26 @@ class ArtifactStore:
         path = self.root / run_id
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def kept_input(self, run_id: str, path: Path | str) -> FileRecord:
+        """The request's input file, kept in the run's `inputs/` folder (a hard link where the file system
+        allows, else a copy) unless it is in the run's folder already; its path there and its hash."""
+        run_dir = self.run_dir(run_id)
+        path = Path(path)
+        if not path.resolve().is_relative_to(run_dir.resolve()):
+            kept = run_dir / "inputs" / path.name
+            with self._lock:  # both routes keep the same file
+                if not (kept.is_file() and kept.stat().st_size == path.stat().st_size):
+                    kept.parent.mkdir(exist_ok=True)
+                    partial = kept.with_name(f".{kept.name}.partial")
+                    partial.unlink(missing_ok=True)
+                    try:
+                        os.link(path, partial)
+                    except OSError:
+                        shutil.copyfile(path, partial)
+                    partial.replace(kept)
+            path = kept
+        return FileRecord(path=path.resolve().relative_to(run_dir.resolve()).as_posix(), sha256=file_sha256(path))
 
     def step_path(self, run_id: str, key: str, task: str, tool: str, suffix: str) -> Path:
         safe_tool = re.sub(r"[^A-Za-z0-9._-]", "_", tool)

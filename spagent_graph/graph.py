@@ -3,7 +3,8 @@
     inspect_inputs -> recognize_intent -> plan_routes -> select_models -> review_plan
         -> check_tools (every chosen tool's weights are here) -> execute_route (one branch per
         distinct route, in parallel)
-        -> judge_candidates -> choose_winner -> review_winner -> update_strengths -> reply
+        -> judge_candidates -> choose_winner -> review_winner -> update_strengths
+        -> record_run (the run's manifest: what made its videos) -> reply
 
 review_plan and review_winner pass straight through unless the run's
 context asks for a human in the loop (see nodes/review.py). The served graph
@@ -29,6 +30,7 @@ from spagent_graph.nodes import (
     judge_candidates,
     plan_routes,
     recognize_intent,
+    record_run,
     reply,
     review_plan,
     review_winner,
@@ -37,8 +39,7 @@ from spagent_graph.nodes import (
 )
 
 from .context import Context
-import spagent_graph.state as state
-from .persistence import StateTypesGraph
+from .persistence import STATE_MODULES, StateTypesGraph
 from .services import Services
 from .state import InputState, OutputState, State
 
@@ -65,7 +66,7 @@ def make_builder(services: Services | None = None, *, finish: Callable | None = 
     services = services or Services()
     builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=output_schema)
     for node in (*PLANNING_STAGES, review_plan, check_tools, execute_route, judge_candidates, choose_winner, review_winner,
-                 update_strengths):
+                 update_strengths, record_run):
         builder.add_node(node.__name__, bound(node, services))
     builder.add_node("reply", functools.partial(reply, services=services, agent_name=name))
 
@@ -80,11 +81,12 @@ def make_builder(services: Services | None = None, *, finish: Callable | None = 
     builder.add_edge("judge_candidates", "choose_winner")
     builder.add_edge("choose_winner", "review_winner")
     builder.add_edge("review_winner", "update_strengths")
+    builder.add_edge("update_strengths", "record_run")
     if finish is None:
-        builder.add_edge("update_strengths", "reply")
+        builder.add_edge("record_run", "reply")
     else:
         builder.add_node(finish.__name__, bound(finish, services))
-        builder.add_edge("update_strengths", finish.__name__)
+        builder.add_edge("record_run", finish.__name__)
         builder.add_edge(finish.__name__, "reply")
     builder.add_edge("reply", END)
     return builder
@@ -123,7 +125,7 @@ def build_graph(
 class SpagentGraph(StateTypesGraph):
     """The compiled SPAgent graph: any saver it runs with loads its state types."""
 
-    state_modules = (state,)
+    state_modules = STATE_MODULES
 
 
 def build_planning_graph(*, services: Services | None = None, name: str = "spagent-plan",

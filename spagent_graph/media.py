@@ -14,6 +14,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import os
+import struct
+import zlib
+
 import av
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
@@ -28,7 +32,9 @@ __all__ = [
     "inspect_request_visual",
     "read_frames",
     "resample",
+    "png_chunks",
     "sample_evenly",
+    "tag_media",
     "write_image",
     "write_poster",
     "write_video",
@@ -288,6 +294,58 @@ def write_image(image: Image.Image | np.ndarray, path: Path | str) -> Path:
     picture = image.convert("RGB") if isinstance(image, Image.Image) else Image.fromarray(_as_uint8(image))
     picture.save(path, compress_level=1)
     return path
+
+
+def tag_media(path: Path | str, key: str, text: str) -> Path:
+    """Stores `text` under `key` inside an MP4 (a metadata tag, which ffprobe and PyAV list) or a
+    PNG (an iTXt chunk, in PIL's `Image.info`), with the pictures' bytes left as they are.
+
+    An MP4's packets are copied into a new file with the tag (no re-encoding) that replaces the old
+    one whole, so a reader never meets half a file. A PNG gets the chunk after its header chunk;
+    a chunk of the same key already there is replaced."""
+    path = Path(path)
+    with open(path, "rb") as file:
+        head = file.read(16)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tagging")
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        partial.write_bytes(_png_with_text(path.read_bytes(), key, text))
+    elif head[4:8] == b"ftyp":
+        # mov/mp4 writes only the standard tags unless told to write any key as an mdta item.
+        with av.open(str(path)) as source, av.open(str(partial), mode="w", format="mp4",
+                                                   options={"movflags": "use_metadata_tags"}) as target:
+            target.metadata.update({k: v for k, v in source.metadata.items() if k not in ("major_brand",
+                                    "minor_version", "compatible_brands", "encoder")})
+            target.metadata[key] = text
+            streams = {s.index: target.add_stream_from_template(s) for s in source.streams if s.type in ("video", "audio")}
+            for packet in source.demux(*[s for s in source.streams if s.index in streams]):
+                if packet.dts is None:  # the demuxer's empty packet at the end of each stream
+                    continue
+                packet.stream = streams[packet.stream.index]
+                target.mux(packet)
+    else:
+        raise ValueError(f"{path}: only MP4 videos and PNG pictures carry tags here.")
+    partial.replace(path)
+    return path
+
+
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes, bytes]]:
+    """A PNG file's chunks after its signature: (type, body, the chunk's bytes whole)."""
+    chunks, position = [], 8
+    while position + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        end = position + 12 + length
+        chunks.append((kind, data[position + 8:position + 8 + length], data[position:end]))
+        position = end
+    return chunks
+
+
+def _png_with_text(data: bytes, key: str, text: str) -> bytes:
+    chunks = [whole for kind, body, whole in png_chunks(data)
+              if not (kind == b"iTXt" and body.split(b"\0", 1)[0] == key.encode("latin-1"))]
+    # iTXt: keyword, no compression, no language or translated keyword, UTF-8 text.
+    body = key.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8")
+    chunk = struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body) & 0xFFFFFFFF)
+    return data[:8] + chunks[0] + chunk + b"".join(chunks[1:])
 
 
 def write_poster(media: Path | str, poster: Path | str) -> Path:

@@ -27,9 +27,14 @@ from langgraph.checkpoint.serde.base import maybe_add_typed_methods
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel
 
+from . import manifest, state
 from .errors import ConfigError, UsageError
 
-__all__ = ["StateTypesGraph", "allow_state_types", "open_checkpointer", "state_types"]
+__all__ = ["STATE_MODULES", "StateTypesGraph", "allow_state_types", "open_checkpointer", "state_types"]
+
+
+# The modules whose pydantic types a graph's state holds (a step's record holds its manifest).
+STATE_MODULES: tuple[ModuleType, ...] = (state, manifest)
 
 
 def state_types(*modules: ModuleType) -> set[tuple[str, str]]:
@@ -102,9 +107,7 @@ _URL_TYPES = {("pydantic.networks", "AnyUrl"), ("pydantic_core._pydantic_core", 
 def _serializer() -> Any:
     # The graph's own types, for a caller who reads the saver directly; each graph adds its
     # own when it resolves the saver (`StateTypesGraph`).
-    import spagent_graph.state as state
-
-    return JsonPlusSerializer(allowed_msgpack_modules=tuple(_types_of((state,))))
+    return JsonPlusSerializer(allowed_msgpack_modules=tuple(_types_of(STATE_MODULES)))
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from pydantic import AnyUrl, BaseModel, ConfigDict, Field, TypeAdapter, Validati
 from typing_extensions import TypedDict
 
 from .errors import InputError
+from .manifest import RunManifest, StepManifest
 
 __all__ = [
     "DEMO_REQUEST_SIZE",
@@ -209,6 +210,7 @@ class StepRecord(_Model):
     reused: bool = Field(False, description="True when an identical earlier step's artifact was reused.")
     acceleration: str | None = Field(None, description="The levers the call used under the run's profile, and why.")
     error: str | None = None
+    manifest: StepManifest | None = Field(None, description="What made its file, as the run's manifest keeps it.")
 
 
 class Candidate(_Model):
@@ -285,6 +287,15 @@ class RouteJob(_Model):
     route_indices: tuple[int, ...]
     choices: tuple[ModelChoice, ...]
     seed: int
+
+
+def jsonable(value: Any) -> Any:
+    """A state value as JSON-able data: our models dumped, lists of them too."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    return value
 
 
 def add_messages(left: Any, right: Any) -> list[AnyMessage]:
@@ -385,6 +396,8 @@ class State(TypedDict, total=False):
     turn_message_id: str | None  # the human message the latest run answers
     input_source: str | None  # which input the latest run used, in words
     started_at: float | None  # when the latest run started (seconds since the epoch)
+    # What made the latest run's videos (spagent_graph.manifest); `spagent replay` makes them again from it.
+    manifest: Annotated[RunManifest | None, replaced_as("manifest", RunManifest | None)]
 
 
 OutputState = State

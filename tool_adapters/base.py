@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from spagent_graph.errors import SpagentError, ToolError, ToolTimeoutError
+from spagent_graph.manifest import ToolRecord
 from spagent_graph.media import inspect_media
 from spagent_graph.principles import input_kind, output_kind
 
@@ -90,6 +91,7 @@ class StepControl:
     timeout_s: float | None = None
     levers: Levers = field(default_factory=Levers)  # the run's acceleration for this tool; plain by default
     notes: list[str] = field(default_factory=list)  # what the call changed from the request, found as it ran
+    made_with: ToolRecord | None = None  # set by a tool that learns it from elsewhere (a Ray replica)
 
     def step(self, step: int, total: int) -> None:
         if self.progress is not None:
@@ -163,8 +165,22 @@ class GenerativeTool(BaseTool, abc.ABC):
             raise ToolError(self.name, f"{type(exc).__name__}: {exc}") from exc
         if not Path(path).is_file() or Path(path).stat().st_size == 0:
             raise ToolError(self.name, f"finished but wrote no artifact at {path}.")
-        # A retried attempt may note the same thing again.
-        return str(path), {"adjustments": list(dict.fromkeys([*fitted.adjustments, *control.notes]))}
+        # A retried attempt may note the same thing again; what made the file goes to the run's manifest.
+        return str(path), {"adjustments": list(dict.fromkeys([*fitted.adjustments, *control.notes])),
+                           "options": fitted.args.model_dump(mode="json", exclude={"output_path"}),
+                           "made_with": self._described(control)}
+
+    def _described(self, control: StepControl) -> dict[str, Any]:
+        try:
+            return (control.made_with or self.made_with(control.levers)).model_dump(mode="json")
+        except Exception as exc:  # noqa: BLE001 - the video is made; a gap in its record must not lose it
+            return ToolRecord(name=self.name, adapter=self.spec.adapter, entry=self.spec.model_dump(mode="json"),
+                              notes=[f"not fully recorded: {type(exc).__name__}: {exc}"]).model_dump(mode="json")
+
+    def made_with(self, levers: Levers) -> ToolRecord:
+        """What this tool ran as, for the run's manifest: its registry entry, and where an adapter knows
+        them, its pipeline class, dtype, device and weights."""
+        return ToolRecord(name=self.name, adapter=self.spec.adapter, entry=self.spec.model_dump(mode="json"))
 
     @abc.abstractmethod
     def _generate(self, args: GenerationArgs, control: StepControl) -> Path:

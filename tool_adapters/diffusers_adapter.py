@@ -29,6 +29,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from spagent_graph.quiet import quiet_loading
 from spagent_graph.errors import ConfigError, ToolError
+from spagent_graph.manifest import ToolRecord, WeightsRecord, weights_record
 from spagent_graph.media import read_frames, resample, write_image, write_video
 
 from .acceleration import Levers, apply_levers
@@ -70,6 +71,7 @@ class DiffusersTool(GenerativeTool):
 
     _low_memory: bool = PrivateAttr(default=False)
     _keys: set[str] = PrivateAttr(default_factory=set)
+    _weights: dict[str, WeightsRecord] = PrivateAttr(default_factory=dict)
 
     def __init__(self, spec: ToolSpec, **kwargs: Any) -> None:
         kwargs.setdefault("pool", PipelinePool())
@@ -183,6 +185,35 @@ class DiffusersTool(GenerativeTool):
     def unload(self) -> None:
         for key in self._keys:
             self.pool.evict(key)
+
+    def made_with(self, levers: Levers) -> ToolRecord:
+        from .weights import local_weights
+
+        resident = self._resident(levers)
+        dtype = resolve_dtypes(self.spec.torch_dtype, resident.device)
+        # The pipeline's own folder, and each other model a component is loaded from.
+        sources = {self.spec.model: (None, True)}
+        for component in self.spec.components.values():
+            if component.model and component.model != self.spec.model:
+                sources.setdefault(component.model, (component.subfolder, False))
+        weights = []
+        for model, (subfolder, pipeline) in sources.items():
+            folder, _ = local_weights(self._resolve_model(model), subfolder, pipeline=pipeline)
+            if folder is not None:
+                weights.append(self._weights_of(model, folder))
+        return ToolRecord(
+            name=self.name, adapter=self.spec.adapter, entry=self.spec.model_dump(mode="json"),
+            pipeline=type(resident.pipeline).__name__, device=str(resident.device),
+            dtype={k: str(v) for k, v in dtype.items()} if isinstance(dtype, dict) else str(dtype),
+            memory=(self.spec.low_memory if self._low_memory else self.spec.memory).model_dump(mode="json"),
+            weights=weights)
+
+    def _weights_of(self, model: str, folder: Path) -> WeightsRecord:
+        # Listed once per folder and process: a tool's files do not change under a loaded pipeline.
+        key = str(folder)
+        if key not in self._weights:
+            self._weights[key] = weights_record(model, folder, self.cache_dir)
+        return self._weights[key]
 
     # Calling -------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from spagent_graph.errors import ConfigError, ToolTimeoutError
+from spagent_graph.manifest import ToolRecord
 
 from .base import GenerationArgs, GenerativeTool, StepControl
 from .registry import ToolRegistry, ToolSpec
@@ -66,7 +67,8 @@ class ToolReplica:
             output = scratch / f"output{self.tool.output_suffix}"
             message = self.tool.invoke({"type": "tool_call", "id": "ray", "name": self.tool.name,
                                         "args": {**args, "output_path": str(output)}})
-            return {"artifact": Path(message.content).read_bytes(), "adjustments": message.artifact["adjustments"]}
+            return {"artifact": Path(message.content).read_bytes(), "adjustments": message.artifact["adjustments"],
+                    "made_with": message.artifact["made_with"]}
 
 
 class RayServeTool(GenerativeTool):
@@ -93,6 +95,8 @@ class RayServeTool(GenerativeTool):
             raise ToolTimeoutError(self.name, timeout or 0.0) from exc
         output = Path(args.output_path)
         output.write_bytes(reply["artifact"])
+        # The replica's account of the pipeline, weights and device it ran on, under this entry.
+        control.made_with = ToolRecord.model_validate({**reply["made_with"], "entry": self.spec.model_dump(mode="json")})
         control.step(1, 1)
         return output
 

@@ -12,6 +12,14 @@
     spagent store [--store-path F] [--export F | --import F]
                                       the capability store's strengths per task and subject
     spagent config                    the settings in force and where each came from
+    spagent runs [show ID]            the runs kept here (date, thread, text, winner, time); one run's manifest
+
+    spagent replay PATH [--anyway] [--out DIR]
+        Make a run's videos again from its manifest (PATH: a run folder, its
+        report.json, or a video or picture it wrote): the same tools, weights,
+        seeds, options and levers, and the recorded decisions (no MLLM). Says
+        first what differs here and runs then only with --anyway; compares each
+        output with the recorded one. Exit code 1 when an output differs.
 
     spagent expand --tool NAME [--registry FILE] [--store-path FILE]
         Admit a tool: run it on the probe set, judge every output, store its
@@ -210,6 +218,43 @@ def _store(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runs(args: argparse.Namespace) -> int:
+    from .runs import find_run, format_manifest, kept_runs, runs_table
+
+    folder = _settings(args).artifacts_dir
+    if args.action is None:
+        if args.run_id is not None:
+            raise UsageError(f"runs: {args.run_id!r} is not an action; expected `spagent runs` or `spagent runs show ID`.")
+        rows = runs_table(kept_runs(folder))
+        if not rows:
+            print(f"no runs kept in {folder} (each `spagent run` keeps one there).")
+            return 0
+        _print_table(("id", "date (UTC)", "thread", "text", "winner", "time"), rows)
+        return 0
+    if args.run_id is None:
+        raise UsageError("runs show: which run? `spagent runs show ID` (`spagent runs` lists the ids).")
+    print(format_manifest(find_run(folder, args.run_id)))
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from .runs import format_replay
+    from ..replay import ReplayRefused, replay
+
+    loaded = _loaded(args)
+    settings = loaded.settings
+    device = settings.device if loaded.sources.get("device", "default") != "default" else None
+    try:
+        result = replay(args.path, out=args.out, anyway=args.anyway, device=device, cache_dir=settings.cache_dir,
+                        artifacts_dir=settings.artifacts_dir)
+    except ReplayRefused:
+        raise
+    for line in result.differences:
+        print(f"differs here: {line}")
+    print(format_replay(result))
+    return 0 if result.identical else 1
+
+
 def _config(args: argparse.Namespace) -> int:
     loaded = _loaded(args)
     print(f"# settings file: {loaded.config_file or 'none'}")
@@ -346,6 +391,29 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="The merged settings (file, environment, options) and where each came from.")
     config.set_defaults(run=_config)
 
+    runs = commands.add_parser("runs", parents=[shared], help="List the runs kept here, or show one's manifest.",
+                               description="The runs whose folders are in artifacts_dir (date, thread, text, winner, "
+                                           "time), newest first; `spagent runs show ID` prints what made one run's "
+                                           "videos: the libraries, GPU, each step's tool, weights, options and levers.")
+    runs.add_argument("action", nargs="?", choices=("show",), help="show: one run's manifest.")
+    runs.add_argument("run_id", nargs="?", metavar="ID", help="The run (its id, or the start of it).")
+    runs.set_defaults(run=_runs)
+
+    replay = commands.add_parser(
+        "replay", parents=[shared], help="Make a run's videos again from its manifest and compare.",
+        description="Make the videos of a run again from its manifest: the same tools (the recorded registry "
+                    "entries), weights (the recorded revision), seeds, options and levers, and the recorded "
+                    "decisions instead of asking the MLLM. Before running, each way this machine differs from the "
+                    "one that made the run is said in one line, and the replay runs only with --anyway. After, "
+                    "each output is compared with the recorded one (identical, or PSNR and SSIM). Exit code 1 "
+                    "when an output differs, 2 when nothing was replayed.")
+    replay.add_argument("path", type=Path, help="A run folder, its report.json or manifest.json, or a video or "
+                                                "picture the run wrote.")
+    replay.add_argument("--anyway", action="store_true", help="Replay even where this machine differs.")
+    replay.add_argument("--out", type=Path, help="Folder for the replay's files (new or empty; default: "
+                                                 "replay-<run id>-<time> in artifacts_dir).")
+    replay.set_defaults(run=_replay)
+
     expand = commands.add_parser("expand", parents=[shared], help="Admit a tool by judging its outputs.",
                                  description="Admit a tool: run it on the probe set, judge every output, store its "
                                              "per-subject strengths and print them beside the other tools of its task.")
@@ -394,7 +462,7 @@ _OPTION_OF = {"num_frames": "--frames", "height": "--height", "width": "--width"
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
-    _quiet_libraries(verbose=args.verbose, loads_models=args.command in ("run", "expand", "eval", "bench"))
+    _quiet_libraries(verbose=args.verbose, loads_models=args.command in ("run", "expand", "eval", "bench", "replay"))
     try:
         return args.run(args)
     except SpagentError as exc:  # a mistake in the settings or the request: one line, not a traceback

@@ -30,7 +30,6 @@ from langgraph.types import Send
 from pydantic import Field
 from typing_extensions import TypedDict
 
-import spagent_graph.state as state
 from spagent_graph.nodes.execute import execute_route
 
 from ..context import Context
@@ -38,7 +37,7 @@ from ..services import Services
 from ..errors import UnknownToolError
 from ..judging import judge_each
 from ..media import inspect_request_visual
-from ..persistence import StateTypesGraph
+from ..persistence import STATE_MODULES, StateTypesGraph
 from ..probes import probes_for
 from ..selection import NEUTRAL_STRENGTH
 from ..state import (
@@ -173,7 +172,7 @@ def strength_table(store, task: Task, tools: list[str], *, highlight: str | None
 class ExpansionGraph(StateTypesGraph):
     """The compiled expansion graph: any saver it runs with loads its state types and the graph's."""
 
-    state_modules = (state, sys.modules[__name__])
+    state_modules = (*STATE_MODULES, sys.modules[__name__])
 
 
 def build_expansion_graph(*, checkpointer: Any = None, services: Services | None = None,

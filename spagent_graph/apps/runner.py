@@ -35,7 +35,7 @@ __all__ = ["ProgressBars", "ask", "request_size", "run_request"]
 # The stages a run passes through, in order (execute_route once per distinct route).
 STAGES = ("inspect_inputs", "recognize_intent", "plan_routes", "select_models", "review_plan", "check_tools",
           "execute_route",
-          "judge_candidates", "choose_winner", "review_winner", "update_strengths", "reply")
+          "judge_candidates", "choose_winner", "review_winner", "update_strengths", "record_run", "reply")
 
 
 class ProgressBars:
@@ -156,6 +156,10 @@ def run_request(args: argparse.Namespace, loaded: LoadedSettings, *, default_tex
         print(error_message(failure), file=sys.stderr)
     if not state.get("run_id"):
         return 2
+    if state.get("manifest") is not None:  # the graph cannot know where the settings came from; the command does
+        manifest = state["manifest"].model_copy(update={"setting_sources": dict(loaded.sources)})
+        manifest.write(Path(settings.artifacts_dir) / state["run_id"])
+        state = {**state, "manifest": manifest}
     if args.verbose:
         _summarise(state, context)
     out = Path(args.out or Path(settings.artifacts_dir) / state["run_id"])

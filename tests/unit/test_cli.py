@@ -106,7 +106,7 @@ def test_run_shows_progress_bars_per_stage_and_denoising_step(where, tmp_path: P
     monkeypatch.setattr(sys, "stderr", terminal := Terminal())
     assert main(["run", "--text", "a fox", "--out", str(tmp_path / "o"), *SMALL, *where]) == 0
     err = terminal.getvalue()
-    assert "stages: 100%" in err and "12/12" in err
+    assert "stages: 100%" in err and "13/13" in err
     # Every tool of both routes reports its steps, the older pipelines (callback, not callback_on_step_end) too.
     finished = set(re.findall(r"(route-\d demo-[\w-]+): 100%", err))
     assert len(finished) == 3 and {name.split()[0] for name in finished} == {"route-1", "route-2"}, finished
@@ -117,7 +117,7 @@ def test_progress_into_a_log_is_plain_lines(where, tmp_path: Path, capsys):
     assert main(["run", "--text", "a fox", "--out", str(tmp_path / "o"), *SMALL, *where]) == 0
     err = capsys.readouterr().err
     assert "\r" not in err and "\x1b" not in err
-    assert err.splitlines()[0] == "stage 1/12: inspect_inputs" and "stage 12/12: reply" in err
+    assert err.splitlines()[0] == "stage 1/13: inspect_inputs" and "stage 13/13: reply" in err
     assert len(re.findall(r"route-\d demo-[\w-]+: \d+ steps done", err)) == 3
 
 

@@ -68,7 +68,7 @@ def test_progress_into_a_log_is_plain_lines(where, tmp_path: Path, capsys):
     assert main(["run", *where, *SMALL]) == 0  # pytest's captured stderr is no terminal
     err = capsys.readouterr().err
     assert "\r" not in err and "\x1b[" not in err
-    assert "stage 1/12: inspect_inputs" in err and "stage 12/12: reply" in err
+    assert "stage 1/13: inspect_inputs" in err and "stage 13/13: reply" in err
 
 
 def test_a_flag_reads_in_the_usage_line():

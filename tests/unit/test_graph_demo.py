@@ -142,7 +142,8 @@ def test_streams_stage_updates_and_custom_progress(demo_context: Context):
         (stages if mode == "updates" else progress).append(chunk)
     names = [next(iter(update)) for update in stages]
     assert names[:5] == ["inspect_inputs", "recognize_intent", "plan_routes", "select_models", "review_plan"]
-    assert names[-5:] == ["judge_candidates", "choose_winner", "review_winner", "update_strengths", "reply"]
+    assert names[-6:] == ["judge_candidates", "choose_winner", "review_winner", "update_strengths", "record_run",
+                          "reply"]
     assert {p["stage"] for p in progress} == {"execute", "denoise", "judge"}
     denoise = [p for p in progress if p["stage"] == "denoise"]
     assert {(p["step"], p["total"]) for p in denoise if p["tool"] == "demo-sd3"} == {(1, 2), (2, 2)}

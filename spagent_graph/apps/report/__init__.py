@@ -22,8 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
+from ...state import jsonable
 from .facts import RunFacts
 from .page import Page
 
@@ -31,14 +30,7 @@ __all__ = ["RunFacts", "state_to_json", "write_report"]
 
 
 def state_to_json(state: dict[str, Any]) -> dict[str, Any]:
-    def dump(value: Any) -> Any:
-        if isinstance(value, BaseModel):
-            return value.model_dump(mode="json")
-        if isinstance(value, list):
-            return [dump(v) for v in value]
-        return value
-
-    return {key: dump(value) for key, value in state.items()}
+    return {key: jsonable(value) for key, value in state.items()}
 
 
 def write_report(state: dict[str, Any], out_dir: Path | str, run: RunFacts | None = None) -> tuple[Path, Path]:

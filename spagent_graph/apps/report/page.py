@@ -102,6 +102,7 @@ class Page:
             self.candidates_section(),
             f'<div class="grid-small">{"".join(small)}</div>',
             *([learned] if learned_some else []), *([mllm] if asked else []), self.settings_section(),
+            self.manifest_section(),
         ]
         body = "\n".join(s for s in sections if s)
         return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -605,3 +606,37 @@ class Page:
         summary += f": {', '.join(changed)}" if changed else ""
         return _section("settings", "Settings in force", f"<details><summary>{esc(summary)}</summary>"
                         f'<div class="grid-2">{tables}</div></details>')
+
+    def manifest_section(self) -> str:
+        manifest = self.state.get("manifest")
+        if manifest is None:
+            why = "the run was cancelled" if self.state.get("cancelled") else "the run stopped before its end"
+            return _section("manifest", "What made these videos",
+                            f"<p>No manifest: {why}. Each file a step wrote still carries its own.</p>")
+        env = manifest.environment
+        versions = ", ".join(f"{name} {version}" for name, version in env.packages.items() if version)
+        gpus = "; ".join(f"{g.name} ({g.memory_gib:g} GiB)" for g in env.gpus) or "none"
+        rows = [("Python", env.python), ("libraries", versions), ("GPU", gpus),
+                ("driver / CUDA", f"{env.driver or '-'} / {env.cuda or '-'}"),
+                ("MLLM", f"{manifest.mllm.model or '-'} at {manifest.mllm.url}" if manifest.mllm.url else "none")]
+        steps = []
+        for candidate in manifest.candidates:
+            for step in candidate.steps:
+                made = step.made_with
+                weights = "; ".join(f"{w.model}" + (f" @ {w.revision[:12]}" if w.revision else "") +
+                                    f" ({len(w.files)} files)" for w in made.weights) or "-"
+                options = ", ".join(f"{k}={v}" for k, v in step.options.items() if v is not None)
+                steps.append(f"<tr><td>{esc(candidate.id)} {step.index + 1}</td><td>{esc(step.tool)}</td>"
+                             f"<td>{esc(made.pipeline or made.adapter)} {esc(str(made.dtype or ''))} "
+                             f"{esc(made.device or '')}</td><td>{esc(weights)}</td><td>{esc(options)}</td>"
+                             f"<td>{esc(step.acceleration or 'plain')}</td></tr>")
+        table = ('<table class="mllm"><thead><tr><th>step</th><th>tool</th><th>pipeline, dtype, device</th>'
+                 '<th>weights</th><th>options after fitting</th><th>levers</th></tr></thead>'
+                 f'<tbody>{"".join(steps)}</tbody></table>')
+        facts = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+        return _section("manifest", "What made these videos",
+                        f"<details><summary>the manifest: {len(steps)} steps, {esc(versions)}</summary>"
+                        f'<table class="settings"><tbody>{facts}</tbody></table>{table}'
+                        f"<p><code>spagent replay {esc(str(manifest.run_folder or self.out_dir))}</code> makes them again; "
+                        f"<code>report.json</code> and <code>manifest.json</code> hold it whole, and each "
+                        f"file carries its own.</p></details>")
