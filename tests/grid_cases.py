@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -19,18 +19,23 @@ from tests.conftest import smooth_picture
 
 SIZE = 96
 FORMATS = (("png", None), ("jpeg", 75), ("webp", 80))
-LAYOUTS = ((2, 2), (3, 3), (2, 3), (3, 2), (1, 3), (1, 5), (4, 1))
-GUTTERS = {  # name -> (width in pixels, grey level)
+LAYOUTS = ((2, 2), (3, 3), (2, 3), (3, 2), (1, 3), (1, 5), (4, 1), (4, 4))
+Colour = int | tuple[int, int, int]  # a grey level or an RGB colour
+GUTTERS: dict[str, tuple[int, Colour]] = {  # name -> (width in pixels, colour)
     "no gutter": (0, 255),
     "white gutters": (8, 255),
     "black gutters": (6, 0),
     "grey gutters": (10, 128),
+    # Nearly the colour of the countryside's sky at the top of each frame: the gutter under a row of
+    # frames runs into the next row's sky.
+    "sky-blue gutters": (8, (150, 190, 245)),
 }
-PANS = {  # name -> pixels the camera moves between frames (pictures are 96 or 160 pixels wide)
-    "slow pan": 1,
+PANS: dict[str, int | tuple[int, ...]] = {  # name -> pixels the camera moves between frames (pictures
+    "slow pan": 1,                          # are 96 or 160 pixels wide), or the moves in turn
     "pan": 4,
     "fast pan": 12,
     "very fast pan": 20,
+    "uneven pan": (2, 11, 5, 16, 1, 8),  # a hand-held camera, speeding up and slowing down
 }
 FRAME_SIZES = {"square": (SIZE, SIZE), "wide": (160, 90)}
 
@@ -45,7 +50,7 @@ def encoded(rgb: np.ndarray, fmt: str, quality: int | None) -> np.ndarray:
     return np.asarray(Image.open(buffer).convert("RGB"))
 
 
-def tile(cells: list[np.ndarray], rows: int, cols: int, gutter: int = 0, colour: int = 255,
+def tile(cells: list[np.ndarray], rows: int, cols: int, gutter: int = 0, colour: Colour = 255,
          border: int = 0) -> np.ndarray:
     """Pictures in a grid, `gutter` pixels of `colour` between them and `border` pixels around."""
     height, width = cells[0].shape[:2]
@@ -87,16 +92,20 @@ def sky_and_sea(width: int = 2 * SIZE, height: int = 2 * SIZE, horizon: float = 
     return (np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
-def pan(scene: str, count: int, size: tuple[int, int], step: int) -> list[np.ndarray]:
-    """`count` frames of a camera panning `step` pixels a frame across a wider `scene`."""
+def pan(scene: str, count: int, size: tuple[int, int], step: int | Sequence[int]) -> list[np.ndarray]:
+    """`count` frames of a camera panning `step` pixels a frame (or each of `step` in turn) across a
+    wider `scene`."""
     width, height = size
-    wide_width = width + step * count + 1
+    steps = [step] if isinstance(step, int) else list(step)
+    moves = [steps[i % len(steps)] for i in range(count)]
+    starts = np.cumsum([0, *moves[:-1]])
+    wide_width = width + sum(moves) + 1
     if scene == "countryside":
         wide = countryside(1, wide_width, height)
     else:
         wide = np.asarray(Image.fromarray(smooth_picture(7, size=max(width, height)))
                           .resize((wide_width, height), Image.BICUBIC))
-    return [wide[:, i * step: i * step + width].copy() for i in range(count)]
+    return [wide[:, start: start + width].copy() for start in starts]
 
 
 def moving_ball(count: int) -> list[np.ndarray]:
@@ -186,6 +195,89 @@ def fence(posts: int = 6) -> np.ndarray:
     return scene
 
 
+def facade(width: int, height: int, seed: int = 5) -> np.ndarray:
+    """A stone wall with rows of identical windows: a pattern that repeats, on a texture that does not."""
+    rng = np.random.default_rng(seed)
+    stone = np.asarray(Image.fromarray((rng.random((height // 6, width // 6)) * 255).astype(np.uint8))
+                       .resize((width, height), Image.BICUBIC), np.float32) / 255
+    wall = np.array([0.55, 0.5, 0.45]) * (0.8 + 0.4 * stone[..., None])
+    for y in range(12, height - 10, 24):
+        for x in range(8, width - 8, 20):
+            wall[y: y + 10, x: x + 8] = (0.2, 0.25, 0.3)
+    return (wall * 255).astype(np.uint8)
+
+
+def building_against_sky(edge: float) -> np.ndarray:
+    """A building's straight side against a flat sky, `edge` of the way across: a cut in most lines."""
+    width, height = 3 * SIZE, 2 * SIZE
+    sky = np.linspace(0.95, 0.7, height)[:, None, None] * np.array([0.6, 0.78, 1.0])
+    image = (np.broadcast_to(sky, (height, width, 3)) * 255).astype(np.uint8)
+    left, roof = int(edge * width), int(0.2 * height)
+    image[roof:, left:] = facade(width - left, height)[roof:]
+    return image
+
+
+def street_between_buildings() -> np.ndarray:
+    """Two buildings with a strip of sky between them, their sides at a third and two thirds."""
+    image = building_against_sky(2 / 3)
+    image[:, : SIZE] = image[:, -SIZE:][:, ::-1]
+    return image
+
+
+def facade_in_shadow() -> np.ndarray:
+    """A wall of identical windows with a shadow's straight edge at a third: one cut, and thirds
+    that a repeating pattern makes alike."""
+    wall = facade(3 * SIZE, 2 * SIZE).astype(np.float32)
+    wall[:, : SIZE] *= 0.85
+    return wall.astype(np.uint8)
+
+
+def split_toned(photo: np.ndarray) -> np.ndarray:
+    """A poster whose thirds are toned warm, plain and cool: straight colour edges through one scene."""
+    image = photo.astype(np.float32)
+    third = image.shape[1] // 3
+    image[:, :third] *= (1.1, 1.0, 0.85)
+    image[:, 2 * third:] *= (0.9, 0.95, 1.1)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def with_lamp_post(image: np.ndarray, at: float) -> np.ndarray:
+    out = image.copy()
+    middle = int(at * out.shape[1])
+    out[:, middle - 2: middle + 2] = (40, 40, 40)
+    return out
+
+
+def flat_sky_over_field(width: int, height: int, horizon: float) -> np.ndarray:
+    """A sky of one colour over a textured field, the horizon straight: the sky's lines show no cut."""
+    line = int(horizon * height)
+    hills = countryside(6, width, 3 * (height - line))  # below its ridge (at most 63% down), grass alone
+    image = np.empty((height, width, 3), np.uint8)
+    image[:line] = (150, 190, 235)
+    image[line:] = hills[-(height - line):]
+    return image
+
+
+def wallpaper(width: int, height: int, motif: int = 24) -> np.ndarray:
+    """A motif repeated without seams (its edges run on into the next copy's): every third of the
+    paper is a copy of the next, with no cut between."""
+    coarse = np.tile(np.random.default_rng(3).random((motif // 4, motif // 4, 3)), (3, 3, 1))
+    smooth = np.asarray(Image.fromarray((coarse * 255).astype(np.uint8))
+                        .resize((3 * motif, 3 * motif), Image.BICUBIC))[motif: 2 * motif, motif: 2 * motif]
+    return np.tile(smooth, (height // motif + 1, width // motif + 1, 1))[:height, :width]
+
+
+def tiles_without_grout(count: int = 3, size: int = 80) -> np.ndarray:
+    """Square tiles of slightly different colours edge to edge: a straight cut in every line, and
+    pictures of one flat colour each."""
+    rng = np.random.default_rng(1)
+    floor = np.zeros((count * size, count * size, 3), np.uint8)
+    for r, c in itertools.product(range(count), repeat=2):
+        floor[r * size: (r + 1) * size, c * size: (c + 1) * size] = \
+            np.array([60, 110, 160]) + rng.integers(-12, 12, 3)
+    return floor
+
+
 NOT_GRIDS: dict[str, Callable[[], np.ndarray]] = {
     "horizon at the middle": lambda: sky_and_sea(),
     "horizon at a third": lambda: sky_and_sea(3 * SIZE, 3 * SIZE, horizon=1 / 3),
@@ -206,6 +298,23 @@ NOT_GRIDS: dict[str, Callable[[], np.ndarray]] = {
     "fence of four posts": lambda: fence(4),
     "countryside": lambda: countryside(4, 3 * SIZE, 2 * SIZE),
     **{f"photo {seed}": (lambda seed=seed: smooth_picture(seed, size=256)) for seed in range(6)},
+    # Straight edges that a looser rule for cuts might take for seams, with pictures that look alike
+    "building against the sky at a third": lambda: building_against_sky(1 / 3),
+    "building against the sky at the middle": lambda: building_against_sky(1 / 2),
+    "street between two buildings": street_between_buildings,
+    "wall of windows with a shadow at a third": facade_in_shadow,
+    "wall of windows": lambda: facade(3 * SIZE, 2 * SIZE),
+    "split-toned seascape": lambda: split_toned(sky_and_sea(3 * SIZE, 2 * SIZE)),
+    "split-toned countryside": lambda: split_toned(countryside(7, 3 * SIZE, 2 * SIZE)),
+    "panorama with a lamp post at a quarter": lambda: with_lamp_post(countryside(8, 4 * SIZE, SIZE), 1 / 4),
+    "panorama with a lamp post at the middle": lambda: with_lamp_post(countryside(8, 4 * SIZE, SIZE), 1 / 2),
+    "two unrelated landscapes side by side": lambda: tile([countryside(11, 2 * SIZE, 2 * SIZE),
+                                                           countryside(12, 2 * SIZE, 2 * SIZE)], 1, 2),
+    "flat sky over a field, horizon at a third": lambda: flat_sky_over_field(3 * SIZE, 3 * SIZE, 1 / 3),
+    "tall flat sky over a field, horizon at two thirds": lambda: flat_sky_over_field(SIZE, 3 * SIZE, 2 / 3),
+    "wallpaper": lambda: wallpaper(3 * SIZE, 2 * SIZE),
+    "tiles without grout, 3x3": tiles_without_grout,
+    "tiles without grout, 4x4": lambda: tiles_without_grout(4, 64),
 }
 
 
