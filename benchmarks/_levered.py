@@ -1,11 +1,14 @@
 """What the GPU benchmarks of acceleration share: a levered copy of a pipeline, one denoiser that takes each
-variant's levers in turn, and rounds in rotated order."""
+variant's levers in turn, rounds in rotated order, and the device's clock and memory."""
 
 from __future__ import annotations
 
 import copy
+import gc
 from collections.abc import Iterator, Sequence
 from typing import Any
+
+import torch
 
 
 def levered_copy(pipeline: Any, levers: Any) -> Any:
@@ -80,3 +83,43 @@ def rotated_rounds(variants: Sequence[str], repeats: int) -> Iterator[tuple[int,
         turn = round_index % len(variants)
         for variant in [*variants[turn:], *variants[:turn]]:
             yield round_index, variant
+
+
+class Device:
+    """The GPU's clock, memory and name; on a CPU (a smoke test of this script) no-ops and zeros."""
+
+    def __init__(self, name: str) -> None:
+        self.device = torch.device(name)
+        self.cuda = self.device.type == "cuda"
+
+    def sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def fresh_peak(self) -> int:
+        """Frees what the last call left, starts a new peak, and gives what stays allocated."""
+        gc.collect()
+        if not self.cuda:
+            return 0
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated()
+
+    def peak(self) -> int:
+        return torch.cuda.max_memory_allocated() if self.cuda else 0
+
+    def free_and_total(self) -> tuple[int, int]:
+        return torch.cuda.mem_get_info() if self.cuda else (2**40, 2**40)
+
+    def name(self) -> str:
+        return torch.cuda.get_device_name() if self.cuda else "cpu"
+
+    def timed(self, fn: Any) -> tuple[float, Any]:
+        """`fn()`'s seconds, the device's queued work included, and its result."""
+        import time
+
+        self.sync()
+        started = time.perf_counter()
+        result = fn()
+        self.sync()
+        return time.perf_counter() - started, result

@@ -6,6 +6,9 @@
                    "whole": {"target": "unet", "compile": "whole"}}'
     python benchmarks/levers_gpu.py --tool wan22-5b-t2v --steps-timed 4 --repeats 2 --complete plain,fast
     python benchmarks/levers_gpu.py --tool ltx-2 --steps-timed 4 --levers '{"balanced": {"compile": "blocks"}}'
+    python benchmarks/levers_gpu.py --tool hunyuanvideo-1.5 --steps-timed 3 --levers @sets.json   # JSON in a file
+    python benchmarks/levers_gpu.py --tool hunyuanvideo-1.5 --tiny --device cpu --steps 12 --frames 9 \
+        --height 64 --width 96 --steps-timed 3                     # the script tried on the tiny stand-in
 
 The tool is one of `tools_gpu.py`'s real-size builds (cogvideox, sd3, svd), saved and loaded back, or any
 library entry that `real_size.py` builds (wan22-5b-t2v, ltx-2, ...), built in memory at real size with
@@ -43,15 +46,14 @@ say only how far the levers move the numbers, not whether a video would still lo
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 import real_size
-from _levered import LeverSwitch, levered_copy, pulled_levers, rotated_rounds
+import torch
+from _levered import Device, LeverSwitch, levered_copy, pulled_levers, rotated_rounds
 from _table import table
 from tools_gpu import MODELS, PROMPT, build_folder
 
@@ -106,36 +108,6 @@ def needed_steps(levers) -> int:
     return 3
 
 
-class Device:
-    """The GPU's clock, memory and name; on a CPU (a smoke test of this script) no-ops and zeros."""
-
-    def __init__(self, name: str) -> None:
-        self.device = torch.device(name)
-        self.cuda = self.device.type == "cuda"
-
-    def sync(self) -> None:
-        if self.cuda:
-            torch.cuda.synchronize()
-
-    def fresh_peak(self) -> int:
-        """Frees what the last call left, starts a new peak, and gives what stays allocated."""
-        gc.collect()
-        if not self.cuda:
-            return 0
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        return torch.cuda.memory_allocated()
-
-    def peak(self) -> int:
-        return torch.cuda.max_memory_allocated() if self.cuda else 0
-
-    def free_and_total(self) -> tuple[int, int]:
-        return torch.cuda.mem_get_info() if self.cuda else (2**40, 2**40)
-
-    def name(self) -> str:
-        return torch.cuda.get_device_name() if self.cuda else "cpu"
-
-
 def pipeline_bytes(pipeline) -> int:
     return sum(t.numel() * t.element_size() for m in pipeline.components.values() if isinstance(m, torch.nn.Module)
                for t in [*m.parameters(), *m.buffers()])
@@ -156,11 +128,12 @@ def reset_caches(pipeline, target: str) -> None:
 
 
 def main() -> None:
-    from spagent_graph.media import read_frames
-    from spagent_graph.metrics import psnr, ssim
     from spagent_graph.tool_adapters.acceleration import Levers
     from spagent_graph.tool_adapters.registry import ToolRegistry
     from spagent_graph.tool_adapters.toolbox import Toolbox
+
+    from spagent_graph.media import read_frames
+    from spagent_graph.metrics import psnr, ssim
 
     started = time.monotonic()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -169,7 +142,8 @@ def main() -> None:
     parser.add_argument("--height", type=int)
     parser.add_argument("--width", type=int)
     parser.add_argument("--steps", type=int, help="Default: the entry's usual steps.")
-    parser.add_argument("--levers", help="JSON: name -> levers (the registry's fields); default: its profiles.")
+    parser.add_argument("--levers", help="JSON (or @FILE holding it): name -> levers (the registry's fields); "
+                        "default: its profiles.")
     parser.add_argument("--extra-levers", help="JSON: more sets to time beside the registry's profiles.")
     parser.add_argument("--no-ablations", action="store_true", help="Leave out the sets less one lever.")
     parser.add_argument("--repeats", type=int, default=3)
@@ -188,6 +162,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/levers"))
     parser.add_argument("--json", type=Path, help="Also write every figure here.")
     parser.add_argument("--device", default="cuda", help="cuda; cpu only to try the script on a tiny model")
+    parser.add_argument("--tiny", action="store_true", help="A library entry's tiny stand-in (tests/tiny_pipelines, "
+                        "float32) instead of its real size, to try the script on a CPU in seconds.")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     torch._dynamo.config.recompile_limit = args.recompile_limit
@@ -200,7 +176,8 @@ def main() -> None:
     else:
         spec = spec.model_copy(update={"model": f"/random/{args.tool}"})
         usual = (spec.usual.frames, spec.usual.height, spec.usual.width)
-    sets, less = lever_sets(spec, args.levers, args.extra_levers, ablations=not args.no_ablations)
+    given, extra = (Path(v[1:]).read_text() if v and v.startswith("@") else v for v in (args.levers, args.extra_levers))
+    sets, less = lever_sets(spec, given, extra, ablations=not args.no_ablations)
     if not sets:
         raise SystemExit(f"{args.tool}: its registry entry has no acceleration profiles; name sets with --levers")
     sets = {"plain": Levers(), **sets}
@@ -212,9 +189,10 @@ def main() -> None:
     toolbox = Toolbox(ToolRegistry({args.tool: spec}), device=args.device)
     tool = toolbox.tool(args.tool)
     import diffusers
+    import transformers
 
-    print(f"device: {device.name()}, torch {torch.__version__}, diffusers {diffusers.__version__}",
-          flush=True)
+    print(f"device: {device.name()}, torch {torch.__version__}, diffusers {diffusers.__version__}, transformers "
+          f"{transformers.__version__}", flush=True)
 
     built = time.perf_counter()
     if args.tool in MODELS:
@@ -224,7 +202,9 @@ def main() -> None:
         from spagent_graph.tool_adapters.diffusers_adapter import _place
 
         # The tool's own placement of a loaded pipeline (VAE tiling and the rest of the entry's `memory`).
-        base = _place(real_size.build(args.tool, device.device), spec.memory, device.device)
+        built_pipeline = (real_size.tiny(args.tool, args.workdir / "tiny", device.device) if args.tiny
+                          else real_size.build(args.tool, device.device))
+        base = _place(built_pipeline, spec.memory, device.device)
     base.set_progress_bar_config(disable=True)
     one_weights = pipeline_bytes(base)
     print(f"built {args.tool} in {time.perf_counter() - built:.1f} s: {one_weights / GiB:.1f} GiB of weights",

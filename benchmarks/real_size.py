@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import contextvars
+import copy
 import functools
 import inspect
 import sys
@@ -566,6 +567,65 @@ def _hunyuanvideo15(pipeline: str, i2v: bool):
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Qwen-Image-2.1 (the first frame of an image-then-video route)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _qwen3_vl_8b(tokenizer):
+    from tiny_pipelines.image_edit import _qwen_token_ids
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+    # Qwen/Qwen3-VL-8B-Instruct's config.json (the pipeline loads the whole model: vision tower, deepstack
+    # mergers and the untied LM head); the special ids are the tiny tokenizer's, whose vocabulary is smaller.
+    ids = _qwen_token_ids(tokenizer)
+    return Qwen3VLForConditionalGeneration(Qwen3VLConfig(
+        text_config=dict(
+            vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
+            num_attention_heads=32, num_key_value_heads=8, head_dim=128, hidden_act="silu",
+            max_position_embeddings=262144, rms_norm_eps=1e-6, attention_bias=False,
+            rope_parameters={"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [24, 20, 20],
+                             "mrope_interleaved": True},
+            bos_token_id=ids["eos_token_id"], eos_token_id=ids["eos_token_id"], pad_token_id=ids["eos_token_id"],
+            tie_word_embeddings=False,
+        ),
+        vision_config=dict(
+            depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16, out_hidden_size=4096,
+            patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=2304,
+            deepstack_visual_indexes=[8, 16, 24], hidden_act="gelu_pytorch_tanh",
+        ),
+        image_token_id=ids["image_token_id"], video_token_id=ids["video_token_id"],
+        vision_start_token_id=ids["vision_start_token_id"], vision_end_token_id=ids["vision_end_token_id"],
+        tie_word_embeddings=False,
+    ))
+
+
+def _qwen_image21(pipeline: str):
+    from diffusers import AutoencoderKLQwenImage21, QwenImage21Transformer2DModel
+    from tiny_pipelines.image_edit import (
+        QWEN_CHAT_TEMPLATE,
+        _qwen_image_processor,
+        _qwen_image_scheduler,
+        _qwen_tokenizer,
+        _video_free_processor_classes,
+    )
+
+    tokenizer = _qwen_tokenizer()
+    processor = _video_free_processor_classes()["Qwen3VLProcessorWithoutVideo"](
+        image_processor=_qwen_image_processor(16, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5]),
+        tokenizer=tokenizer, chat_template=QWEN_CHAT_TEMPLATE,
+    )
+    with _modules():
+        modules = dict(
+            # The classes' defaults are the published checkpoint's (7.12B single-stream DiT; the 16x RGBA VAE).
+            transformer=QwenImage21Transformer2DModel(),
+            vae=AutoencoderKLQwenImage21(),
+            text_encoder=_qwen3_vl_8b(tokenizer),
+        )
+    return _pipeline(pipeline, scheduler=_qwen_image_scheduler(), processor=processor, sample_sigmas=None,
+                     **modules)
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Entry points
 # ----------------------------------------------------------------------------------------------------------
 
@@ -589,6 +649,13 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "hunyuanvideo-1.5-i2v": functools.partial(
         _hunyuanvideo15, "HunyuanVideo15ImageToVideoPipeline", i2v=True
     ),
+}
+
+
+#: Image entries that the two-candidate requests use for route 2's first frame (benchmarks/two_candidates_gpu.py),
+#: built the same way; kept apart from the video entries above, whose list the registry tests pin.
+IMAGE_BUILDERS: dict[str, Callable[[], Any]] = {
+    "qwen-image-2.1": functools.partial(_qwen_image21, "QwenImage21Pipeline"),
 }
 
 
@@ -623,16 +690,23 @@ def build(entry: str, device: str | torch.device = "cuda", dtype: torch.dtype = 
     (`torch_dtype: {vae: float32}`) are cast to it, and the entry's scheduler settings (`components`) replace
     the repo's.
     """
-    import diffusers
-
     spec = _entry(entry)
-    if entry not in BUILDERS:
-        raise KeyError(f"no real-size builder for {entry!r}; there are builders for {', '.join(BUILDERS)}")
+    builders = {**BUILDERS, **IMAGE_BUILDERS}
+    if entry not in builders:
+        raise KeyError(f"no real-size builder for {entry!r}; there are builders for {', '.join(builders)}")
     token = _TARGET.set((torch.device(device), dtype))
     try:
-        pipeline = BUILDERS[entry]()
+        pipeline = builders[entry]()
     finally:
         _TARGET.reset(token)
+    return _as_entry(pipeline, spec)
+
+
+def _as_entry(pipeline: Any, spec: Any) -> Any:
+    """What the tool does to a loaded pipeline of `spec`: eval mode, no progress bar, the dtypes the entry
+    keeps, its scheduler settings, and what diffusers keeps in float32."""
+    import diffusers
+
     pipeline.set_progress_bar_config(disable=True)
     for module in pipeline.components.values():
         if isinstance(module, torch.nn.Module):
@@ -654,6 +728,36 @@ def build(entry: str, device: str | torch.device = "cuda", dtype: torch.dtype = 
         for parameter in kept_in_float32(module):
             parameter.data = parameter.data.float()
     return pipeline
+
+
+def sibling(pipeline: Any, entry: str) -> Any:
+    """The pipeline of `entry` over the modules of `pipeline`, an entry on the same weights (Wan 2.2 TI2V 5B's
+    image-to-video beside its text-to-video, LTX-2's): one copy of each module, as the tool's pool shares them
+    (tool_adapters/sharing.py); its own scheduler, as the entry configures it."""
+    import diffusers
+
+    spec = _entry(entry)
+    cls = getattr(diffusers, spec.pipeline)
+    expected, settings = cls._get_signature_keys(cls)
+    given = {name: module for name, module in pipeline.components.items() if name in expected}
+    given["scheduler"] = copy.deepcopy(pipeline.scheduler)
+    kept = {name: pipeline.config[name] for name in settings if name in pipeline.config}
+    optional = {name: None for name in expected if name not in given and name not in kept}
+    return _as_entry(cls(**{**optional, **given}, **kept), spec)
+
+
+def tiny(entry: str, cache: Path, device: str | torch.device = "cpu") -> Any:
+    """The entry's tiny stand-in (tests/tiny_pipelines; float32, random weights), placed as the entry's
+    `memory` says: the same pipeline class and module layout as the real size, for trying a benchmark on a CPU
+    in seconds (`--tiny`)."""
+    import diffusers
+    from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline
+    from tiny_pipelines import tiny_pipeline_for
+
+    spec = _entry(entry)
+    folder = ensure_demo_pipeline(tiny_pipeline_for(spec.model), cache)
+    pipeline = getattr(diffusers, spec.pipeline).from_pretrained(folder, dtype=torch.float32).to(device)
+    return _as_entry(pipeline, spec.model_copy(update={"torch_dtype": "float32"}))
 
 
 def kept_in_float32(module: Any) -> list[torch.nn.Parameter]:
@@ -680,7 +784,8 @@ def parameter_counts(pipeline) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("entries", nargs="*", default=list(BUILDERS), help="library entries (default: all)")
+    parser.add_argument("entries", nargs="*", default=[*BUILDERS, *IMAGE_BUILDERS],
+                        help="library entries (default: all)")
     parser.add_argument("--device", default="meta")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     args = parser.parse_args()

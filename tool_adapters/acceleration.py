@@ -13,7 +13,10 @@ A registry names, per model family, which of diffusers' levers each profile pull
 
 - `compile`: regional compilation of the denoiser's repeated blocks (`blocks`),
   or of the named submodules inside each block. Compiling whole blocks under a
-  cache hook recompiles at every step, so a cache goes with submodules. A
+  cache hook inside them (TaylorSeer on each block's attn1) recompiles at every
+  step, so such a cache goes with submodules; the "lite" layout, whose hooks
+  skip the blocks themselves and predict the output projection, goes with the
+  blocks compiled (Wan, HunyuanVideo 1.5: measured without recompiles). A
   model that declares no repeated blocks (a UNet) names the classes to compile
   in `blocks` (SVD: `{target: unet, compile: blocks, blocks: [TransformerSpatioTemporalModel]}`).
 - `cache`: one of diffusers' caching hooks (TaylorSeer, Pyramid Attention
@@ -31,12 +34,21 @@ output on the user's own weights (`spagent bench`, recorded in the capability
 store) and passed the fidelity thresholds; a tool never benched uses only the
 levers that keep the math; a tool that failed its bench runs exact. The
 choice and its reason are recorded with every step.
+
+Compiled code is kept on disk: the first compile of a levers set points PyTorch's persistent caches
+(inductor's FX graph cache and autotuning results, and the Triton kernels it builds, under
+`TORCHINDUCTOR_CACHE_DIR`) at the tool's cache folder (`<cache_dir>/torch-compile`), so a restarted
+server or a new `spagent run` process on the same machine finds the kernels compiled and only traces the
+blocks again (`use_compile_cache`). A folder the user set in `TORCHINDUCTOR_CACHE_DIR` is kept.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -53,6 +65,7 @@ __all__ = [
     "Profile",
     "apply_levers",
     "choose_levers",
+    "use_compile_cache",
 ]
 
 Profile = Literal["exact", "balanced", "fast"]
@@ -188,9 +201,34 @@ def choose_levers(
     *,
     min_psnr_db: float,
     min_ssim: float,
+    fits: Callable[[Levers], bool] | None = None,
 ) -> Acceleration:
     """The gate: a lever that changes the math runs only for a tool whose bench passed. A family
-    with no `fast` levers, or whose `fast` cache is not benched, is as fast as its `balanced` ones."""
+    with no `fast` levers, or whose `fast` cache is not benched, is as fast as its `balanced` ones.
+
+    `fits` tells whether a set of levers fits the GPU at the request (memory.levers_fit): a cache
+    keeps tensors between steps (18.7 GiB for TaylorSeer on each block of Wan 2.2 TI2V-5B at 720p), so
+    a profile whose cache would not fit runs without it, as its balanced levers or those that keep
+    the math; compiling costs no memory."""
+    chosen = _gated(tool, acceleration, profile, fidelity, min_psnr_db=min_psnr_db, min_ssim=min_ssim)
+    if fits is None or chosen.levers.cache is None or fits(chosen.levers):
+        return chosen
+    balanced = acceleration.get("balanced")
+    fallback = (balanced if profile == "fast" and balanced is not None and not balanced.changes_math
+                else chosen.levers.keeping_the_math())
+    return Acceleration(profile, fallback, f"its {chosen.levers.cache.kind.replace('_', ' ')} cache would not fit "
+                                           "the GPU at this size, so the levers that keep the math")
+
+
+def _gated(
+    tool: str,
+    acceleration: dict[str, Levers],
+    profile: Profile,
+    fidelity: FidelityRecord | None,
+    *,
+    min_psnr_db: float,
+    min_ssim: float,
+) -> Acceleration:
     wanted = None if profile == "exact" else acceleration.get(profile) or (
         acceleration.get("balanced") if profile == "fast" else None)
     if wanted is None or wanted.is_plain:
@@ -216,10 +254,44 @@ def choose_levers(
                                            f"{fidelity.in_words()}; it runs exact")
 
 
-def apply_levers(pipeline: Any, levers: Levers) -> None:
-    """Pulls `levers` on a freshly loaded pipeline (the pool keeps one object per set of levers)."""
+#: The variable PyTorch's inductor reads its cache folder from (the FX graph and autotune caches; Triton's
+#: kernels go in its `triton` subfolder unless TRITON_CACHE_DIR says otherwise).
+COMPILE_CACHE_VARIABLE = "TORCHINDUCTOR_CACHE_DIR"
+
+
+def use_compile_cache(folder: str | Path) -> Path:
+    """Points PyTorch's persistent compile caches at `folder` for this process, unless the user set another
+    folder in `TORCHINDUCTOR_CACHE_DIR`; the folder in use.
+
+    Inductor's FX graph cache and autotune cache are on by default in PyTorch 2.5 and later, but in a
+    folder under /tmp named by the user, which a container or a reboot loses; here they live with the
+    rest of the tool's cache. A new process then compiles a levers set's blocks from that cache: dynamo
+    traces them again (seconds), inductor and Triton compile nothing. (Importing diffusers already writes
+    inductor's default folder into the variable, so that one counts as unset.)"""
+    current = os.environ.get(COMPILE_CACHE_VARIABLE)
+    if current and Path(current) != _default_compile_cache():
+        return Path(current)
+    folder = Path(folder).expanduser().resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ[COMPILE_CACHE_VARIABLE] = str(folder)
+    return folder
+
+
+def _default_compile_cache() -> Path | None:
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # an older torch, or none: nothing to tell apart
+        return None
+    return Path(os.path.abspath(default_cache_dir()))
+
+
+def apply_levers(pipeline: Any, levers: Levers, *, compile_cache: str | Path | None = None) -> None:
+    """Pulls `levers` on a freshly loaded pipeline (the pool keeps one object per set of levers); where they
+    compile, the compiled code is kept in `compile_cache` (`use_compile_cache`)."""
     if levers.is_plain:
         return
+    if levers.compile != "none" and compile_cache is not None:
+        use_compile_cache(compile_cache)
     target = getattr(pipeline, levers.target, None)
     if target is None:
         raise ValueError(f"the pipeline has no `{levers.target}` to accelerate")

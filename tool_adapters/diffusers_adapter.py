@@ -39,7 +39,10 @@ from .pool import PipelinePool
 from .registry import DEMO_SCHEME, ComponentSpec, MemoryOptions, ToolSpec
 from .sharing import files_identity, remember_encodings
 
-__all__ = ["DiffusersTool", "pick_dtype", "resolve_dtypes"]
+__all__ = ["COMPILE_CACHE_FOLDER", "DiffusersTool", "pick_dtype", "resolve_dtypes"]
+
+#: Under the tool's cache folder: PyTorch's persistent compile caches (acceleration.use_compile_cache).
+COMPILE_CACHE_FOLDER = "torch-compile"
 
 
 
@@ -138,7 +141,7 @@ class DiffusersTool(GenerativeTool):
         pipeline = _place(pipeline, options, device)
         # A shared denoiser was levered by the pipeline that loaded it, with these same levers.
         if not any(name in given for name in _lever_targets(levers)):
-            apply_levers(pipeline, levers)
+            apply_levers(pipeline, levers, compile_cache=self.cache_dir / COMPILE_CACHE_FOLDER)
         return pipeline
 
     def _component_identities(self, model: str, dtype: Any, device: torch.device, options: MemoryOptions,

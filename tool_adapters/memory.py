@@ -89,6 +89,39 @@ tensor comes from the headers, else it is taken as 0.5 GiB (sequential
 offload measured: SD3 2.44, CogVideoX 14.87, SVD 10.75; estimated 2.60, 15.56,
 9.95).
 
+Acceleration profiles (a cache's extra memory)
+----------------------------------------------
+Compiling keeps the math and, measured, no memory (the compiled blocks' peaks were 0-2 GiB *under* the
+plain call's). A cache keeps tensors between steps, on top of the plain peak:
+
+    TaylorSeer            hooked modules x (max_order + 1) factors x branches x tokens x width x factor bytes
+    FasterCache           2 x blocks x branches x tokens x width x 2 bytes   (two past attention outputs)
+    PAB                   1 x blocks x branches x tokens x width x 2 bytes
+    First Block / MagCache 2 x branches x tokens x width x 2 bytes           (two residuals)
+
+where a block output's tokens are the latent positions over the denoiser's patch (plus the text tokens a
+joint-attention block returns with them: CogVideoX's 226), `width` is the block width, and `branches` the
+guidance passes whose activations a cache keeps apart (conditional and unconditional, as one batch or as two
+cache contexts; LTX-2's spatio-temporal guidance is a third). A TaylorSeer pattern that names a module in
+every block (`blocks.N.attn1`) hooks one module per block (two for the generic `.*attn`: self and
+cross attention); one that names the output projection (`proj_out`, the "lite" layout, whose blocks are
+skipped and keep only their output's shape) keeps tensors of the latent's size, which count for nothing
+here. A two-expert model (Wan 2.2 A14B) keeps both experts' caches. The shapes come from each model's
+published config (`DENOISER_SHAPES`, by hub id). Measured on an H200 (random weights at real size, the
+same peaks as above; benchmarks/results/), measured / estimated in GiB, the cache's share in brackets:
+
+    wan22-5b-t2v  TaylorSeer on attn1 (the old fast row)   62.4 / 61.1   (+18.7 / +18.7)
+    wan22-5b-t2v  TaylorSeer lite, +/- compiled blocks     43.7 / 42.3   (+0.0 / 0)
+    ltx-2         TaylorSeer on attn1                       87.4 / 81.0   (+18.0 / +13.5)
+    ltx-2         TaylorSeer lite                           69.4 / 67.5   (+0.0 / 0)
+    cogvideox     TaylorSeer on attn1 (its fast row)        process peaks 70.0 against 62.4 (+7.6 / +7.6)
+    hunyuanvideo-1.5, 33 frames, TaylorSeer lite + compiled blocks   35.2 / 35.2   (+0.0 / 0; H100)
+
+and diffusers' own figure for FasterCache on CogVideoX-5B, 24.4 -> 40.7 GB (+16.3 GB; estimated +18.4 GB).
+tests/unit/test_doctor.py checks each within 10%. `spagent doctor` gives each profile's peak, and a profile
+whose cache would not fit a GPU runs there without it (`profile_fits`; acceleration.choose_levers takes the
+same test as `fits`).
+
 A tool fits a GPU when its need is at most 90% of the GPU's memory: the rest
 is for the CUDA context, the allocator's cache and fragmentation, which
 max_memory_allocated does not see. The verdict is the first of: everything on
@@ -107,12 +140,14 @@ from typing import Literal
 from spagent_graph.errors import ConfigError
 from spagent_graph.principles import output_kind
 
+from .acceleration import Levers
 from .gpus import GiB, Gpu
 from .registry import DEMO_SCHEME, ToolSpec
 from .weights import component_weight_files
 
-__all__ = ["DECODERS", "DECODE_CHUNK_DEFAULTS", "Decoder", "Fit", "FittedSize", "MemoryEstimate", "USABLE_SHARE",
-           "decoder_for", "estimate_memory", "fit_on", "fit_request"]
+__all__ = ["DECODERS", "DECODE_CHUNK_DEFAULTS", "DENOISER_SHAPES", "Decoder", "DenoiserShape", "Fit", "FittedSize",
+           "MemoryEstimate", "USABLE_SHARE", "cache_bytes", "decoder_for", "estimate_memory", "fit_on", "fit_request",
+           "levers_fit", "profile_fits"]
 
 USABLE_SHARE = 0.9  # of a GPU's memory; see the module docstring
 LAYER_ALLOWANCE = GiB // 2  # one layer on the GPU under sequential offload, when the headers are not at hand
@@ -185,6 +220,7 @@ class MemoryEstimate:
     model_offload_peak_bytes: int  # enable_model_cpu_offload
     sequential_offload_peak_bytes: int  # enable_sequential_cpu_offload
     basis: str  # where the parameter counts came from, in words
+    cache_bytes: int = 0  # what the levers' cache keeps between steps, included in peak_bytes
 
 
 @dataclass(frozen=True)
@@ -194,8 +230,10 @@ class _Counts:
     basis: str
 
 
-def estimate_memory(spec: ToolSpec, *, frames: int, height: int, width: int) -> MemoryEstimate | None:
-    """GPU memory of one call at the fitted request; None for tools whose size nothing tells."""
+def estimate_memory(spec: ToolSpec, *, frames: int, height: int, width: int,
+                    levers: Levers | None = None) -> MemoryEstimate | None:
+    """GPU memory of one call at the fitted request, with `levers` pulled (their cache's extra memory; the
+    offloaded fallbacks run without levers); None for tools whose size nothing tells."""
     if spec.adapter != "diffusers" or spec.model.startswith(DEMO_SCHEME):
         return None
     counts = _counts_from_headers(spec) or _counts_from_registry(spec)
@@ -221,13 +259,15 @@ def estimate_memory(spec: ToolSpec, *, frames: int, height: int, width: int) -> 
         model_offload = max(encoders, one_expert + denoise, vae + decode_fallback)
     layer = (counts.largest_tensor * _bytes_per_parameter(spec, "default")
              if counts.largest_tensor is not None else LAYER_ALLOWANCE)
+    cached = cache_bytes(spec, levers, size) if levers is not None else 0
     return MemoryEstimate(
         weights_bytes=int(sum(weights.values())),
         activations_bytes=int(activations),
-        peak_bytes=int(sum(weights.values()) + activations),
+        peak_bytes=int(sum(weights.values()) + activations + cached),
         model_offload_peak_bytes=int(model_offload),
         sequential_offload_peak_bytes=int(max(decode_fallback, denoise) + layer),
         basis=counts.basis,
+        cache_bytes=int(cached),
     )
 
 
@@ -301,6 +341,96 @@ def _safetensors_header(path: Path) -> dict[str, dict]:
         raise ConfigError(f"{path} is not a readable safetensors file ({exc}); download it again.") from exc
     header.pop("__metadata__", None)
     return header
+
+
+@dataclass(frozen=True)
+class DenoiserShape:
+    """What a cache's tensors are made of, from a denoiser's published config."""
+
+    blocks: int  # repeated blocks (a double- and a single-stream stack: the two together)
+    width: int  # a block output's channels
+    frames_per_token: int  # video frames per latent token along time (the first frame kept apart)
+    pixels_per_token: int  # pixels per token along a side (VAE compression x patch)
+    branches: int  # guidance passes whose activations a cache keeps apart
+    text_tokens: int = 0  # text tokens a joint-attention block returns with the video's
+    experts: int = 1  # denoisers with a cache each (Wan 2.2 A14B: 2)
+
+
+_COGVIDEOX_2B = DenoiserShape(30, 1920, 4, 16, 2, text_tokens=226)
+_COGVIDEOX_5B = DenoiserShape(42, 3072, 4, 16, 2, text_tokens=226)
+_WAN_1_3B = DenoiserShape(30, 1536, 4, 16, 2)
+_WAN_14B = DenoiserShape(40, 5120, 4, 16, 2)
+_HUNYUANVIDEO_15 = DenoiserShape(54, 2048, 4, 16, 2)
+#: By hub id: the library's models whose family has a cache, or could.
+DENOISER_SHAPES: dict[str, DenoiserShape] = {
+    "THUDM/CogVideoX-2b": _COGVIDEOX_2B,
+    "THUDM/CogVideoX-5b": _COGVIDEOX_5B,
+    "THUDM/CogVideoX-5b-I2V": _COGVIDEOX_5B,
+    "Wan-AI/Wan2.1-T2V-1.3B-Diffusers": _WAN_1_3B,
+    "Wan-AI/Wan2.1-VACE-1.3B-diffusers": _WAN_1_3B,
+    "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers": _WAN_14B,
+    "Wan-AI/Wan2.1-VACE-14B-diffusers": _WAN_14B,
+    "Wan-AI/Wan2.2-TI2V-5B-Diffusers": DenoiserShape(30, 3072, 4, 32, 2),  # 16x VAE, 2x2 patches
+    "Wan-AI/Wan2.2-T2V-A14B-Diffusers": DenoiserShape(40, 5120, 4, 16, 2, experts=2),
+    "Wan-AI/Wan2.2-I2V-A14B-Diffusers": DenoiserShape(40, 5120, 4, 16, 2, experts=2),
+    "Skywork/SkyReels-V2-T2V-14B-540P-Diffusers": _WAN_14B,
+    "Skywork/SkyReels-V2-I2V-14B-540P-Diffusers": _WAN_14B,
+    "Skywork/SkyReels-V2-DF-1.3B-540P-Diffusers": _WAN_1_3B,
+    # Classifier-free and spatio-temporal guidance: three passes a step.
+    "Lightricks/LTX-2": DenoiserShape(48, 4096, 8, 32, 3),
+    "hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_t2v": _HUNYUANVIDEO_15,
+    "hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_i2v": _HUNYUANVIDEO_15,
+    # 19 double- and 38 single-stream blocks; guidance is distilled into one pass.
+    "black-forest-labs/FLUX.1-dev": DenoiserShape(57, 3072, 1, 16, 1, text_tokens=512),
+    "black-forest-labs/FLUX.1-Kontext-dev": DenoiserShape(57, 3072, 1, 16, 1, text_tokens=512),
+}
+
+
+def cache_bytes(spec: ToolSpec, levers: Levers, size: FittedSize) -> int:
+    """What `levers`' cache keeps between steps at the fitted request (module docstring): 0 without a cache,
+    or for a model whose denoiser's shape is not in `DENOISER_SHAPES`."""
+    cache = levers.cache
+    shape = DENOISER_SHAPES.get(spec.model)
+    if cache is None or shape is None:
+        return 0
+    latent_frames = (size.frames - 1) // shape.frames_per_token + 1 if size.frames > 1 else 1
+    tokens = latent_frames * math.ceil(size.height / shape.pixels_per_token) * math.ceil(
+        size.width / shape.pixels_per_token) + shape.text_tokens
+    one = tokens * shape.width * shape.branches * shape.experts  # one tensor of a block's output, every branch
+    config = cache.config
+    if cache.kind == "taylorseer":
+        if config.get("use_lite_mode"):
+            return 0
+        patterns = config.get("cache_identifiers") or [r"^blocks.*attn", r"^transformer_blocks.*attn"]
+        per_block = max((_modules_per_block(pattern) for pattern in patterns), default=0)
+        factor_bytes = 4 if config.get("taylor_factors_dtype") == "float32" else 2
+        return int(shape.blocks * per_block * (config.get("max_order", 1) + 1) * one * factor_bytes)
+    if cache.kind == "faster_cache":
+        return int(2 * shape.blocks * one * 2)
+    if cache.kind == "pyramid_attention_broadcast":
+        return int(shape.blocks * one * 2)
+    return int(2 * one * 2)  # first_block_cache, mag_cache
+
+
+def _modules_per_block(pattern: str) -> int:
+    """How many modules of each block a TaylorSeer cache pattern hooks: none for one outside the blocks
+    (the output projection), two for a generic `.*attn` (self and cross attention), else one."""
+    if "block" not in pattern:
+        return 0
+    return 2 if pattern.rstrip("$").endswith(".*attn") else 1
+
+
+def levers_fit(spec: ToolSpec, levers: Levers, gpu: Gpu, *, frames: int, height: int, width: int) -> bool:
+    """Whether the tool with `levers` pulled, everything on the GPU as levered pipelines run, needs at most
+    USABLE_SHARE of `gpu` (True where nothing tells its size)."""
+    memory = estimate_memory(spec, frames=frames, height=height, width=width, levers=levers)
+    return memory is None or memory.peak_bytes <= USABLE_SHARE * gpu.total_bytes
+
+
+def profile_fits(spec: ToolSpec, profile: str, gpu: Gpu, *, frames: int, height: int, width: int) -> bool:
+    """Whether the profile's levers (the registry's, cache included) fit `gpu` at the request."""
+    levers = spec.acceleration.get(profile) or (spec.acceleration.get("balanced") if profile == "fast" else None)
+    return levers is None or levers_fit(spec, levers, gpu, frames=frames, height=height, width=width)
 
 
 Verdict = Literal["fits", "fits with model offload", "fits with sequential offload", "does not fit"]

@@ -3,18 +3,29 @@
 It prints, for each tool, whether its weights are on this machine (the
 checks of `tool_adapters/weights.py`), how much GPU memory it needs at the
 request (the estimate of `tool_adapters/memory.py`, whose docstring gives
-the formula and the measurements behind it) and a verdict for each GPU
-(`tool_adapters/gpus.py`), then the commands that fetch what is missing.
+the formula and the measurements behind it), plainly and under its `fast`
+profile where that adds a cache, and a verdict for each GPU
+(`tool_adapters/gpus.py`), then the GPUs on which a profile's cache would
+not fit (the tool runs that profile there without it) and the commands that
+fetch what is missing.
 `python -m spagent_graph.apps.doctor` prints docs/library.md's table of the library.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..tool_adapters.gpus import GiB, Gpu
-from ..tool_adapters.memory import USABLE_SHARE, Fit, FittedSize, MemoryEstimate, estimate_memory, fit_on, fit_request
+from ..tool_adapters.memory import (
+    USABLE_SHARE,
+    Fit,
+    FittedSize,
+    MemoryEstimate,
+    estimate_memory,
+    fit_on,
+    fit_request,
+)
 from ..tool_adapters.registry import ToolSpec
 from ..tool_adapters.weights import WeightsCheck, check_weights
 
@@ -28,6 +39,13 @@ class Readiness:
     memory: MemoryEstimate | None
     fits: list[Fit]
     size: FittedSize | None = None  # the request as this tool runs it
+    # Per accelerated profile whose levers add a cache: the estimate with them pulled (the plain one is `memory`).
+    profiles: dict[str, MemoryEstimate] = field(default_factory=dict)
+
+    def cache_fits(self, profile: str, gpu: Gpu) -> bool:
+        """Whether `profile`'s levers, cache included, fit `gpu` with everything on it, as levered pipelines run."""
+        memory = self.profiles.get(profile)
+        return memory is None or memory.peak_bytes <= USABLE_SHARE * gpu.total_bytes
 
     @property
     def ready(self) -> bool:
@@ -40,12 +58,17 @@ def readiness(specs: Iterable[ToolSpec], *, frames: int, height: int, width: int
     rows = []
     for spec in specs:
         memory = estimate_memory(spec, frames=frames, height=height, width=width)
+        profiles = {}
+        for profile, levers in spec.acceleration.items():
+            if memory is not None and levers.cache is not None:
+                profiles[profile] = estimate_memory(spec, frames=frames, height=height, width=width, levers=levers)
         rows.append(Readiness(
             spec=spec,
             weights=check_weights(spec),
             memory=memory,
             fits=[fit_on(memory, gpu) for gpu in gpus] if memory else [],
             size=fit_request(spec, frames=frames, height=height, width=width),
+            profiles=profiles,
         ))
     return rows
 
@@ -56,8 +79,8 @@ _SHORT_VERDICT = {"fits": "fits", "fits with model offload": "model offload",
 
 def format_readiness(rows: list[Readiness], gpus: list[Gpu]) -> str:
     """A table, one line per tool, then what to run for the missing weights."""
-    header = ["tool", "task", "weights", "size (frames x WxH)", "weights GiB", "peak GiB", "model offload GiB",
-              "sequential GiB"]
+    header = ["tool", "task", "weights", "size (frames x WxH)", "weights GiB", "peak GiB", "fast GiB",
+              "model offload GiB", "sequential GiB"]
     header += [f"GPU {gpu.label}" for gpu in gpus]
     table = [_table_row(row) for row in rows]
     lines = [_render(header, table), ""]
@@ -68,6 +91,8 @@ def format_readiness(rows: list[Readiness], gpus: list[Gpu]) -> str:
                      "offload is the fallback it would use.")
     else:
         lines.append("No CUDA GPU is visible here: the estimates are for a CUDA GPU.")
+    lines.append("fast GiB: the peak with the fast profile's cache (what it keeps between steps); - where it adds none.")
+    lines += _cache_lines(rows)
     lines += _fetch_lines(rows)
     return "\n".join(lines)
 
@@ -80,10 +105,11 @@ def _table_row(row: Readiness) -> list[str]:
     memory = row.memory
     cells = [row.spec.name, row.spec.task, "present" if row.weights.present else "missing", str(row.size or "-")]
     if memory is None:
-        cells += ["-"] * 4
+        cells += ["-"] * 5
     else:
-        cells += [_gib(memory.weights_bytes), _gib(memory.peak_bytes), _gib(memory.model_offload_peak_bytes),
-                  _gib(memory.sequential_offload_peak_bytes)]
+        fast = row.profiles.get("fast")
+        cells += [_gib(memory.weights_bytes), _gib(memory.peak_bytes), _gib(fast.peak_bytes) if fast else "-",
+                  _gib(memory.model_offload_peak_bytes), _gib(memory.sequential_offload_peak_bytes)]
     return cells + [_SHORT_VERDICT[fit.verdict] for fit in row.fits]
 
 
@@ -92,6 +118,21 @@ def _render(header: list[str], rows: list[list[str]]) -> str:
     rows = [row + ["-"] * (width - len(row)) for row in rows]  # tools with no estimate have no verdicts
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [header, *rows])
+
+
+def _cache_lines(rows: list[Readiness]) -> list[str]:
+    """The GPUs that fit a tool but not a profile's cache: there the profile runs without it."""
+    lines = []
+    for row in rows:
+        for fit in row.fits:
+            if fit.verdict != "fits":
+                continue  # offloaded, a tool runs without levers anyway
+            for profile, memory in row.profiles.items():
+                if not row.cache_fits(profile, fit.gpu):
+                    lines.append(f"  {row.spec.name} on GPU {fit.gpu.label}: {profile}'s cache (+{_gib(memory.cache_bytes)} "
+                                 f"GiB, {_gib(memory.peak_bytes)} GiB in all) would not fit; {profile} runs there "
+                                 "without it")
+    return ["", "A profile's cache that would not fit a GPU is left out there:", *lines] if lines else []
 
 
 def _fetch_lines(rows: list[Readiness]) -> list[str]:

@@ -6,6 +6,7 @@ The tiny CogVideoX is the library entry with its weights swapped for a random bu
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,14 @@ import pytest
 from spagent_graph.capability_store import CapabilityStore, FidelityRecord
 from spagent_graph.errors import ConfigError
 from spagent_graph.media import read_frames
-from spagent_graph.tool_adapters.acceleration import CacheLever, Levers, apply_levers, choose_levers
+from spagent_graph.tool_adapters.acceleration import (
+    COMPILE_CACHE_VARIABLE,
+    CacheLever,
+    Levers,
+    apply_levers,
+    choose_levers,
+    use_compile_cache,
+)
 from spagent_graph.context import Context
 from spagent_graph.services import Services
 from spagent_graph.tool_adapters.registry import ToolRegistry, UsualSize
@@ -109,6 +117,13 @@ def test_an_unknown_family_is_named(tmp_path: Path):
 # On a real (tiny) pipeline ---------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def own_compile_cache(monkeypatch: pytest.MonkeyPatch):
+    """A tool that compiles points PyTorch's compile cache at its cache folder for the whole process: each test
+    here starts with the variable unset and leaves it as it found it."""
+    monkeypatch.delenv(COMPILE_CACHE_VARIABLE, raising=False)
+
+
 @pytest.fixture(scope="module")
 def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("tiny-acceleration")
@@ -187,6 +202,80 @@ def test_services_warm_the_tools_the_settings_name(tiny_cache: Path, tmp_path: P
     assert list(seconds) == ["cogvideox"]
     assert "warm-up of no-such-tool failed" in caplog.text and "warm-up of cogvideox:" in caplog.text
     assert toolbox.pool.resident_keys() == ["cogvideox"]  # exact: loaded, nothing to compile
+
+
+def test_compiled_code_is_kept_in_the_tools_cache_folder(tiny_cache: Path, tmp_path: Path):
+    spec = tiny_spec("cogvideox", tiny_cache)
+    tool = Toolbox(ToolRegistry({"cogvideox": spec}), device="cpu", cache_dir=tmp_path / "cache").tool("cogvideox")
+    tool.pipeline()  # the plain pipeline compiles nothing: the variable stays unset
+    assert COMPILE_CACHE_VARIABLE not in os.environ
+    tool.pipeline(Levers(compile="blocks"))
+    folder = tmp_path / "cache" / "torch-compile"
+    assert os.environ[COMPILE_CACHE_VARIABLE] == str(folder.resolve()) and folder.is_dir()
+
+
+def test_the_compile_cache_folder_is_set_once_and_a_users_own_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    # Importing diffusers writes inductor's default folder into the variable: that one counts as unset.
+    monkeypatch.setenv(COMPILE_CACHE_VARIABLE, os.path.abspath(default_cache_dir()))
+    assert use_compile_cache(tmp_path / "ours") == (tmp_path / "ours").resolve()
+    assert use_compile_cache(tmp_path / "another") == (tmp_path / "ours").resolve()  # the first one stays
+    monkeypatch.setenv(COMPILE_CACHE_VARIABLE, str(tmp_path / "users"))
+    assert use_compile_cache(tmp_path / "ours") == tmp_path / "users"
+    assert os.environ[COMPILE_CACHE_VARIABLE] == str(tmp_path / "users")
+
+
+def test_the_compile_cache_serves_a_new_compile_of_the_same_code(tmp_path: Path):
+    """What a new process finds: inductor's FX graph cache in the folder, hit when the same graph compiles again
+    (here in one process, with the in-memory caches cleared; the GPU run is benchmarks/compile_cache_gpu.py)."""
+    import torch
+    from torch._dynamo.utils import counters
+
+    use_compile_cache(tmp_path / "torch-compile")
+    torch._dynamo.reset()
+    counters.clear()
+    module = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.GELU())
+    inputs = torch.randn(4, 8)
+    expected = module(inputs)
+    compiled = torch.compile(module)
+    assert torch.allclose(compiled(inputs), expected, atol=1e-5)
+    assert counters["inductor"]["fxgraph_cache_miss"] >= 1
+    assert any((tmp_path / "torch-compile").rglob("*")), "nothing was written to the tool's cache folder"
+    torch._dynamo.reset()  # a fresh dynamo, as in a new process; the files stay
+    counters.clear()
+    assert torch.allclose(torch.compile(module)(inputs), expected, atol=1e-5)
+    assert counters["inductor"]["fxgraph_cache_hit"] >= 1
+
+
+# A cache's memory ----------------------------------------------------------------------------
+
+
+def test_a_cache_that_would_not_fit_the_gpu_is_left_out():
+    record = bench(FAST)  # benched and passed: only the memory stands in the way
+    chosen = choose_levers("cogvideox", COGVIDEOX.acceleration, "fast", record, min_psnr_db=30, min_ssim=0.9,
+                           fits=lambda levers: levers.cache is None)
+    assert chosen.levers == COGVIDEOX.acceleration["balanced"] and chosen.profile == "fast"
+    assert chosen.reason == "its taylorseer cache would not fit the GPU at this size, so the levers that keep the math"
+    fitting = choose_levers("cogvideox", COGVIDEOX.acceleration, "fast", record, min_psnr_db=30, min_ssim=0.9,
+                            fits=lambda levers: True)
+    assert fitting.levers == FAST and fitting.reason.startswith("benched")
+    # Without balanced levers, the fast set keeps what keeps the math (its compiled submodules).
+    alone = choose_levers("cogvideox", {"fast": FAST}, "fast", record, min_psnr_db=30, min_ssim=0.9,
+                          fits=lambda levers: levers.cache is None)
+    assert alone.levers == FAST.keeping_the_math()
+
+
+def test_the_measured_families_name_their_levers():
+    hunyuan = LIBRARY.get("hunyuanvideo-1.5").acceleration
+    assert hunyuan == LIBRARY.get("hunyuanvideo-1.5-i2v").acceleration
+    assert hunyuan["balanced"] == Levers(compile="blocks")
+    fast = hunyuan["fast"]
+    assert fast.compile == "blocks" and fast.cache.kind == "taylorseer"
+    assert fast.cache.config["skip_predict_identifiers"] == [r"transformer_blocks\.\d+"]
+    assert fast.cache.config["cache_identifiers"] == ["proj_out"]
+    wan = LIBRARY.get("wan22-5b-t2v").acceleration["fast"]
+    assert wan.compile == "blocks" and wan.cache.config["cache_identifiers"] == ["proj_out"]
 
 
 def test_apply_levers_names_a_missing_target():

@@ -23,7 +23,16 @@ from spagent_graph.apps.doctor import Readiness, format_readiness, readiness
 from spagent_graph.errors import ConfigError, MissingWeightsError
 from spagent_graph.tool_adapters import memory, weights
 from spagent_graph.tool_adapters.gpus import GiB, Gpu, parse_gpu_sizes, visible_gpus
-from spagent_graph.tool_adapters.memory import MemoryEstimate, estimate_memory, fit_on, fit_request
+from spagent_graph.tool_adapters.acceleration import Levers
+from spagent_graph.tool_adapters.memory import (
+    MemoryEstimate,
+    cache_bytes,
+    estimate_memory,
+    fit_on,
+    fit_request,
+    levers_fit,
+    profile_fits,
+)
 from spagent_graph.tool_adapters.weights import check_weights, require_weights
 from spagent_graph.tool_adapters.demo_pipelines import DEMO_PIPELINES, build_demo_pipeline
 from spagent_graph.tool_adapters.registry import ToolRegistry, ToolSpec
@@ -512,3 +521,104 @@ def test_the_docs_table_of_the_library_is_current():
     readme = (Path(__file__).parents[2] / "docs" / "library.md").read_text()
     shown = readme.split("<!-- library table -->\n", 1)[1].split("<!-- end of library table -->", 1)[0]
     assert shown == doctor.library_table(LIBRARY), "run `python -m spagent_graph.apps.doctor` and paste its table"
+
+
+# Acceleration profiles: a cache's extra memory ------------------------------------------------------------
+
+
+def attn1_taylorseer(blocks: str) -> Levers:
+    """TaylorSeer on each block's self-attention, as the wan and ltx-2 fast rows were before the lite layout."""
+    return Levers.model_validate({"cache": {"kind": "taylorseer", "config": {
+        "cache_interval": 5, "disable_cache_before_step": 3, "max_order": 1,
+        "cache_identifiers": [rf"{blocks}\.\d+\.attn1"], "taylor_factors_dtype": "bfloat16"}}})
+
+
+@pytest.mark.parametrize(
+    "name, levers, frames, measured_gib",
+    [  # one deployment's peak with the levers pulled, decode included, random weights at real size on a GPU
+        # benchmarks/results/levers_gpu_wan22_ltx2_h200.md (complete calls, H200)
+        ("wan22-5b-t2v", attn1_taylorseer("blocks"), None, 62.4),
+        ("ltx-2", attn1_taylorseer("transformer_blocks"), None, 87.4),
+        ("ltx-2", "fast", None, 69.4),
+        # benchmarks/results/two_candidates_wan22_h200.md: the request's Wan calls peaked 0.3 GiB above the plain
+        # call's (21.3 against 21.0 GiB above what was resident), whose peak alone is 43.7 GiB
+        ("wan22-5b-t2v", "fast", None, 44.0),
+        # benchmarks/results/levers_gpu_hunyuanvideo15_h100.md: complete calls at 33 frames (H100)
+        ("hunyuanvideo-1.5", "fast", 33, 35.24),
+        ("hunyuanvideo-1.5", "balanced", 33, 35.24),
+    ],
+)
+def test_each_profiles_estimate_is_within_ten_percent_of_its_measured_peak(name, levers, frames, measured_gib):
+    spec = LIBRARY.get(name)
+    chosen = spec.acceleration[levers] if isinstance(levers, str) else levers
+    usual = spec.usual
+    estimate = estimate_memory(spec, frames=frames or usual.frames, height=usual.height, width=usual.width,
+                               levers=chosen)
+    assert estimate.peak_bytes / GiB == pytest.approx(measured_gib, rel=0.10)
+    plain = estimate_memory(spec, frames=frames or usual.frames, height=usual.height, width=usual.width)
+    assert estimate.peak_bytes == plain.peak_bytes + estimate.cache_bytes
+
+
+def test_a_taylorseer_cache_keeps_two_factors_of_each_hooked_output_per_guidance_branch():
+    # CogVideoX-2B's fast row at 49 x 720x480: the request's peaks were 70.0 GiB with it against 62.4 without
+    # (benchmarks/results/two_candidates_h200.md): 7.6 GiB for 30 blocks x 2 factors x a batch of 2 x 17,776 tokens
+    # (the video's 17,550 and the 226 of the text its joint attention returns too) x 1,920 channels in bf16.
+    spec = LIBRARY.get("cogvideox")
+    size = fit_request(spec, frames=49, height=480, width=720)
+    assert cache_bytes(spec, spec.acceleration["fast"], size) / GiB == pytest.approx(7.6, rel=0.10)
+    assert cache_bytes(spec, spec.acceleration["fast"], size) == 30 * 2 * 2 * (13 * 30 * 45 + 226) * 1920 * 2
+    # The lite layout keeps only the output projection's few channels; compiling keeps nothing.
+    wan = LIBRARY.get("wan22-5b-t2v")
+    usual = fit_request(wan, frames=121, height=704, width=1280)
+    assert cache_bytes(wan, wan.acceleration["fast"], usual) == 0
+    assert cache_bytes(wan, wan.acceleration["balanced"], usual) == 0
+    assert cache_bytes(wan, attn1_taylorseer("blocks"), usual) == 30 * 2 * 2 * 31 * 22 * 40 * 3072 * 2
+    # A model whose denoiser's shape is unknown adds nothing it cannot tell.
+    assert cache_bytes(LIBRARY.get("sd3"), attn1_taylorseer("transformer_blocks"), usual) == 0
+
+
+def test_other_caches_are_counted_from_the_same_shapes():
+    spec = LIBRARY.get("cogvideox")
+    size = fit_request(spec, frames=49, height=480, width=720)
+    one = 2 * (13 * 30 * 45 + 226) * 1920 * 2  # one block output, both branches, bf16
+    kinds = {kind: cache_bytes(spec, Levers.model_validate({"cache": {"kind": kind}}), size)
+             for kind in ("faster_cache", "pyramid_attention_broadcast", "first_block_cache", "mag_cache")}
+    assert kinds == {"faster_cache": 2 * 30 * one, "pyramid_attention_broadcast": 30 * one,
+                     "first_block_cache": 2 * one, "mag_cache": 2 * one}
+
+
+def test_a_profile_whose_cache_would_not_fit_a_gpu_is_not_chosen_there():
+    # Wan 2.2 TI2V-5B at 121 x 1280x704: 42.3 GiB plainly, 61.1 with TaylorSeer on each block's attn1.
+    spec = LIBRARY.get("wan22-5b-t2v")
+    heavy = spec.model_copy(update={"acceleration": {**spec.acceleration, "fast": attn1_taylorseer("blocks")}})
+    size = dict(frames=121, height=704, width=1280)
+    gpus = parse_gpu_sizes("56,80")  # 50.4 and 72 GiB usable
+    assert [profile_fits(heavy, "fast", gpu, **size) for gpu in gpus] == [False, True]
+    assert [profile_fits(heavy, "balanced", gpu, **size) for gpu in gpus] == [True, True]
+    assert profile_fits(spec, "fast", gpus[0], **size)  # the registry's lite layout costs no memory
+    chosen = choose_under(heavy, gpus[0], size)
+    assert chosen.levers == spec.acceleration["balanced"] and "would not fit the GPU" in chosen.reason
+    assert choose_under(heavy, gpus[1], size).levers == heavy.acceleration["fast"]
+
+    rows = readiness([heavy, spec], gpus=gpus, **size)
+    assert rows[0].profiles["fast"].cache_bytes / GiB == pytest.approx(18.7, abs=0.1)
+    assert not rows[0].cache_fits("fast", gpus[0]) and rows[0].cache_fits("fast", gpus[1])
+    text = format_readiness(rows, gpus)
+    lines = text.splitlines()
+    assert "fast GiB" in lines[0]
+    first = next(line for line in lines if line.startswith("wan22-5b-t2v"))
+    assert f"{rows[0].memory.peak_bytes / GiB:.1f}" in first and "61.1" in first and first.endswith("fits")
+    assert ("  wan22-5b-t2v on GPU simulated 56 GiB: fast's cache (+18.7 GiB, 61.1 GiB in all) would not fit; "
+            "fast runs there without it") in lines
+    assert not any("on GPU simulated 80 GiB" in line for line in lines)
+
+
+def choose_under(spec: ToolSpec, gpu: Gpu, size: dict):
+    from spagent_graph.capability_store import FidelityRecord
+    from spagent_graph.tool_adapters.acceleration import choose_levers
+
+    fast = spec.acceleration["fast"]
+    record = FidelityRecord(tool=spec.name, profile="fast", levers=fast.key(), speedup=1.4, psnr_db=36.0,
+                            ssim=0.98, probes=3, measured_at="2026-12-05T00:00:00+00:00")
+    return choose_levers(spec.name, spec.acceleration, "fast", record, min_psnr_db=30, min_ssim=0.9,
+                         fits=lambda levers: levers_fit(spec, levers, gpu, **size))
