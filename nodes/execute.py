@@ -83,7 +83,8 @@ def execute_route(state: RouteState, runtime: Runtime[Context], services: Servic
         "fps": options.fps, "num_inference_steps": options.num_inference_steps, "seed": job.seed,
     }
     # Each tool's levers under the run's profile, gated by its bench in the store.
-    accelerations = {c.tool: services.acceleration(toolbox.registry.get(c.tool), context)
+    size = (options.num_frames, options.height, options.width)
+    accelerations = {c.tool: services.acceleration(toolbox.registry.get(c.tool), context, size)
                      for c in job.choices}
     levers = {tool: acceleration.levers for tool, acceleration in accelerations.items()}
     config = merge_configs(ensure_config(), {"configurable": {"progress": report, "levers": levers}})

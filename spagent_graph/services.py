@@ -218,15 +218,26 @@ class Services:
 
         return self._cached(key, build)
 
-    def acceleration(self, spec: ToolSpec, context: Context) -> Acceleration:
+    def acceleration(self, spec: ToolSpec, context: Context, size: tuple[int, int, int] | None = None) -> Acceleration:
         """The levers `spec`'s tool pulls under the run's profile (tool_adapters/acceleration.py), as its
-        recorded bench allows."""
+        recorded bench allows, and, given the request's `size` (frames, height, width), as the GPU it runs
+        on has room for: a cache that would not fit is left out rather than run out of memory."""
         from spagent_graph.tool_adapters.acceleration import choose_levers
+        from spagent_graph.tool_adapters.gpus import gpu_for_device
+        from spagent_graph.tool_adapters.memory import levers_fit
 
         profile = context.acceleration
         bench = self.store(context).fidelity(spec.name, profile) if profile != "exact" and spec.acceleration else None
+        fits = None
+        if size is not None and profile != "exact" and spec.acceleration:
+            gpu = gpu_for_device(context.device)
+            if gpu is not None:
+                frames, height, width = size
+
+                def fits(levers):
+                    return levers_fit(spec, levers, gpu, frames=frames, height=height, width=width)
         return choose_levers(spec.name, spec.acceleration, profile, bench, min_psnr_db=context.fidelity_min_psnr_db,
-                             min_ssim=context.fidelity_min_ssim)
+                             min_ssim=context.fidelity_min_ssim, fits=fits)
 
     def warm_up(self, tools: Iterable[str], context: Context | None = None) -> dict[str, float]:
         """Loads `tools` and compiles what their levers compile under the context's acceleration profile
@@ -238,7 +249,9 @@ class Services:
         seconds = {}
         for name in tools:
             try:
-                seconds[name] = toolbox.tool(name).warm_up(self.acceleration(toolbox.registry.get(name), context).levers)
+                spec = toolbox.registry.get(name)
+                usual = (spec.usual.frames, spec.usual.height, spec.usual.width) if spec.usual else None
+                seconds[name] = toolbox.tool(name).warm_up(self.acceleration(spec, context, usual).levers)
             except Exception as error:  # noqa: BLE001 - a warm-up only saves time; the run reports failures
                 _log.warning("warm-up of %s failed: %s", name, error)
                 continue

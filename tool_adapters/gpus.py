@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["GiB", "Gpu", "parse_gpu_sizes", "visible_gpus"]
+__all__ = ["GiB", "Gpu", "gpu_for_device", "parse_gpu_sizes", "visible_gpus"]
 
 GiB = 2**30
 
@@ -33,6 +33,22 @@ def visible_gpus() -> list[Gpu]:
         Gpu(name=torch.cuda.get_device_name(i), total_bytes=torch.cuda.get_device_properties(i).total_memory, index=i)
         for i in range(torch.cuda.device_count())
     ]
+
+
+def gpu_for_device(device: str) -> Gpu | None:
+    """The GPU a `device` setting runs tools on, if any: under "auto" the largest one torch sees, as the
+    pipeline pool places a model where most memory is free and that is usually the largest when idle."""
+    if not (device == "auto" or device.startswith("cuda")):
+        return None
+    gpus = visible_gpus()
+    if not gpus:
+        return None
+    if device == "auto":
+        return max(gpus, key=lambda gpu: gpu.total_bytes)
+    import torch
+
+    index = torch.device(device).index
+    return gpus[index if index is not None else torch.cuda.current_device()]
 
 
 _UNITS = {"": GiB, "gib": GiB, "gb": 10**9, "mib": 2**20, "mb": 10**6, "tib": 2**40, "tb": 10**12}

@@ -622,3 +622,40 @@ def choose_under(spec: ToolSpec, gpu: Gpu, size: dict):
                             ssim=0.98, probes=3, measured_at="2026-12-05T00:00:00+00:00")
     return choose_levers(spec.name, spec.acceleration, "fast", record, min_psnr_db=30, min_ssim=0.9,
                          fits=lambda levers: levers_fit(spec, levers, gpu, **size))
+
+
+def test_a_run_leaves_out_a_cache_its_gpu_has_no_room_for(monkeypatch, tmp_path: Path):
+    # What execute_route asks for: the levers of a tool at the request's size on the GPU `device` names.
+    from spagent_graph.capability_store import CapabilityStore, FidelityRecord
+    from spagent_graph.context import Context
+    from spagent_graph.services import Services
+    from spagent_graph.tool_adapters import gpus as gpu_module
+    from spagent_graph.tool_adapters.toolbox import Toolbox
+
+    spec = LIBRARY.get("wan22-5b-t2v")
+    heavy = spec.model_copy(update={"acceleration": {**spec.acceleration, "fast": attn1_taylorseer("blocks")}})
+    store = CapabilityStore(tmp_path / "store.sqlite")
+    store.record_fidelity(FidelityRecord(tool=heavy.name, profile="fast", levers=heavy.acceleration["fast"].key(),
+                                         speedup=1.4, psnr_db=36.0, ssim=0.98, probes=3,
+                                         measured_at="2026-12-05T00:00:00+00:00"))
+    services = Services(toolbox=Toolbox(ToolRegistry({heavy.name: heavy}), device="cpu", cache_dir=tmp_path),
+                        store=store)
+    context = Context(acceleration="fast", device="cuda:1", cache_dir=str(tmp_path))
+    usual = (121, 704, 1280)
+    gib56, gib80 = (Gpu(name=f"simulated {size} GiB", total_bytes=size * GiB) for size in (56, 80))
+
+    def cards(*sizes: Gpu) -> None:
+        monkeypatch.setattr(gpu_module, "visible_gpus",
+                            lambda: [Gpu(card.name, card.total_bytes, index) for index, card in enumerate(sizes)])
+
+    cards(gib56, gib80)  # cuda:1 has 72 GiB usable: the cache's 61.1 GiB in all fit
+    assert services.acceleration(heavy, context, usual).levers == heavy.acceleration["fast"]
+    cards(gib80, gib56)  # 50.4 GiB usable: not
+    chosen = services.acceleration(heavy, context, usual)
+    assert chosen.levers == heavy.acceleration["balanced"] and "would not fit the GPU" in chosen.reason
+    auto = context.model_copy(update={"device": "auto"})  # auto: the largest card
+    assert services.acceleration(heavy, auto, usual).levers == heavy.acceleration["fast"]
+    # Without a size, or on the CPU, nothing is known to fit or not: the bench alone decides.
+    assert services.acceleration(heavy, context).levers == heavy.acceleration["fast"]
+    on_cpu = Context(acceleration="fast", device="cpu", cache_dir=str(tmp_path))
+    assert services.acceleration(heavy, on_cpu, usual).levers == heavy.acceleration["fast"]
