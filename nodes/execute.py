@@ -22,7 +22,7 @@ import av
 from spagent_graph.artifacts import step_key
 from spagent_graph.manifest import MANIFEST_TAG, MediaManifest, StepManifest, ToolRecord, environment, file_sha256
 from spagent_graph.media import tag_media
-from spagent_graph.tool_adapters.acceleration import Levers
+from spagent_graph.tool_adapters.acceleration import Acceleration
 from spagent_graph.context import Context
 from spagent_graph.services import Services
 from spagent_graph.errors import SpagentError
@@ -113,7 +113,7 @@ def execute_route(state: RouteState, runtime: Runtime[Context], services: Servic
                 return {**finished, "resumed": True}
             with services.gpu_turn(runtime):  # served: callers take turns on the GPU
                 message = tool.invoke(call, config=config)
-            made = recorded_step(message, call, record, key, acceleration.levers, run_dir, tool)
+            made = recorded_step(message, call, record, key, acceleration, run_dir, tool)
             manifest = MediaManifest(run_id=state["run_id"], environment=environment(), inputs=run_inputs,
                                      steps=[*(s.manifest for s in steps if s.manifest is not None), made])
             made = tagged(Path(message.content), manifest, made)
@@ -145,7 +145,7 @@ def execute_route(state: RouteState, runtime: Runtime[Context], services: Servic
     return {"candidates": [candidate]}
 
 
-def recorded_step(message: Any, call: dict, record: dict, key: str, levers: Levers, run_dir: Path,
+def recorded_step(message: Any, call: dict, record: dict, key: str, acceleration: Acceleration, run_dir: Path,
                   tool: Any) -> StepManifest:
     """What made a step's file, for the run's manifest: the tool's own account of itself (a tool of
     another process, Ray's, may give none: then its registry entry) and the call as it ran."""
@@ -158,8 +158,10 @@ def recorded_step(message: Any, call: dict, record: dict, key: str, levers: Leve
     return StepManifest(key=key, index=record["index"], task=record["task"], tool=record["tool"],
                         prompt=record["inputs"].get("prompt", ""), inputs=inputs,
                         options={k: v for k, v in options.items() if k not in ("prompt", "image", "video")},
-                        levers=levers.model_dump(mode="json", exclude_defaults=True),
-                        acceleration=record["acceleration"], made_with=made_with,
+                        levers=acceleration.levers.model_dump(mode="json", exclude_defaults=True),
+                        acceleration=record["acceleration"],
+                        bench=acceleration.bench.model_dump(mode="json") if acceleration.bench else None,
+                        made_with=made_with,
                         output=_relative(Path(message.content), run_dir))
 
 

@@ -119,6 +119,8 @@ class StepManifest(_Record):
     options: dict[str, Any] = Field(description="Every generation option after fitting, the seed among them.")
     levers: dict[str, Any] = Field(default_factory=dict, description="The levers of the run's profile.")
     acceleration: str | None = Field(None, description="The levers in words and why, with the bench they rest on.")
+    bench: dict[str, Any] | None = Field(None, description="The capability store's bench of the tool's profile that "
+                                         "let its levers run (or made it run exact), as recorded.")
     made_with: ToolRecord
     output: str = Field(description="The file it wrote, relative to the run's folder.")
     output_sha256: str | None = Field(None, description="Of the file as written, its manifest included.")

@@ -191,6 +191,7 @@ class Acceleration:
     profile: Profile
     levers: Levers
     reason: str
+    bench: FidelityRecord | None = None  # the bench the decision rests on, where one was read
 
 
 def choose_levers(
@@ -217,7 +218,7 @@ def choose_levers(
     fallback = (balanced if profile == "fast" and balanced is not None and not balanced.changes_math
                 else chosen.levers.keeping_the_math())
     return Acceleration(profile, fallback, f"its {chosen.levers.cache.kind.replace('_', ' ')} cache would not fit "
-                                           "the GPU at this size, so the levers that keep the math")
+                                           "the GPU at this size, so the levers that keep the math", chosen.bench)
 
 
 def _gated(
@@ -248,10 +249,10 @@ def _gated(
         return Acceleration(profile, wanted.keeping_the_math(), f"its cache is {why} on these weights ({bench} "
                                                                 "measures it), so only the levers that keep the math")
     if fidelity.passes(min_psnr_db, min_ssim):
-        return Acceleration(profile, wanted, f"benched: {fidelity.in_words()}")
+        return Acceleration(profile, wanted, f"benched: {fidelity.in_words()}", fidelity)
     return Acceleration("exact", Levers(), f"its bench failed the fidelity thresholds (PSNR at least "
                                            f"{min_psnr_db:g} dB, SSIM at least {min_ssim:g}): "
-                                           f"{fidelity.in_words()}; it runs exact")
+                                           f"{fidelity.in_words()}; it runs exact", fidelity)
 
 
 #: The variable PyTorch's inductor reads its cache folder from (the FX graph and autotune caches; Triton's

@@ -7,6 +7,7 @@ The tiny CogVideoX is the library entry with its weights swapped for a random bu
 from __future__ import annotations
 
 import os
+import types
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +77,27 @@ def test_a_bench_of_other_levers_does_not_count():
 
 
 def test_a_passing_bench_lets_the_cache_run():
-    chosen = gate("fast", bench(FAST))
+    record = bench(FAST)
+    chosen = gate("fast", record)
     assert chosen.levers == FAST and chosen.reason.startswith("benched: PSNR 35.0 dB, SSIM 0.950")
+    assert chosen.bench == record  # what the run's manifest records the levers resting on
+    assert gate("balanced", None).bench is None
+
+
+def test_a_steps_manifest_carries_the_bench_its_levers_rest_on(tmp_path: Path):
+    from langchain_core.messages import ToolMessage
+
+    from spagent_graph.nodes.execute import recorded_step
+
+    record, output = bench(FAST), tmp_path / "step.mp4"
+    chosen = gate("fast", record)
+    message = ToolMessage(content=str(output), tool_call_id="k", artifact={"options": {"seed": 3}})
+    step = recorded_step(message, {"args": {}}, {"index": 0, "task": "text_to_video", "tool": "cogvideox",
+                                                 "inputs": {"prompt": "a kite"}, "acceleration": chosen.reason},
+                         "k", chosen, tmp_path, types.SimpleNamespace(name="cogvideox", spec=COGVIDEOX))
+    assert step.bench == record.model_dump(mode="json") and step.levers == FAST.model_dump(mode="json",
+                                                                                          exclude_defaults=True)
+    assert step.output == "step.mp4" and step.options == {"seed": 3}
 
 
 @pytest.mark.parametrize("psnr, ssim", [(25.0, 0.95), (35.0, 0.8)])
