@@ -11,7 +11,9 @@ dev splits (`--sweep`), and `subject_min_confidence` on the dev splits alone (`-
 and `test_styles_2.jsonl` (written apart, by writers who never saw the exemplars, in other styles:
 short, long, lists of visual details, second person, non-native English, questions) were reported
 once and have been development data since (their misses showed the kinds of failure; none of their
-texts is an exemplar); a fresh split written the same way is the held-out measure, given by path.
+texts is an exemplar). `test_styles_3` to `_6`, by four more writers, were the held-out measure of
+2026-12-05 (benchmarks/results/subject_accuracy.md); a fresh split written the same way is the next one,
+given by path.
 
 `--split` takes a split's name or the path of any JSONL file of labelled prompts (`text`, `subject`,
 optionally `kind` and `style`; `unknown` for a prompt with no single subject).
@@ -40,7 +42,8 @@ from spagent_graph.subject import (CLASSES, LabelledPrompt, SubjectClassifier, f
 
 DATA = Path(__file__).parents[1] / "tests" / "data" / "subjects"
 EXEMPLARS = Path(__file__).parents[1] / "spagent_graph" / "data" / "subject_exemplars.jsonl"
-SPLITS = ("test_styles", "test_styles_2", "test", "dev_styles", "dev")
+SPLITS = ("test_styles_5", "test_styles_6", "test_styles_3", "test_styles_4", "test_styles", "test_styles_2", "test",
+          "dev_styles", "dev")
 
 
 def readings(classifier: SubjectClassifier, prompts: list[LabelledPrompt]) -> list[tuple[str, float]]:

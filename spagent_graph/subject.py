@@ -230,9 +230,16 @@ def _viewed(text: str) -> str:
             # passes is only scenery, what carries the viewer is the subject.
             before = rest[:watched.start()]
             if set(_subjects_in(after)) <= {"landscapes"} and set(_subjects_in(before)) - {"landscapes"}:
-                return before[_POSTURE.match(before).end():] or before
+                return before[_posture_end(before):] or before
             return after
-    return rest[_POSTURE.match(rest).end():] or rest
+    return rest[_posture_end(rest):] or rest
+
+
+def _posture_end(text: str) -> int:
+    """Where the viewer's posture ("are standing next to") ends; 0 where the text opens with no word
+    ("you... a fox", "you, on a bridge")."""
+    posture = _POSTURE.match(text)
+    return posture.end() if posture else 0
 
 
 def _actor_sentence(text: str) -> str:

@@ -36,6 +36,8 @@ SPLITS = Path(__file__).parents[1] / "data" / "subjects"
     ("Imagine you are snorkeling near the rocks and a curious seal swims up to your mask", "curious seal swims up to your"),
     ("You sit by the window of a night train while snowy forests slide past", "window of a night train"),
     ("Is it possible to get a time-lapse of a caterpillar turning into a butterfly?", "caterpillar"),
+    # the viewer followed by no word ("you, ...", "you... ") used to crash the posture match
+    ("you, on a bridge, watch a fox cross the road", "fox cross the road"),
 ])
 def test_the_focus_is_where_the_subject_is_named(text: str, focus: str):
     assert focus_of(text) == focus
