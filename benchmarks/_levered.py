@@ -11,15 +11,20 @@ from typing import Any
 import torch
 
 
-def levered_copy(pipeline: Any, levers: Any) -> Any:
+def levered_copy(pipeline: Any, levers: Any, prepare: Any = None) -> Any:
     """`pipeline` with `levers` pulled on its own copy of the denoiser; the encoders and the VAE stay shared,
-    as the tool's pool shares them between pipelines of one model (only the levered modules differ)."""
+    as the tool's pool shares them between pipelines of one model (only the levered modules differ).
+    `prepare(denoiser)`, where given, changes the copy before the levers are pulled (FP8 weights)."""
     from spagent_graph.tool_adapters.acceleration import apply_levers
 
-    if levers.is_plain:
+    if levers.is_plain and prepare is None:
         return pipeline
     own = {name: copy.deepcopy(component) for name, component in pipeline.components.items()
            if name in (levers.target, f"{levers.target}_2", "scheduler") and component is not None}
+    if prepare is not None:
+        for name in (levers.target, f"{levers.target}_2"):
+            if name in own:
+                prepare(own[name])
     # `components` leaves out the pipeline's settings that are not modules (Wan 2.2's `expand_timesteps` and
     # `boundary_ratio`), which a pipeline built again would otherwise take at their defaults.
     _, settings = pipeline._get_signature_keys(pipeline)

@@ -33,7 +33,9 @@ variant without a cache; with TaylorSeer, whose refresh comes every `cache_inter
 `disable_cache_before_step`, the mean of the last `cache_interval` steps, which hold one refresh as every
 such stretch does (its K is raised to reach past the warm-up: `disable_cache_before_step + cache_interval`);
 the adaptive caches (First Block Cache, MagCache) and the timestep-ranged ones (PAB, FasterCache) get the
-mean of the prefix's second half, marked `~` as a rough figure. The first call of each variant runs 2 steps (its compile). After the rounds, the variants in
+mean of the prefix's second half, marked `~` as a rough figure. A set may also name `"quantize": "float8"`
+beside the levers: its copy of the denoiser gets torchao's FP8 weights and activations (dynamic, one scale
+per row) in the linear layers of its repeated blocks before the levers are pulled (torchao carried as a wheel). The first call of each variant runs 2 steps (its compile). After the rounds, the variants in
 `--complete` (default: plain and every set with a cache) make one complete call each, decoded and written:
 its seconds check the projection, its peak includes the decode, and PSNR/SSIM compare its frames with the
 plain complete call's. `--deadline-s` leaves out a complete call that would end past it.
@@ -66,15 +68,20 @@ class StepsDone(Exception):
     """Raised from the step report once a call has run the steps it is timed for: the call ends there."""
 
 
-def lever_sets(spec, given: str | None, extra: str | None = None, ablations: bool = True) -> tuple[dict, dict]:
+def lever_sets(spec, given: str | None, extra: str | None = None, ablations: bool = True,
+               quantized: dict | None = None) -> tuple[dict, dict]:
     """The variants to time: `given` (JSON, name -> levers), else the registry's profiles, and the `extra`
     sets beside them; and, for each set pulling several levers, (set, lever) -> the variant that is that set
-    less the lever (one already named when it is the same levers)."""
+    less the lever (one already named when it is the same levers). A set's `quantize` goes to `quantized`."""
     from spagent_graph.tool_adapters.acceleration import Levers
 
     sets = dict(spec.acceleration) if given is None else {}
     for named in (given, extra):
-        sets.update({name: Levers.model_validate(levers) for name, levers in json.loads(named or "{}").items()})
+        for name, levers in json.loads(named or "{}").items():
+            levers = dict(levers)
+            if "quantize" in levers:
+                (quantized if quantized is not None else {})[name] = levers.pop("quantize")
+            sets[name] = Levers.model_validate(levers)
     less = {}
     if ablations:
         for name, levers in list(sets.items()):
@@ -106,6 +113,21 @@ def needed_steps(levers) -> int:
     if cache is not None and cache.kind == "taylorseer":
         return cache.config.get("disable_cache_before_step", 3) + cache.config.get("cache_interval", 5)
     return 3
+
+
+def quantize(denoiser, how: str) -> int:
+    """FP8 through torchao: the linear layers inside the denoiser's repeated blocks get float8 weights and
+    dynamically scaled float8 activations (`float8`: one scale per row; `float8-tensor`: one per tensor), so
+    their matrix products run on the FP8 tensor cores. Gives how many layers were changed."""
+    from spagent_graph.tool_adapters.acceleration import _repeated_blocks
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, PerTensor, quantize_
+
+    granularity = {"float8": PerRow(), "float8-tensor": PerTensor()}[how]
+    blocks = _repeated_blocks(denoiser)
+    linears = sum(isinstance(m, torch.nn.Linear) for block in blocks for m in block.modules())
+    for block in blocks:
+        quantize_(block, Float8DynamicActivationFloat8WeightConfig(granularity=granularity))
+    return linears
 
 
 def pipeline_bytes(pipeline) -> int:
@@ -177,7 +199,8 @@ def main() -> None:
         spec = spec.model_copy(update={"model": f"/random/{args.tool}"})
         usual = (spec.usual.frames, spec.usual.height, spec.usual.width)
     given, extra = (Path(v[1:]).read_text() if v and v.startswith("@") else v for v in (args.levers, args.extra_levers))
-    sets, less = lever_sets(spec, given, extra, ablations=not args.no_ablations)
+    quantized: dict[str, str] = {}
+    sets, less = lever_sets(spec, given, extra, ablations=not args.no_ablations, quantized=quantized)
     if not sets:
         raise SystemExit(f"{args.tool}: its registry entry has no acceleration profiles; name sets with --levers")
     sets = {"plain": Levers(), **sets}
@@ -210,19 +233,39 @@ def main() -> None:
     print(f"built {args.tool} in {time.perf_counter() - built:.1f} s: {one_weights / GiB:.1f} GiB of weights",
           flush=True)
 
-    levered = [levers for levers in sets.values() if not levers.is_plain]
+    levered = [levers for name, levers in sets.items() if not levers.is_plain or name in quantized]
     copies = sum(denoiser_bytes(base, levers.target) for levers in levered)
     free, total = device.free_and_total()
     switch = None
     if args.one_denoiser or copies > free - 0.35 * total:
+        if quantized:
+            raise SystemExit("a quantized set needs its own copy of the denoiser: time it apart")
         switch = LeverSwitch(base)
         print(f"one denoiser for all variants: a copy each would take {copies / GiB:.0f} GiB "
               f"of the {free / GiB:.0f} GiB free", flush=True)
     pipelines = {}
+    words = {name: levers.in_words() for name, levers in sets.items()}
     for name, levers in sets.items():
-        pipelines[name] = base if switch else levered_copy(base, levers)
+        prepare = None
+        if name in quantized:
+            def prepare(denoiser, how=quantized[name], name=name):
+                words[name] += f"; {how} linears in the blocks ({quantize(denoiser, how)}, torchao)"
+        try:
+            pipelines[name] = base if switch else levered_copy(base, levers, prepare)
+        except Exception as error:  # noqa: BLE001 - a quantizer that does not run here: the set is left out
+            if name not in quantized:
+                raise
+            print(f"{name}: left out, {quantized[name]} failed: {type(error).__name__}: {error}", flush=True)
+            continue
         toolbox.pool.get(tool.pool_key(levers), lambda _, pipeline=pipelines[name]: pipeline, device=args.device)
-        print(f"{name}: {levers.in_words()}", flush=True)
+        print(f"{name}: {words[name]}", flush=True)
+    sets = {name: levers for name, levers in sets.items() if name in pipelines}
+    timed = {name: timed[name] for name in sets}
+    less = {key: without for key, without in less.items() if key[0] in sets and without in sets}
+    # Sets whose levers are the same (a quantized one beside its plain twin) share the tool's pool key: such
+    # a variant's own pipeline is put back in the pool before each of its calls.
+    keys = [tool.pool_key(levers) for levers in sets.values()]
+    shared_key = {name for name, levers in sets.items() if keys.count(tool.pool_key(levers)) > 1}
 
     image = args.workdir / "image.png"
     from PIL import Image
@@ -240,6 +283,9 @@ def main() -> None:
         levers = sets[name]
         if switch:
             switch.use(levers)
+        if name in shared_key:
+            toolbox.pool.evict(tool.pool_key(levers))
+            toolbox.pool.get(tool.pool_key(levers), lambda _: pipelines[name], device=args.device)
         marks: list[float] = []
 
         def progress(event: dict) -> None:
@@ -299,7 +345,7 @@ def main() -> None:
     if projected:
         wanted = (args.complete.split(",") if args.complete else
                   [name for name, levers in sets.items() if name == "plain" or levers.cache is not None])
-        for name in ["plain", *[n for n in wanted if n != "plain"]]:
+        for name in ["plain", *[n for n in wanted if n != "plain" and n in sets]]:
             steps_s = estimates[name]["prefix_s"] + (steps - timed[name]) * estimates[name]["step_s"]
             expected = steps_s + (tail or 0.2 * steps_s)
             if args.deadline_s and time.monotonic() - started + 1.1 * expected > args.deadline_s:
@@ -332,7 +378,7 @@ def main() -> None:
         estimate = estimates[name]
         mark = "~" if estimate.get("rough") else ""
         peaks = max(run["peak_gib"] for run in runs[name])
-        row = [name, levers.in_words(), f"{first[name]:.1f}"]
+        row = [name, words[name], f"{first[name]:.1f}"]
         if projected:
             spread = f"{min(estimate['prefix_runs_s']):.2f}-{max(estimate['prefix_runs_s']):.2f}"
             done = complete.get(name)
@@ -351,6 +397,7 @@ def main() -> None:
             "tool": args.tool, "request": request, "steps": steps, "timed_steps": timed if projected else None,
             "device": device.name(), "torch": torch.__version__, "diffusers": diffusers.__version__,
             "levers": {name: levers.model_dump(mode="json") for name, levers in sets.items()},
+            "quantized": quantized, "in_words": words,
             "first_s": first, "estimates": estimates, "tail_s": tail, "fidelity": fidelity,
             "runs": {name: [{k: v for k, v in run.items() if k != "output"} for run in r] for name, r in runs.items()},
             "complete": {name: {k: v for k, v in run.items() if k != "output"} for name, run in complete.items()},
