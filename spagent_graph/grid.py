@@ -25,9 +25,19 @@ grid counts as a video. A grid is recognised in three steps:
    are never a grid: the two halves of a photo cut by a pole or a horizon are
    too alike.
 
+   Looking alike as a whole is not enough: most of what stands out in each
+   picture (texture, corners; not flat patches, gradients or straight edges)
+   must be found again in the one before, near where the picture as a whole
+   moved. Pictures of one kind of scene (hills under one sky) share their
+   layout of colours, but only frames of one shot share the things in them.
+   And where at least half the pictures are copies of the one before that
+   have not moved at all, not even by a fraction of a pixel, they are tiles
+   of one motif: a camera's frames never are.
+
 Photos that have seams without being grids (window bars, a door frame, a
 fence, a brick wall, tiles, a horizon, a building's side against the sky, a
-collage of unrelated pictures, a bordered photo) fail step 2 or 3. Detection
+collage of unrelated pictures or of one kind of scene, a wallpaper or tiles
+of one motif, a bordered photo) fail step 2 or 3. Detection
 reads a copy of at most 768 pixels; the seams and border it finds are then
 looked for again on the image itself, so that the pictures are cut without
 slivers of gutter.
@@ -50,6 +60,14 @@ seams themselves and their blur. The background now leaves the divisions
 out, and a hidden seam is accepted beside a visible one when the pictures
 are near copies. A seamless wallpaper is near copies with no seam at all,
 which is why one seam must show.
+
+Why a 1x3 strip of an uneven pan over hills in JPEG, in a border, was missed
+next: neither seam showed a cut in more lines than the columns away from the
+divisions. The mean jump across each still stands out (1.3 and 1.5 times the
+95th-percentile column), so a division with no cut may now rest on such a
+faint seam, where no cut shows at any division, the pictures are near copies
+moved, and a picture is no near copy of itself moved (a seamless wallpaper is,
+and its motif's edges show alike every period).
 Measured over the hard set (`tests/grid_cases.py`) by `benchmarks/grid_detection.py`.
 """
 
@@ -84,6 +102,9 @@ _CUT_OVER_BACKGROUND = 2.5
 # keep a tenth of it (codec noise, the strip coming into view); unrelated pictures of one kind of
 # scene (hills under sky, side by side) keep a third or more.
 _NEAR_COPY_RESIDUAL = 0.2
+# Where no cut shows in enough lines, a division whose mean jump across it is this many times that
+# at the 95th-percentile column away from the divisions is a faint seam, enough beside near copies.
+_FAINT_SEAM = 1.2
 # Consecutive frames look alike once aligned: their grey thumbnails correlate at least this well,
 # and their mean colours differ by less than this. Measured on pans and moving objects in PNG,
 # JPEG and WebP, against collages and photos cut at their seams (tests/grid_cases.py).
@@ -92,6 +113,30 @@ _SEQUENCE_MAX_COLOUR_SHIFT = 0.12
 # How far a picture may have moved from the one before: a share of its size (a fast pan).
 _MAX_SHIFT = 0.25
 _THUMBNAIL = 32
+# A pattern repeats within a picture: it is looked for at shifts up to this share of a picture.
+_PATTERN_SHIFT = 0.45
+# Copies unmoved (see `_unmoved_copy`): what stays between two pictures where they lie is at most
+# this share of what stays when one is moved a pixel. Tiles of one motif keep half of it at most
+# in JPEG or WebP, frames of a pan or of a ball rolling past all of it or more.
+_UNMOVED_COPY = 0.7
+# ... and moved by no more than this share of a pixel either way.
+_UNMOVED_FRACTION = 0.1
+# Consecutive frames hold the same things: of the blocks of each picture (`_BLOCK` pixels square, of
+# a thumbnail of about `_BLOCKS_AREA` pixels) whose grey changes across them every way by at least
+# `_DISTINCT_GRADIENT` a pixel, at least `_MIN_SHARE_FOUND` are found in the picture before, the
+# difference left at `_FOUND_RESIDUAL` of what they hold or less. Frames of a pan keep nearly all
+# (what comes into view is not asked for), of a ball rolling past most; pictures of one kind of
+# scene a third at most (a horizon's edge, as alike in each).
+_BLOCK = 8
+_BLOCKS_AREA = 2304
+_BLOCKS_SIDE = 40
+# How far a block may lie from where the picture as a whole moved: things move in a shot.
+_BLOCK_SLACK = 2
+_DISTINCT_GRADIENT = 0.003
+_FOUND_RESIDUAL = 0.4
+_MIN_SHARE_FOUND = 0.5
+_ISOTROPY = 0.25
+_MIN_BLOCKS = 4
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom
 
@@ -316,7 +361,9 @@ def _spans_along(gray: np.ndarray) -> list[_Way]:
     flat = _flat_lines(spread)
     levels = gray.mean(axis=0)
     cut_share = _cut_share(gray)
+    mean_jumps = np.abs(np.diff(gray, axis=1)).mean(axis=0)
     ways = [_Way([(0, width)], False)]
+    faint_ways: set[int] = set()
     way_gutters: list[set[int]] = [set()]
     for parts in _DIVISIONS:
         if width // parts < 8:
@@ -335,6 +382,16 @@ def _spans_along(gray: np.ndarray) -> list[_Way]:
         shown = [seam for seam in seams if seam is not None]
         gutters = {(start + end) // 2 for start, end in shown if end > start}
         unseen = len(shown) < len(seams)
+        if unseen and not shown and not gutters:
+            # No cut stands out in enough lines, but the lines may still jump more on the whole at
+            # a division than anywhere away from them: the seams of a pan over faint texture, blurred
+            # by a codec. A seamless wallpaper's motif shows its edges alike every period.
+            background_jumps = float(np.percentile(mean_jumps[inside], 95))
+            faint = [at for at in divisions if mean_jumps[max(at - tolerance, 1) - 1: at + tolerance].max()
+                     >= _FAINT_SEAM * background_jumps]
+            if faint:
+                shown = [(at, at) for at in faint]
+                faint_ways.add(len(ways))
         if not shown or (unseen and gutters):
             continue
         seams = [seam if seam is not None else (at, at) for seam, at in zip(seams, divisions)]
@@ -343,6 +400,9 @@ def _spans_along(gray: np.ndarray) -> list[_Way]:
             continue  # lines of the gutters' colour inside the pictures: a pattern (bricks, tiles)
         ways.append(_Way(spans, unseen))
         way_gutters.append(gutters)
+    if len(ways) > len(faint_ways) + 1:  # faint seams only where no cut shows at any division
+        ways = [way for index, way in enumerate(ways) if index not in faint_ways]
+        way_gutters = [gutters for index, gutters in enumerate(way_gutters) if index not in faint_ways]
     every_gutter = set().union(*way_gutters)
     return [way for way, gutters in zip(ways, way_gutters)
             if all(any(abs(g - own) <= 2 for own in gutters) for g in every_gutter)]
@@ -420,20 +480,42 @@ def _cut_share(gray: np.ndarray) -> np.ndarray:
 
 def _equal_boxes(row_spans: Sequence[tuple[int, int]], col_spans: Sequence[tuple[int, int]],
                  left: int, top: int) -> list[Box]:
-    # Frames of one video have one size: each picture is cut to the smallest, from its centre.
+    # Frames of one video have one size: each picture is cut to the smallest. And a grid's pictures
+    # lie at one pitch: a codec's ringing can widen a seam by a pixel here and there, which cut from
+    # each picture's own centre would move some pictures a pixel against the rest (and tiles of one
+    # motif, moved so, would pass for frames of a slow pan).
     height = min(end - start for start, end in row_spans)
     width = min(end - start for start, end in col_spans)
     boxes = []
-    for (row_start, row_end), (col_start, col_end) in product(row_spans, col_spans):
-        y = top + row_start + (row_end - row_start - height) // 2
-        x = left + col_start + (col_end - col_start - width) // 2
-        boxes.append((int(x), int(y), int(x + width), int(y + height)))
+    for y, x in product(_regular_starts(row_spans, height), _regular_starts(col_spans, width)):
+        boxes.append((left + x, top + y, left + x + width, top + y + height))
     return boxes
+
+
+def _regular_starts(spans: Sequence[tuple[int, int]], size: int) -> list[int]:
+    """Where pictures `size` long start in `spans`: centred at one pitch, fitted to the seams
+    between the spans (the image's own edges may hold a frame's outer line), each kept in its span."""
+    if len(spans) == 1:
+        return [spans[0][0] + (spans[0][1] - spans[0][0] - size) // 2]
+    seams = np.array([(end + start) / 2 for (_, end), (start, _) in pairwise(spans)])
+    if len(seams) > 1:
+        pitch, first_seam = np.polyfit(np.arange(len(seams)), seams, 1)
+    else:
+        pitch, first_seam = size + spans[1][0] - spans[0][1], seams[0]
+    # Rounded down alike (a centre between two pixels would round either way): at a whole pitch,
+    # every picture lies alike against its seams.
+    return [int(min(max(np.floor(first_seam + pitch * (k - 0.5) - size / 2 + 1e-6), start), end - size))
+            for k, (start, end) in enumerate(spans)]
 
 
 def _pictures_are_a_sequence(rgb: np.ndarray, boxes: Sequence[Box], near_copies: bool = False) -> bool:
     """Whether each picture, in reading order, looks like the one before it, allowing for a shift;
-    with `near_copies`, whether each is all but a copy of the one before, once shifted."""
+    with `near_copies`, whether each is all but a copy of the one before, once shifted.
+
+    Looking alike as a whole is not enough: pictures of one kind of scene (hills under one sky)
+    share their layout of colours, but frames of one shot share the things in it, so most of what
+    stands out in each picture must be found again, close by, in the one before. And copies that
+    have not moved at all are a pattern (tiles, a wallpaper's motif), not frames."""
     thumbnails = []
     for x0, y0, x1, y1 in boxes:
         if x1 - x0 < 8 or y1 - y0 < 8:
@@ -447,18 +529,126 @@ def _pictures_are_a_sequence(rgb: np.ndarray, boxes: Sequence[Box], near_copies:
         correlation, residual = _alignment(before.mean(axis=2), after.mean(axis=2))
         if correlation < _SEQUENCE_MIN_CORRELATION or (near_copies and residual > _NEAR_COPY_RESIDUAL):
             return False
+    if near_copies and _alignment(thumbnails[0].mean(axis=2), thumbnails[0].mean(axis=2), _PATTERN_SHIFT)[1] \
+            <= _NEAR_COPY_RESIDUAL:
+        return False  # a picture that is a copy of itself moved is a pattern, alike wherever it is cut
+    gray = rgb.mean(axis=2, dtype=np.float32) / 255
+    pictures = [gray[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes]
+    unmoved = sum(_unmoved_copy(before, after) for before, after in pairwise(pictures))
+    if 2 * unmoved >= len(pictures) - 1:
+        return False
+    blocks = [_blocks_thumbnail(picture) for picture in pictures]
+    return all(_share_found_again(before, after) >= _MIN_SHARE_FOUND for before, after in pairwise(blocks))
+
+
+def _unmoved_copy(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether `b` is `a` where it lay, to within a codec's noise: far nearer to it unmoved than
+    moved by one pixel any way, and no nearer to it moved one way than the opposite way (which a
+    move of a fraction of a pixel would make it). A camera's next frame never is, even when it
+    stands still: something moves, and the light and the sensor's noise change; a frame of a slow
+    pan is a copy moved, if only by a fraction of a pixel once the grid is scaled down."""
+    height, width = a.shape
+
+    def moved(dy: int, dx: int) -> float:
+        return float(np.mean((a[max(dy, 0): height + min(dy, 0), max(dx, 0): width + min(dx, 0)]
+                              - b[max(-dy, 0): height + min(-dy, 0), max(-dx, 0): width + min(-dx, 0)]) ** 2))
+
+    error = {(dy, dx): moved(dy, dx) for dy, dx in product((-1, 0, 1), repeat=2)}
+    unmoved = error.pop((0, 0))
+    if unmoved > _UNMOVED_COPY ** 2 * min(error.values()):
+        return False
+    for before, after in (((-1, 0), (1, 0)), ((0, -1), (0, 1))):  # the fraction of a pixel, by a parabola
+        curvature = error[before] - 2 * unmoved + error[after]
+        if abs(error[before] - error[after]) > 2 * _UNMOVED_FRACTION * curvature:
+            return False
     return True
 
 
-def _alignment(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+def _blocks_thumbnail(picture: np.ndarray) -> np.ndarray:
+    """A grey thumbnail of about `_BLOCKS_AREA` pixels in the picture's own proportions (a texture
+    squeezed along one side blurs away), whose sides divide into blocks of `_BLOCK` pixels."""
+    height, width = picture.shape
+    # A long picture keeps its narrow side's detail too (a stack of scenes, each squeezed, shows none).
+    scale = min(1.0, max(np.sqrt(_BLOCKS_AREA / (height * width)), _BLOCKS_SIDE / min(height, width)))
+    size = (max(2, round(width * scale / _BLOCK)) * _BLOCK, max(2, round(height * scale / _BLOCK)) * _BLOCK)
+    thumbnail = np.asarray(Image.fromarray(picture).resize(size, Image.BILINEAR))
+    # Softened a little: a texture near the thumbnail's finest detail, moved half a pixel between
+    # frames, would differ as much as another texture.
+    padded = np.pad(thumbnail, 1, mode="edge")
+    thumbnail = (padded[:-2] + 2 * padded[1:-1] + padded[2:]) / 4
+    return (thumbnail[:, :-2] + 2 * thumbnail[:, 1:-1] + thumbnail[:, 2:]) / 4
+
+
+def _share_found_again(a: np.ndarray, b: np.ndarray) -> float:
+    """Of the blocks of thumbnail `b` that show something whose place can be told (texture or a
+    corner, not a flat patch, a smooth gradient or a straight edge, which match anywhere along
+    them) and that `a` could hold (not come into view since), the share it holds again where the
+    picture as a whole moved, give or take a little: the difference left there is small against
+    what the two hold (their variance)."""
+    height, width = b.shape
+    block_height = block_width = _BLOCK
+    rows, cols = height // _BLOCK, width // _BLOCK
+    gradient_y, gradient_x = np.gradient(b)
+
+    def per_block(x: np.ndarray) -> np.ndarray:
+        return x.reshape(rows, _BLOCK, cols, _BLOCK).mean(axis=(1, 3))
+
+    xx, yy, xy = per_block(gradient_x ** 2), per_block(gradient_y ** 2), per_block(gradient_x * gradient_y)
+    # The structure tensor's eigenvalues: an edge or a gradient changes one way only.
+    weakest = (xx + yy) / 2 - np.sqrt((xx - yy) ** 2 / 4 + xy ** 2)
+    strongest = xx + yy - weakest
+    distinct = (weakest > _DISTINCT_GRADIENT ** 2) & (weakest >= _ISOTROPY * strongest)
+    if not distinct.any():
+        return 1.0
+    shift_y, shift_x = _best_shift(a, b)
+    windows = np.lib.stride_tricks.sliding_window_view(a, (block_height, block_width))
+    count = block_height * block_width
+    found = []
+    for row, col in zip(*np.nonzero(distinct)):
+        y0, x0 = row * block_height + shift_y, col * block_width + shift_x
+        if not (0 <= y0 <= height - block_height and 0 <= x0 <= width - block_width):
+            continue  # come into view since: the picture before cannot hold it
+        ys = slice(max(y0 - _BLOCK_SLACK, 0), min(y0 + _BLOCK_SLACK, height - block_height) + 1)
+        xs = slice(max(x0 - _BLOCK_SLACK, 0), min(x0 + _BLOCK_SLACK, width - block_width) + 1)
+        near = windows[ys, xs]
+        block = b[row * block_height: (row + 1) * block_height, col * block_width: (col + 1) * block_width]
+        error = ((near - block) ** 2).mean(axis=(2, 3))
+        spread = near.var(axis=(2, 3)) + block.var()
+        found.append(float((error / (spread + 1e-6)).min()) < _FOUND_RESIDUAL ** 2)
+    return float(np.mean(found)) if len(found) >= _MIN_BLOCKS else 1.0  # too few to tell
+
+
+def _best_shift(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
+    """The (dy, dx), each within a camera's shift, for which `a` at p + (dy, dx) best matches `b`
+    at p: the least mean squared difference over the overlap, all shifts at once by Fourier transforms."""
+    height, width = a.shape
+    padded = (2 * height, 2 * width)
+    shifts_y = np.r_[0: int(_MAX_SHIFT * height) + 1, -int(_MAX_SHIFT * height): 0]
+    shifts_x = np.r_[0: int(_MAX_SHIFT * width) + 1, -int(_MAX_SHIFT * width): 0]
+    overlap = np.outer(height - np.abs(shifts_y), width - np.abs(shifts_x))
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    ones, first, second, first_squared, second_squared = (
+        np.fft.rfft2(x, padded) for x in (np.ones_like(a), a, b, a ** 2, b ** 2))
+
+    def over_overlap(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.fft.irfft2(x * np.conj(y), padded)[np.ix_(shifts_y % padded[0], shifts_x % padded[1])]
+
+    squared_difference = (over_overlap(first_squared, ones) + over_overlap(ones, second_squared)
+                          - 2 * over_overlap(first, second)) / overlap
+    row, col = np.unravel_index(int(np.argmin(squared_difference)), squared_difference.shape)
+    return int(shifts_y[row]), int(shifts_x[col])
+
+
+def _alignment(a: np.ndarray, b: np.ndarray, reach_share: float = _MAX_SHIFT) -> tuple[float, float]:
     """How two grey thumbnails match over the shifts a camera makes between frames: their best
     correlation, and the root-mean-square difference left at their best alignment as a share of
     that at a typical shift (near 0 for copies of one scene, near 1 for unrelated pictures).
-    The sums over every overlap come from products of Fourier transforms, all shifts at once."""
+    The sums over every overlap come from products of Fourier transforms, all shifts at once.
+    With a wider `reach_share`, a picture against itself: whether a pattern repeats in it."""
     if a.std() < 1e-3 and b.std() < 1e-3:
         return 1.0, 1.0  # two flat pictures: only their colours can tell them apart, and nothing shows a copy
     size = a.shape[0]
-    reach = int(_MAX_SHIFT * size)
+    reach = int(reach_share * size)
     padded = (2 * size, 2 * size)  # room for every shift without wrapping around
     shifts = np.r_[0: reach + 1, -reach: 0]
     overlap = np.outer(size - np.abs(shifts), size - np.abs(shifts))
@@ -480,5 +670,8 @@ def _alignment(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     correlation = (products - mean_a * mean_b) / np.sqrt(np.where(textured, var_a * var_b, 1.0))
     squared_difference = np.maximum(squares_a + squares_b - 2 * products, 0.0)
     typical = float(np.median(squared_difference))
+    if reach_share > _MAX_SHIFT:  # a picture against itself: at the shifts near none it is itself
+        far = ~np.logical_and.outer(np.abs(shifts) <= 2, np.abs(shifts) <= 2)
+        squared_difference, correlation, textured = squared_difference[far], correlation[far], textured[far]
     residual = float(np.sqrt(squared_difference.min() / typical)) if typical > 0 else 0.0
     return float(correlation[textured].max()), residual

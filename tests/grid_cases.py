@@ -80,9 +80,10 @@ def countryside(seed: int, width: int, height: int) -> np.ndarray:
     return (np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
-def sky_and_sea(width: int = 2 * SIZE, height: int = 2 * SIZE, horizon: float = 0.5) -> np.ndarray:
+def sky_and_sea(width: int = 2 * SIZE, height: int = 2 * SIZE, horizon: float = 0.5,
+                seed: int = 3) -> np.ndarray:
     """A seascape: a bright sky gradient over a dark, textured sea, the horizon a sharp line."""
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     image = np.zeros((height, width, 3), np.float32)
     line = int(height * horizon)
     image[:line] = np.linspace(0.95, 0.6, line)[:, None, None] * np.array([0.55, 0.75, 1.0])
@@ -248,10 +249,10 @@ def with_lamp_post(image: np.ndarray, at: float) -> np.ndarray:
     return out
 
 
-def flat_sky_over_field(width: int, height: int, horizon: float) -> np.ndarray:
+def flat_sky_over_field(width: int, height: int, horizon: float, seed: int = 6) -> np.ndarray:
     """A sky of one colour over a textured field, the horizon straight: the sky's lines show no cut."""
     line = int(horizon * height)
-    hills = countryside(6, width, 3 * (height - line))  # below its ridge (at most 63% down), grass alone
+    hills = countryside(seed, width, 3 * (height - line))  # below its ridge (at most 63% down), grass alone
     image = np.empty((height, width, 3), np.uint8)
     image[:line] = (150, 190, 235)
     image[line:] = hills[-(height - line):]
@@ -276,6 +277,45 @@ def tiles_without_grout(count: int = 3, size: int = 80) -> np.ndarray:
         floor[r * size: (r + 1) * size, c * size: (c + 1) * size] = \
             np.array([60, 110, 160]) + rng.integers(-12, 12, 3)
     return floor
+
+
+def similar_scenes(scene: str, rows: int, cols: int, gutter: str = "no gutter",
+                   size: str = "square") -> np.ndarray:
+    """A collage of different pictures of one kind of scene, made with different seeds: hills under
+    the same sky, seas under the same sky at nearly one height, blobs of one tint. Side by side they
+    look alike (the same colours, the horizon at about the same place), but no two show the same
+    things, where two frames of one shot do, moved a little."""
+    width, height = FRAME_SIZES[size]
+    count = rows * cols
+    if scene == "hills":
+        pictures = [countryside(40 + i, width, height) for i in range(count)]
+    elif scene == "seas":
+        pictures = [sky_and_sea(width, height, horizon=0.45 + 0.02 * (i % 3), seed=50 + i)
+                    for i in range(count)]
+    elif scene == "fields":
+        pictures = [flat_sky_over_field(width, height, 0.4, seed=60 + i) for i in range(count)]
+    else:  # blobs of one tint
+        pictures = [np.asarray(Image.fromarray(smooth_picture(70 + i, size=SIZE, tint=(0.3, 0.55, 0.35)))
+                               .resize((width, height), Image.BICUBIC)) for i in range(count)]
+    gutter_width, colour = GUTTERS[gutter]
+    return tile(pictures, rows, cols, gutter_width, colour)
+
+
+def tiled_motif(rows: int, cols: int, motif: str, grout: int = 0, size: int = 64) -> np.ndarray:
+    """Wallpaper or tiles of one motif repeated with hard edges: each copy is the same picture,
+    where frames of a video, even from a camera that does not move, never are (something moves,
+    the light and the sensor's noise change)."""
+    if motif == "blobs":
+        picture = smooth_picture(80, size=size)
+    elif motif == "framed":  # a pattern drawn inside a dark frame of its own
+        picture = np.asarray(Image.fromarray(smooth_picture(81, size=size, tint=(0.8, 0.7, 0.5)))).copy()
+        picture[:3], picture[-3:], picture[:, :3], picture[:, -3:] = 40, 40, 40, 40
+    else:  # a diamond on a plain ground, a print of two colours
+        y, x = np.mgrid[0:size, 0:size]
+        inside = np.abs(x - size / 2 + 0.5) + np.abs(y - size / 2 + 0.5) < size * 0.4
+        picture = np.where(inside[..., None], np.array([170, 40, 60]),
+                           np.array([235, 220, 190])).astype(np.uint8)
+    return tile([picture] * (rows * cols), rows, cols, grout, 250)
 
 
 NOT_GRIDS: dict[str, Callable[[], np.ndarray]] = {
@@ -315,6 +355,25 @@ NOT_GRIDS: dict[str, Callable[[], np.ndarray]] = {
     "wallpaper": lambda: wallpaper(3 * SIZE, 2 * SIZE),
     "tiles without grout, 3x3": tiles_without_grout,
     "tiles without grout, 4x4": lambda: tiles_without_grout(4, 64),
+    # Collages of different pictures of one kind of scene: the same layout of colours, different things
+    **{f"collage of {rows}x{cols} {scene}, {gutter}, {size}": (
+        lambda rows=rows, cols=cols, scene=scene, gutter=gutter, size=size: similar_scenes(scene, rows, cols,
+                                                                                            gutter, size))
+       for rows, cols, scene, gutter, size in (
+           (2, 2, "hills", "no gutter", "square"), (1, 3, "hills", "no gutter", "square"),
+           (2, 3, "hills", "white gutters", "wide"), (3, 3, "hills", "black gutters", "square"),
+           (4, 1, "hills", "no gutter", "wide"), (1, 5, "hills", "sky-blue gutters", "square"),
+           (2, 2, "seas", "white gutters", "square"), (1, 4, "seas", "no gutter", "wide"),
+           (3, 2, "seas", "grey gutters", "square"), (2, 2, "fields", "no gutter", "wide"),
+           (1, 3, "fields", "black gutters", "square"), (3, 3, "fields", "no gutter", "square"),
+           (2, 3, "blobs", "no gutter", "square"), (1, 4, "blobs", "white gutters", "wide"),
+           (4, 4, "hills", "no gutter", "square"))},
+    # Wallpaper and tiles of one motif repeated with hard edges: copies, each the same as the last
+    **{f"tiled {motif} motif, {rows}x{cols}" + (f", {grout} px grout" if grout else ""): (
+        lambda rows=rows, cols=cols, motif=motif, grout=grout: tiled_motif(rows, cols, motif, grout))
+       for rows, cols, motif, grout in (
+           (3, 3, "blobs", 0), (2, 4, "blobs", 0), (1, 4, "blobs", 6), (4, 4, "framed", 0),
+           (2, 3, "framed", 4), (3, 3, "diamond", 0), (4, 1, "diamond", 0), (3, 4, "diamond", 8))},
 }
 
 

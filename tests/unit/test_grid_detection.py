@@ -1,7 +1,9 @@
 """A still image counts as a video only when it is a grid of frames: pictures of equal size at
-straight seams, at least three, each like the one before it. The hard set (`tests/grid_cases.py`)
-holds photos that have seams without being grids, each in PNG, JPEG and WebP, and grids of
-consecutive frames in every layout, gutter and format; `benchmarks/grid_detection.py` runs all of it."""
+straight seams, at least three, each like the one before it and holding the same things, not
+copies unmoved. The hard set (`tests/grid_cases.py`) holds photos that have seams without being
+grids (collages of one kind of scene and tiles of one motif among them), each in PNG, JPEG and
+WebP, and grids of consecutive frames in every layout, gutter and format;
+`benchmarks/grid_detection.py` runs all of it."""
 
 from __future__ import annotations
 
@@ -55,6 +57,12 @@ ONCE_MISSED = {  # name -> the case's rows, columns, gutter, format, pan, scene,
     "1x3 in JPEG with a border, a seam hidden":
         (1, 3, "no gutter", ("jpeg", 75), "very fast pan", "countryside", "square", 10),
     "1x3 in WebP with a border": (1, 3, "no gutter", ("webp", 80), "pan", "countryside", "square", 10),
+    # Neither seam shows a cut in enough lines: the mean jump across each still stands out.
+    "1x3 in JPEG of an uneven pan with a border, no seam shown":
+        (1, 3, "no gutter", ("jpeg", 75), "uneven pan", "countryside", "square", 10),
+    # Scaled down for detection, a pan of a pixel a frame moves the pictures a fraction of a pixel.
+    "1x5 in JPEG of a slow pan, scaled down": (1, 5, "black gutters", ("jpeg", 75), "slow pan", "countryside",
+                                               "wide", 10),
     # A scene stretched wide has smooth lines near the gutters' grey inside its pictures.
     "4x4 with grey gutters": (4, 4, "grey gutters", ("png", None), "very fast pan", "blobs", "square", 0),
     # A frame of the sky's colour runs on into the top row's sky.
