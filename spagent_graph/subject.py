@@ -425,7 +425,8 @@ def _subjects_in(text: str) -> list[str]:
     words first, so that a compound is read as a whole ("rubber duck" is an object, "tennis court"
     sports, "crane shot" nothing)."""
     owner, pattern = _word_index()
-    text = _LIKENESS.sub(" figurine ", text)
+    text = _FILMING_CAMERA.sub(" ", _NEGATED.sub(" ", _LIKENESS.sub(" figurine ", text)))
+    likeness_ends = [m.end() for m in _LIKENESS_OF.finditer(text)]
     found = list(pattern.finditer(text))
     subjects = []
     for match, following in zip(found, [*found[1:], None]):
@@ -435,9 +436,30 @@ def _subjects_in(text: str) -> list[str]:
         if (following is not None and not text[match.end():following.start()].strip(" -")
                 and not re.search(r"[^su]s$", match.group(0)) and not following.group(0).endswith("ing")):
             continue
-        if owner[match.group(0)] != _NOT_A_SUBJECT:
-            subjects.append(owner[match.group(0)])
+        subject = owner[match.group(0)]
+        # "a statue of a rearing horse", "a model of an old steam train": what it shows is an object.
+        if subject in ("animals", "people", "transportation", "sports") and any(
+                0 <= match.start() - end and len(text[end:match.start()].split()) <= 2 for end in likeness_ends):
+            subject = "objects"
+        if subject != _NOT_A_SUBJECT:
+            subjects.append(subject)
     return subjects
+
+
+# What a prompt says is absent names no subject of it ("no workers in frame", "without people or
+# cars"): up to four words after the negation, within the clause.
+_NEGATED = re.compile(r"\b(no|without|nor|not a single|not one|zero)\s+([\w'-]+)(\s+(?!(in|on|at|of|and|but|"
+                      r"with|as|to|from|while|for|by)\b)[\w'-]+){0,3}")
+# The camera that films is no object in the video ("the camera slowly pushes in", "you spin the
+# camera", "camera going up like a drone"); "a vintage camera on a shelf" still is.
+_FILMING_CAMERA = re.compile(r"\b((the|our|your|my)\s+camera(man|men|s)?\b(?!\s+(shop|store|body|bag))|"
+                             r"camera\s+(?=(is|should|will|then|slowly|just|keeps|going|moving|\w+s)\b))")
+# A likeness of something, named before it ("a statue of a rearing horse", "a scale model of an
+# old steam train"): the thing it shows, a few words on, is read as an object.
+_LIKENESS_OF = re.compile(
+    r"\b(statue|sculpture|figurine|carving|bust|replica|model|toy|puppet|doll|painting|mural|drawing|sketch|"
+    r"effigy|ornament|miniature|plushie|mosaic|engraving|relief|hologram|balloon|cutout|cut-out)s?\s+of\s+"
+)
 
 
 # A likeness of a living thing or a toy of a vehicle is an object ("a plush giraffe", "a bronze

@@ -56,6 +56,14 @@ def test_the_words_of_two_subjects_are_seen_together():
     ("a plush giraffe and a toy train", ["objects", "objects"]),  # likenesses are objects
     ("surfers duck-diving under the waves", ["sports", "landscapes"]),  # no duck inside a hyphenated word
     ("a slow crane shot over a harbour", ["landscapes"]),  # a camera move names nothing
+    ("a statue of a rearing horse in a square", ["objects", "objects", "landscapes"]),  # a likeness, named first
+    ("a scale model of an old steam train", ["objects"]),
+    ("bronze lion statue", ["objects"]),
+    ("a quiet beach, no people in frame", ["landscapes"]),  # what is absent names nothing
+    ("an empty street without people or cars", ["landscapes"]),
+    ("the camera slowly pushes in on a teapot", ["objects"]),  # the camera that films is no object
+    ("you spin the camera a full circle", []),
+    ("a vintage camera on a shelf", ["objects", "objects"]),  # a camera that is filmed still is
 ])
 def test_the_word_lists_read_compounds_and_likenesses(text: str, subjects: list[str]):
     assert _subjects_in(text) == subjects
