@@ -33,7 +33,12 @@ variant without a cache; with TaylorSeer, whose refresh comes every `cache_inter
 `disable_cache_before_step`, the mean of the last `cache_interval` steps, which hold one refresh as every
 such stretch does (its K is raised to reach past the warm-up: `disable_cache_before_step + cache_interval`);
 the adaptive caches (First Block Cache, MagCache) and the timestep-ranged ones (PAB, FasterCache) get the
-mean of the prefix's second half, marked `~` as a rough figure. A set may also name `"quantize": "float8"`
+mean of the prefix's second half, marked `~` as a rough figure. A model of two experts (Wan 2.2 A14B: the
+high-noise denoiser, then the low-noise one from the step where the timestep falls under its boundary) is
+projected step by step instead, as a TaylorSeer hook counts its own denoiser's calls and the second expert
+starts over with a warm-up: each remaining step that runs the blocks at the median of such steps in the
+prefix, each predicted step at the median of those; both experts have the same blocks and shapes, so the
+prefix (all of it the first expert's) gives the second's step times too. A set may also name `"quantize": "float8"`
 beside the levers: its copy of the denoiser gets torchao's FP8 weights and activations (dynamic, one scale
 per row) in the linear layers of its repeated blocks before the levers are pulled (torchao carried as a wheel). The first call of each variant runs 2 steps (its compile). After the rounds, the variants in
 `--complete` (default: plain and every set with a cache) make one complete call each, decoded and written:
@@ -41,13 +46,17 @@ its seconds check the projection, its peak includes the decode, and PSNR/SSIM co
 plain complete call's. `--deadline-s` leaves out a complete call that would end past it.
 
 Peak memory is one deployment's: the weights of one pipeline plus the most the call allocated on top of
-what was resident before it (the other variants' copies are not counted). With random weights, PSNR/SSIM
+what was resident before it (the other variants' copies are not counted). With `--model-offload-below` on a
+smaller GPU (Wan 2.2 A14B on 80 GB) the pipeline is placed with model CPU offload and the peak is the call's
+whole allocation; the steps after a denoiser's first run at the speed of all on the GPU, as it stays there
+until the next component is called. With random weights, PSNR/SSIM
 say only how far the levers move the numbers, not whether a video would still look right.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from pathlib import Path
@@ -105,6 +114,49 @@ def steady_step(levers, durations: list[float]) -> tuple[float, bool]:
         period = cache.config.get("cache_interval", 5)
         return float(np.mean(durations[-period:])), False
     return float(np.mean(durations[len(durations) // 2:])), True
+
+
+def expert_boundary(pipeline, steps: int) -> int | None:
+    """For a model of two denoisers (Wan 2.2 A14B: the high-noise expert `transformer` while the timestep is
+    at or over `boundary_ratio` of the training timesteps, then the low-noise `transformer_2`), the index of
+    the first step the second one takes; None for a model of one."""
+    ratio = getattr(pipeline, "config", {}).get("boundary_ratio")
+    if ratio is None or getattr(pipeline, "transformer_2", None) is None:
+        return None
+    scheduler = copy.deepcopy(pipeline.scheduler)
+    scheduler.set_timesteps(steps)
+    return int((scheduler.timesteps >= ratio * scheduler.config.num_train_timesteps).sum())
+
+
+def runs_blocks(levers, step: int, boundary: int | None) -> bool:
+    """Whether a call with `levers` runs the denoiser's blocks at `step` (0-based) rather than predicting
+    them: always, but for TaylorSeer between its refreshes. Its hooks count the calls of their own denoiser,
+    so a second expert starts over with a warm-up of its own."""
+    cache = levers.cache
+    if cache is None or cache.kind != "taylorseer":
+        return True
+    config = cache.config
+    warm_up, interval = config.get("disable_cache_before_step", 3), config.get("cache_interval", 5)
+    count = (step - boundary if boundary is not None and step >= boundary else step) + 1
+    after = config.get("disable_cache_after_step")
+    return count < warm_up or (count - warm_up - 1) % interval == 0 or (after is not None and count >= after)
+
+
+def two_expert_rest(levers, durations: list[float], timed: int, steps: int, boundary: int) -> dict | None:
+    """The steps after a timed prefix of a two-expert call, step by step: each step that runs the blocks at
+    the median of such steps in the prefix, each predicted one at the median of those (steps 1.. of the
+    prefix; step 0 holds the prompt encoding). None for a cache whose steps cannot be told in advance."""
+    if levers.cache is not None and levers.cache.kind != "taylorseer":
+        return None
+    full = [d for i, d in enumerate(durations, start=1) if runs_blocks(levers, i, boundary)]
+    predicted = [d for i, d in enumerate(durations, start=1) if not runs_blocks(levers, i, boundary)]
+    full_s = float(np.median(full))
+    predicted_s = float(np.median(predicted)) if predicted else full_s
+    rest = range(timed, steps)
+    runs = sum(runs_blocks(levers, i, boundary) for i in rest)
+    return {"full_step_s": full_s, "predicted_step_s": predicted_s, "rest_full_steps": runs,
+            "rest_predicted_steps": len(rest) - runs,
+            "step_s": (runs * full_s + (len(rest) - runs) * predicted_s) / max(len(rest), 1)}
 
 
 def needed_steps(levers) -> int:
@@ -177,6 +229,9 @@ def main() -> None:
                         "many seconds after the start.")
     parser.add_argument("--one-denoiser", action="store_true",
                         help="One denoiser that takes each variant's levers in turn, instead of a copy each.")
+    parser.add_argument("--model-offload-below", type=float, metavar="GIB",
+                        help="Place the pipeline with model CPU offload (one component on the GPU at a time) "
+                        "where the GPU has less memory than this; peaks are then the call's whole allocation.")
     parser.add_argument("--fidelity-frames", type=int, default=9, help="Frames of each video in PSNR/SSIM.")
     parser.add_argument("--recompile-limit", type=int, default=64,
                         help="dynamo's recompiles per code object: every compiled module class and shape of "
@@ -209,6 +264,9 @@ def main() -> None:
     timed = {name: max(args.steps_timed, needed_steps(levers)) for name, levers in sets.items()}
     projected = 0 < args.steps_timed and max(timed.values()) < steps
     device = Device(args.device)
+    if args.model_offload_below and device.cuda and device.free_and_total()[1] < args.model_offload_below * GiB:
+        spec = spec.model_copy(update={"memory": spec.memory.model_copy(update={"cpu_offload": "model"})})
+    offloaded = spec.memory.cpu_offload != "none"
     toolbox = Toolbox(ToolRegistry({args.tool: spec}), device=args.device)
     tool = toolbox.tool(args.tool)
     import diffusers
@@ -230,8 +288,11 @@ def main() -> None:
         base = _place(built_pipeline, spec.memory, device.device)
     base.set_progress_bar_config(disable=True)
     one_weights = pipeline_bytes(base)
-    print(f"built {args.tool} in {time.perf_counter() - built:.1f} s: {one_weights / GiB:.1f} GiB of weights",
-          flush=True)
+    boundary = expert_boundary(base, steps)
+    if boundary is not None:
+        print(f"two experts: the first takes steps 0-{boundary - 1}, the second {boundary}-{steps - 1}", flush=True)
+    print(f"built {args.tool} in {time.perf_counter() - built:.1f} s: {one_weights / GiB:.1f} GiB of weights"
+          + (", model CPU offload" if offloaded else ""), flush=True)
 
     levered = [levers for name, levers in sets.items() if not levers.is_plain or name in quantized]
     copies = sum(denoiser_bytes(base, levers.target) for levers in levered)
@@ -309,7 +370,8 @@ def main() -> None:
             reset_caches(pipelines[name], levers.target)
         device.sync()
         seconds = time.perf_counter() - begun
-        peak = one_weights + device.peak() - resident
+        # Offloaded, the weights a call needs come onto the GPU inside it: its whole allocation is the peak.
+        peak = device.peak() if offloaded else one_weights + device.peak() - resident
         return {"seconds": seconds, "marks": marks, "peak_gib": peak / GiB, "output": str(path) if finished else None}
 
     def pace(run: dict) -> dict:
@@ -337,6 +399,12 @@ def main() -> None:
             steadies = [steady_step(levers, pace(run)["durations_s"]) for run in runs[name]]
             estimates[name] = {"timed_steps": timed[name], "prefix_s": float(np.median(prefixes)), "prefix_runs_s": prefixes,
                                "step_s": float(np.median([s for s, _ in steadies])), "rough": steadies[0][1]}
+            # Two experts: the second starts its cache's warm-up over, which no prefix of the first shows.
+            rests = [two_expert_rest(levers, pace(run)["durations_s"], timed[name], steps, boundary)
+                     for run in runs[name]] if boundary is not None else []
+            if rests and rests[0] is not None:
+                estimates[name].update({key: float(np.median([rest[key] for rest in rests])) for key in rests[0]})
+                estimates[name]["rough"] = False
         else:
             estimates[name] = {"seconds": float(np.median([run["seconds"] for run in runs[name]]))}
 
@@ -395,6 +463,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({
             "tool": args.tool, "request": request, "steps": steps, "timed_steps": timed if projected else None,
+            "expert_boundary": boundary, "memory": spec.memory.model_dump(mode="json"),
             "device": device.name(), "torch": torch.__version__, "diffusers": diffusers.__version__,
             "levers": {name: levers.model_dump(mode="json") for name, levers in sets.items()},
             "quantized": quantized, "in_words": words,
