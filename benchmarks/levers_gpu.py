@@ -18,7 +18,8 @@ where a set pulls more than one lever, that set less each lever is timed too (th
 what leaving it out costs). Every call goes through spagent-graph's tool as a run makes it (fitting, step
 reports, the MP4/PNG write) at the entry's usual frames, size and steps unless told otherwise. Each set of
 levers gets its own copy of the denoiser; where those copies would not fit beside the model
-(`--one-denoiser`, or found so), one denoiser takes each variant's levers in turn before its call.
+(`--one-denoiser`, or found so), one denoiser takes each variant's levers in turn before its call (but for a
+set with FP8 weights, which keeps a copy of its own).
 
 Whole calls (the default, for models of a minute or less): a variant's first call is at the full settings
 and counts its compile (first s); then `--repeats` rounds take every variant in turn, the order rotated
@@ -299,11 +300,10 @@ def main() -> None:
     free, total = device.free_and_total()
     switch = None
     if args.one_denoiser or copies > free - 0.35 * total:
-        if quantized:
-            raise SystemExit("a quantized set needs its own copy of the denoiser: time it apart")
+        # A quantized set still gets its own copy: its weights cannot be given back to the others.
         switch = LeverSwitch(base)
-        print(f"one denoiser for all variants: a copy each would take {copies / GiB:.0f} GiB "
-              f"of the {free / GiB:.0f} GiB free", flush=True)
+        print(f"one denoiser for the variants{' but the quantized' if quantized else ''}: a copy each would "
+              f"take {copies / GiB:.0f} GiB of the {free / GiB:.0f} GiB free", flush=True)
     pipelines = {}
     words = {name: levers.in_words() for name, levers in sets.items()}
     for name, levers in sets.items():
@@ -312,7 +312,7 @@ def main() -> None:
             def prepare(denoiser, how=quantized[name], name=name):
                 words[name] += f"; {how} linears in the blocks ({quantize(denoiser, how)}, torchao)"
         try:
-            pipelines[name] = base if switch else levered_copy(base, levers, prepare)
+            pipelines[name] = base if switch and name not in quantized else levered_copy(base, levers, prepare)
         except Exception as error:  # noqa: BLE001 - a quantizer that does not run here: the set is left out
             if name not in quantized:
                 raise
@@ -342,7 +342,7 @@ def main() -> None:
     def call(name: str, tag: str, stop_after: int | None) -> dict:
         """One call of `name` through the tool: its seconds, step ends (from its start), peak and output."""
         levers = sets[name]
-        if switch:
+        if switch and name not in quantized:
             switch.use(levers)
         if name in shared_key:
             toolbox.pool.evict(tool.pool_key(levers))
