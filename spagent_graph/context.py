@@ -83,7 +83,7 @@ class Context(BaseModel):
 
     subject_min_confidence: float = Field(
         0.5, ge=0, le=1, description="Without an MLLM, a subject read from the text with less confidence than this "
-        "is `unknown`, and tools are then ranked by their strength over all subjects. 0.5 leaves about two clear prompts "
+        "is `unknown`, and tools are then ranked by their strength over all subjects. 0.5 leaves under one clear prompt "
         "in a hundred `unknown` on prompts by new writers (benchmarks/results/subject_accuracy.md).")
 
     planner: Literal["single", "paper"] = Field(
