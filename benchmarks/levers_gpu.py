@@ -138,7 +138,8 @@ def runs_blocks(levers, step: int, boundary: int | None) -> bool:
         return True
     config = cache.config
     warm_up, interval = config.get("disable_cache_before_step", 3), config.get("cache_interval", 5)
-    count = (step - boundary if boundary is not None and step >= boundary else step) + 1
+    # The hook's count starts at -1 and goes up before each call: the first step is count 0.
+    count = step - boundary if boundary is not None and step >= boundary else step
     after = config.get("disable_cache_after_step")
     return count < warm_up or (count - warm_up - 1) % interval == 0 or (after is not None and count >= after)
 
