@@ -559,6 +559,17 @@ def test_each_profiles_estimate_is_within_ten_percent_of_its_measured_peak(name,
     assert estimate.peak_bytes == plain.peak_bytes + estimate.cache_bytes
 
 
+@pytest.mark.parametrize("profile", ["balanced", "fast"])
+def test_the_two_expert_models_offload_estimate_is_within_ten_percent_of_its_measured_peak(profile):
+    # benchmarks/results/levers_gpu_wan22_a14b_h100.md: Wan 2.2 T2V A14B with model offload on an H100, 81 x
+    # 1280x720, the steps' peak (one expert on the GPU) 37.7 GiB under plain, balanced and fast alike
+    spec = LIBRARY.get("wan22-a14b-t2v")
+    usual = spec.usual
+    estimate = estimate_memory(spec, frames=usual.frames, height=usual.height, width=usual.width,
+                               levers=spec.acceleration[profile])
+    assert estimate.model_offload_peak_bytes / GiB == pytest.approx(37.7, rel=0.10)
+
+
 def test_a_taylorseer_cache_keeps_two_factors_of_each_hooked_output_per_guidance_branch():
     # CogVideoX-2B's fast row at 49 x 720x480: the request's peaks were 70.0 GiB with it against 62.4 without
     # (benchmarks/results/two_candidates_h200.md): 7.6 GiB for 30 blocks x 2 factors x a batch of 2 x 17,776 tokens
