@@ -20,7 +20,7 @@ decide between two subjects by which they are (a race car is sports, a tram
 crossing a square is transportation), which an embedding of the whole
 sentence blurs.
 
-A linear classifier over these is fitted at load time to some 4,300 labelled
+A linear classifier over these is fitted at load time to some 5,000 labelled
 example prompts in many styles, shipped with the package
 (`data/subject_exemplars.jsonl`), and kept in the cache folder: no trained
 weights are stored. It tells seven classes apart: the six subjects and
