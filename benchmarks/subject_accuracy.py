@@ -14,7 +14,8 @@ non-native English, questions; nobody tuning the classifier read it, and it was 
 (benchmarks/results/subject_accuracy.md). From now on it is development data: the next held-out
 measure is a fresh split written the same way, given by path. The earlier outside splits
 (`test_styles`, `_2` to `_8`, eight writers) were measured in their turn and are now among the
-exemplars.
+exemplars. `hard_styles` and `hard_styles_2`, by two more such writers, are two thirds hard cases (300
+prompts each), read once on 2026-12-06 and development data since.
 
 `--split` takes a split's name or the path of any JSONL file of labelled prompts (`text`, `subject`,
 optionally `kind` and `style`; `unknown` for a prompt with no single subject).
@@ -43,7 +44,7 @@ from spagent_graph.subject import (CLASSES, LabelledPrompt, SubjectClassifier, f
 
 DATA = Path(__file__).parents[1] / "tests" / "data" / "subjects"
 EXEMPLARS = Path(__file__).parents[1] / "spagent_graph" / "data" / "subject_exemplars.jsonl"
-SPLITS = ("test_styles_10", "test", "dev_styles", "dev")
+SPLITS = ("test_styles_10", "hard_styles", "hard_styles_2", "test", "dev_styles", "dev")
 
 
 def readings(classifier: SubjectClassifier, prompts: list[LabelledPrompt]) -> list[tuple[str, float]]:
