@@ -7,8 +7,8 @@ says `unknown` where a person would name one.
 The prompts are labelled by the rules in `tests/data/subjects/GUIDE.md`. The classifier is fitted to
 the packaged exemplars. Its settings were chosen by cross-validation over the exemplars and the two
 dev splits (`--sweep`), and `subject_min_confidence` on the dev splits alone (`--calibrate`).
-`test.jsonl` (written with the exemplars, in their style) is only ever reported. `test_styles_10` was
-written on 2026-12-06 by a writer who saw only `GUIDE.md` (not the exemplars, the word lists, the code
+`test.jsonl` (written with the exemplars, in their style) is only ever reported. `test_styles_10` (and
+`test_styles_9`, the same way, by another writer) was written on 2026-12-06 by a writer who saw only `GUIDE.md` (not the exemplars, the word lists, the code
 or anyone else's prompts), in other styles: short, long, lists of visual details, second person,
 non-native English, questions; nobody tuning the classifier read it, and it was measured once
 (benchmarks/results/subject_accuracy.md). From now on it is development data: the next held-out
@@ -44,7 +44,7 @@ from spagent_graph.subject import (CLASSES, LabelledPrompt, SubjectClassifier, f
 
 DATA = Path(__file__).parents[1] / "tests" / "data" / "subjects"
 EXEMPLARS = Path(__file__).parents[1] / "spagent_graph" / "data" / "subject_exemplars.jsonl"
-SPLITS = ("test_styles_10", "hard_styles", "hard_styles_2", "test", "dev_styles", "dev")
+SPLITS = ("test_styles_10", "test_styles_9", "hard_styles", "hard_styles_2", "test", "dev_styles", "dev")
 
 
 def readings(classifier: SubjectClassifier, prompts: list[LabelledPrompt]) -> list[tuple[str, float]]:
