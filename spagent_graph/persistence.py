@@ -27,7 +27,8 @@ from langgraph.checkpoint.serde.base import maybe_add_typed_methods
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel
 
-from . import manifest, state
+import spagent_graph.manifest as manifest
+import spagent_graph.state as state
 from .errors import ConfigError, UsageError
 
 __all__ = ["STATE_MODULES", "StateTypesGraph", "allow_state_types", "open_checkpointer", "state_types"]
