@@ -4,7 +4,9 @@ still stands is judged and returned."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -55,20 +57,41 @@ def test_a_server_stopped_mid_run_leaves_the_rest_to_the_fallback(demo_context):
     assert state["choice"].video is not None
 
 
+@contextlib.contextmanager
+def frozen_server(url: str):
+    """The shared server, stopped (SIGSTOP) and resumed afterwards: it still accepts connections
+    (the kernel does) but answers nothing, as a hung server does. A timeout of a millisecond
+    against a running server is no such fault: on a busy machine the client's thread can wake
+    after the answer has come, and the call succeeds."""
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    cache = Path(os.environ.get("TINY_MLLM_CACHE", Path(__file__).parents[2] / ".cache" / "tiny_mllm"))
+    pid_file = cache / f"server-{port}.pid"
+    if not pid_file.is_file():
+        pytest.skip(f"no pid file {pid_file}: the server was not started by serve.sh")
+    group = int(pid_file.read_text())
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(group, signal.SIGCONT)
+
+
 @needs_server
 @pytest.mark.vllm
 @pytest.mark.parametrize("fault, client_settings, says", [
-    ("slow past the timeout", {"timeout_s": 0.001, "max_retries": 1}, "could not be reached"),
+    ("a hung server", {"timeout_s": 0.5, "max_retries": 1}, "could not be reached"),
     ("an error status", {"model": "no-such-model", "max_retries": 0}, "HTTP 404"),
 ])
 def test_an_mllm_fault_falls_back_and_the_state_says_so(demo_context, fault, client_settings, says):
     client = MLLMClient(base_url=URL, **client_settings)
-    state = build_graph(services=Services(mllm=client)).invoke(REQUEST, context=demo_context.changed(planner="paper"))
-    assert state["intent"].types_decided_by == "fallback" and state["route_plan"].decided_by == "fallback"
-    assert any(says in note for note in state["intent"].notes), state["intent"].notes
-    assert state["choice"].video is not None
-    with pytest.raises(MLLMError, match=says):
-        build_graph(services=Services(mllm=client)).invoke(REQUEST, context=demo_context.changed(fallback_on_mllm_error=False))
+    with frozen_server(URL) if fault == "a hung server" else contextlib.nullcontext():
+        state = build_graph(services=Services(mllm=client)).invoke(REQUEST, context=demo_context.changed(planner="paper"))
+        assert state["intent"].types_decided_by == "fallback" and state["route_plan"].decided_by == "fallback"
+        assert any(says in note for note in state["intent"].notes), state["intent"].notes
+        assert state["choice"].video is not None
+        with pytest.raises(MLLMError, match=says):
+            build_graph(services=Services(mllm=client)).invoke(
+                REQUEST, context=demo_context.changed(fallback_on_mllm_error=False))
 
 
 @needs_server
