@@ -79,24 +79,19 @@ def readme_snippet() -> str:
     return readme.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-def test_the_readme_snippet_runs_quietly_and_quickly_from_the_wheel(wheel: Path, tmp_path: Path):
-    """With no extra, from an unrelated folder: it works, prints nothing, writes nothing there, and a run on
-    the demo tools (once they are built, as the first run builds them) takes under 10 s."""
+def test_the_readme_snippet_runs_quietly_from_the_wheel(wheel: Path, tmp_path: Path):
+    """With no extra, from an unrelated folder: it works, prints nothing and writes nothing there, on
+    the first run (which builds the demo tools) and on later ones. How long a run takes is
+    `benchmarks/startup_cpu.py`'s row for the snippet, not a test's: a busy machine is no failure."""
     python = fresh_environment(wheel, tmp_path)
     home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
     home.mkdir(), elsewhere.mkdir()
-    timed = f"import time\nstarted = time.perf_counter()\n{readme_snippet()}\n" + (
-        "import pathlib, sys\nassert pathlib.Path(video).is_file()\n"
-        "print(time.perf_counter() - started, file=open(sys.argv[1], 'w'))\n")
+    snippet = f"{readme_snippet()}\nimport pathlib\nassert pathlib.Path(video).is_file()\n"
     environment = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
-    seconds = []
-    for attempt in range(3):  # the first builds the demo tools; the best of the other two is the run's time
-        times = tmp_path / f"seconds-{attempt}"
-        completed = subprocess.run([str(python), "-c", timed, str(times)], cwd=elsewhere, env=environment,
+    for _ in range(2):  # the first builds the demo tools, the second finds them
+        completed = subprocess.run([str(python), "-c", snippet], cwd=elsewhere, env=environment,
                                    capture_output=True, text=True, timeout=600)
         assert completed.returncode == 0, completed.stderr[-3000:]
         assert (completed.stdout, completed.stderr) == ("", "")
         assert list(elsewhere.iterdir()) == []
-        seconds.append(float(times.read_text()))
     assert list((home / ".local" / "share" / "spagent-graph" / "runs").iterdir())  # the documented data folder
-    assert min(seconds[1:]) < 10, seconds
