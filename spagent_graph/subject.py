@@ -407,8 +407,10 @@ def word_features(prompts: list[str]) -> torch.Tensor:
         enumerated = [1.0 if items >= n else 0.0 for n in (2, 3, 4)]
         hits = [len(cues[cue].findall(text)) for cue in _CUES]
         asked = [1.0 if count >= n else 0.0 for count in hits for n in (1, 2)]
+        singled = _singled_out(text)
+        alone = [1.0 if subject in singled else 0.0 for subject in SUBJECTS]
         rows.append(named + in_focus + together + first + top + how_many + enumerated + asked
-                    + [1.0 if _is_list(text) else 0.0])
+                    + [1.0 if _is_list(text) else 0.0] + alone)
     return torch.tensor(rows, dtype=torch.float32).reshape(len(prompts), -1)
 
 
@@ -434,9 +436,16 @@ def _subjects_in(text: str) -> list[str]:
         # racket", "cattle farmer"); the first, singular as such a word is, only says what kind
         # ("trucks stream below" is no compound, nor is "bricks building themselves").
         if (following is not None and not text[match.end():following.start()].strip(" -")
-                and not re.search(r"[^su]s$", match.group(0)) and not following.group(0).endswith("ing")):
+                and not re.search(r"[^su]s$", match.group(0)) and not following.group(0).endswith("ing")
+                and not _ACTS_ON.match(text, following.end()) and not _animal_verb(text, following, owner)):
             continue
         subject = owner[match.group(0)]
+        if _animal_verb(text, match, owner):
+            continue
+        # "a carved wooden toucan", "a soapstone hippo", "a porcelain shepherdess": a likeness, an object.
+        if subject in _LIKENESS_MATERIALS and _LIKENESS_MATERIALS[subject].search(
+                text[max(0, match.start() - 40):match.start()]):
+            subject = "objects"
         # "a statue of a rearing horse", "a model of an old steam train": what it shows is an object.
         if subject in ("animals", "people", "transportation", "sports") and any(
                 0 <= match.start() - end and len(text[end:match.start()].split()) <= 2 for end in likeness_ends):
@@ -444,6 +453,41 @@ def _subjects_in(text: str) -> list[str]:
         if subject != _NOT_A_SUBJECT:
             subjects.append(subject)
     return subjects
+
+
+# A plural-looking word followed by what it acts on is a verb, not the head of a compound: "an old
+# blacksmith hammers a blade", "a rocking horse rocks by itself" name the blacksmith and the horse.
+_ACTS_ON = re.compile(r"(?<=s)\s+(a|an|the|his|her|its|their|my|your|our|this|that|these|those|itself|himself|"
+                      r"herself|themselves|by itself|on its own|away|back|past|toward|towards|across)\b")
+# Animals' names that are also verbs of motion, read as verbs after a noun and before where the
+# motion goes ("the path snakes along the ridge", "a glacier calves into the sea").
+_ANIMAL_VERB = re.compile(r"(snakes|snaked|calves|calved|ducks|ducked|worms|wormed|weasels|hounds|badgers|ferrets|"
+                          r"crows|wolfs|bugs|bats|flies|horses|monkeys|squirrels|fishes|rams|rammed|swallows)$")
+_MOVES_ON = re.compile(r"\s+(up|down|through|along|across|over|around|past|into|out|away|off|under|between|toward|"
+                       r"towards|its|their|back|in|on|onto|and|its way)\b")
+# Materials that make a likeness of what follows them within two words ("a stone fox at a shrine",
+# "a blown-glass swan"). Fewer for people ("plastic surgeon", "paper boy") and vehicles, which are
+# built of wood and steel ("a wooden boat" is a boat).
+_MATERIALS = (r"carved|wooden|plush|stuffed|porcelain|ceramic|marble|granite|bronze|jade|terracotta|clay|wax|"
+              r"resin|plaster|papier-m[aâ]ch[eé]|origami|lego|toy|tin|wind-up|clockwork|knitted|crocheted|"
+              r"cardboard|animatronic|figurine|sculpted|cast-iron|soapstone|driftwood")
+_LIKENESS_MATERIALS = {
+    "animals": re.compile(rf"\b({_MATERIALS}|stone|glass|blown-glass|crystal|inflatable|rubber|plastic|paper|neon|"
+                          rf"topiary|balloon|mechanical|robotic|robot)(\s+[\w'-]+)?\s+$"),
+    "people": re.compile(rf"\b({_MATERIALS})(\s+[\w'-]+)?\s+$"),
+    "transportation": re.compile(r"\b(toy|model|lego|tin|wind-up|clockwork|origami|paper|cardboard|plastic toy|"
+                                 r"die-cast|diecast|scale-model)(\s+[\w'-]+)?\s+$"),
+}
+
+
+def _animal_verb(text: str, match: re.Match, owner: dict[str, str]) -> bool:
+    """Whether an animal's name is a verb here: after a noun, not after an article or a number, and
+    before where the motion goes ("the road snakes up", "the glacier calves into the lake")."""
+    before = text[max(0, match.start() - 20):match.start()]
+    return (owner[match.group(0)] == "animals" and bool(_ANIMAL_VERB.match(match.group(0)))
+            and bool(_MOVES_ON.match(text, match.end())) and bool(re.search(r"[a-z]{3,}\s+$", before))
+            and not re.search(r"\b(a|an|the|some|two|three|many|few|of|and|with|my|your|his|her|their|its)\s+$",
+                              before))
 
 
 # What a prompt says is absent names no subject of it ("no workers in frame", "without people or
@@ -473,6 +517,23 @@ _LIKENESS = re.compile(
     r"(toy|plastic|tin|wind-up|clockwork|inflatable|origami|paper|cardboard|chocolate|lego|model|miniature)\s+"
     r"([\w'-]+\s+)?(train|car|plane|airplane|boat|ship|truck|bus|rocket|tractor|helicopter))s?\b"
 )
+
+
+# "a single rusted traffic cone in the middle of a runway", "a lone felucca between the islands": the
+# one thing singled out in a wide place is what the video is about, however many words the place takes.
+_SINGLING = re.compile(r"\b(a single|one single|a lone|one lone|a solitary|just one|only one|one lonely|a lonely|"
+                       r"lone|solitary|single)\s+")
+
+
+def _singled_out(text: str) -> set[str]:
+    """The subjects of the things a text singles out ("a single red toolbox", "a lone tuk-tuk")."""
+    owner, pattern = _word_index()
+    singled = set()
+    for singling in _SINGLING.finditer(text):
+        found = pattern.search(text, singling.end(), singling.end() + 40)
+        if found and not text[singling.end():found.start()].strip(" -").count(" ") > 2:
+            singled.update(_subjects_in(text[found.start():found.start() + 60])[:1])
+    return singled
 
 
 def _enumerated_subjects(text: str) -> set[str]:

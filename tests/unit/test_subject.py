@@ -45,8 +45,18 @@ def test_the_focus_is_where_the_subject_is_named(text: str, focus: str):
     assert focus_of(text) == focus
 
 
+def test_what_a_text_singles_out_is_told():
+    """"A single red toolbox in an abandoned factory hall" is about the toolbox, however many words the
+    hall takes."""
+    row = word_features(["in an abandoned factory hall, a single red toolbox sits on cracked concrete",
+                         "an abandoned factory hall, dust in the light"])
+    alone = row[:, -6:]
+    assert [SUBJECTS[i] for i in alone[0].nonzero()] == ["objects"] and not alone[1].any()
+
+
 def test_the_words_of_two_subjects_are_seen_together():
-    named, _, together, _ = word_features(["a motocross rider racing past a tram"])[0].split([6, 6, 15, 27])
+    row = word_features(["a motocross rider racing past a tram"])[0]
+    named, together = row[:6], row[12:27]
     assert [SUBJECTS[i] for i in named.nonzero()] == ["sports", "transportation"]
     assert together.sum() == 1
 
@@ -66,6 +76,15 @@ def test_the_words_of_two_subjects_are_seen_together():
     ("the camera slowly pushes in on a teapot", ["objects"]),  # the camera that films is no object
     ("you spin the camera a full circle", []),
     ("a vintage camera on a shelf", ["objects", "objects"]),  # a camera that is filmed still is
+    ("an old blacksmith hammers a blade", ["people", "objects", "objects"]),  # a verb, not a compound's head
+    ("three dog bowls on the floor", ["objects"]),  # a compound still
+    ("a carved wooden toucan on a stall", ["objects"]),  # any animal made of a material
+    ("a soapstone hippo", ["objects"]),
+    ("a wooden boat on a lake", ["transportation", "landscapes"]),  # boats are built of wood
+    ("a plastic surgeon at work", ["people"]),
+    ("the mountain road snakes up through the pass", ["landscapes"]),  # an animal's name as a verb
+    ("a boy ducks under the net", ["people", "objects"]),
+    ("two snakes up in a tree", ["animals", "landscapes"]),
 ])
 def test_the_word_lists_read_compounds_and_likenesses(text: str, subjects: list[str]):
     assert _subjects_in(text) == subjects
