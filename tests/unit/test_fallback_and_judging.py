@@ -75,8 +75,8 @@ def test_alignment_needs_both_inputs(red_parrot_png: Path):
 
 
 @pytest.fixture(scope="module")
-def classifier() -> SubjectClassifier:
-    return SubjectClassifier()
+def classifier(demo_cache: Path) -> SubjectClassifier:
+    return SubjectClassifier(cache_dir=demo_cache)  # fitted once per session, as the demo services' is
 
 
 @pytest.mark.parametrize(

@@ -66,10 +66,10 @@ def good(schema: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def classifier():
+def classifier(demo_cache):
     from spagent_graph.subject import SubjectClassifier
 
-    return SubjectClassifier()
+    return SubjectClassifier(cache_dir=demo_cache)  # fitted once per session, as the demo services' is
 
 
 @pytest.fixture

@@ -100,15 +100,16 @@ def test_the_word_tree_finds_what_a_flat_alternation_of_the_longest_first_finds(
 
 
 @pytest.fixture(scope="module")
-def classifier() -> SubjectClassifier:
-    return SubjectClassifier()
+def classifier(demo_cache: Path) -> SubjectClassifier:
+    return SubjectClassifier(cache_dir=demo_cache)  # fitted once per session, as the demo services' is
 
 
-@pytest.mark.parametrize("split", ["test_styles_10"])
+@pytest.mark.parametrize("split", [f"test_styles_{n}" for n in range(11, 17)])
 def test_prompts_in_other_styles_written_apart_are_read_right(classifier: SubjectClassifier, split: str):
     """Written by writers who never saw the exemplars, in other styles (short, long, lists of
-    details, second person, non-native English, questions), and measured once while held back
-    (95.7%); from then on they guard against a fall rather than measure:
+    details, second person, non-native English, questions), and measured while held back (11-13:
+    95.4% before the word bag; 14-16, read once by the final classifier: 96.2%); from then on they
+    guard against a fall rather than measure:
     `benchmarks/subject_accuracy.py --split PATH` measures a fresh split."""
     prompts = load_labelled_prompts(SPLITS / f"{split}.jsonl", allow_unknown=True)
     clear = [p for p in prompts if p.subject != UNKNOWN_SUBJECT]
