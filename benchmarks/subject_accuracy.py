@@ -5,8 +5,9 @@ says `unknown` where a person would name one.
                                           [--calibrate] [--sweep]
 
 The prompts are labelled by the rules in `tests/data/subjects/GUIDE.md`. The classifier is fitted to
-the packaged exemplars. Its settings were chosen by cross-validation over the exemplars and the two
-dev splits (`--sweep`), and `subject_min_confidence` on the dev splits alone (`--calibrate`).
+the packaged exemplars. Its settings were chosen by leaving one outside writer out at a time (the
+reasons are beside them in `spagent_graph/subject.py`); `--sweep` cross-validates a grid of them over
+the exemplars and the dev splits, and `--calibrate` sets `subject_min_confidence` on the dev splits.
 `test.jsonl` (written with the exemplars, in their style) is only ever reported. `test_styles_11`,
 `_12` and `_13` were written on 2026-12-06 by three writers who saw only `GUIDE.md` (not the
 exemplars, the word lists, the code or anyone else's prompts), in other styles: short, long, lists of

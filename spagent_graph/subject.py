@@ -43,8 +43,8 @@ from __future__ import annotations
 import collections
 import functools
 import hashlib
-import math
 import json
+import math
 import os
 import re
 import threading
@@ -354,7 +354,7 @@ class SubjectClassifier:
         cached = self.cache_dir / f"subject-classifier-{key}.pt" if self.cache_dir else None
         if cached is not None and cached.is_file():
             saved = torch.load(cached, weights_only=True)
-            return saved["references"], (saved["weight"], saved["bias"]), WordBag(saved["bag_words"], saved["bag_idf"])
+            return saved["references"], (saved["weight"], saved["bias"]), WordBag(tuple(saved["bag_words"]), saved["bag_idf"])
         labels = torch.tensor([CLASSES.index(subject) for _, subject in exemplars])
         prompts = [text for text, _ in exemplars]
         texts, focuses = _embed_with_focus(*encoder, prompts)
@@ -403,7 +403,7 @@ class WordBag(NamedTuple):
     a hall, "nobody playing yet" on a golf course, the slang and spellings of a writer's own ("ur",
     "footy", "ute"). Learnt weights on the words themselves catch what the word lists don't name."""
 
-    words: tuple[str, ...] | list[str]
+    words: tuple[str, ...]
     idf: torch.Tensor
 
     @classmethod
