@@ -65,6 +65,7 @@ __all__ = [
     "Profile",
     "apply_levers",
     "choose_levers",
+    "set_attention_backend",
     "use_compile_cache",
 ]
 
@@ -302,9 +303,27 @@ def apply_levers(pipeline: Any, levers: Levers, *, compile_cache: str | Path | N
             _pull(pipeline, denoiser, levers)
 
 
+def set_attention_backend(model: Any, backend: str) -> None:
+    """Gives `model`'s attention layers `backend`, and no other model's.
+
+    diffusers' `set_attention_backend` also makes the backend the process's default, which every model whose
+    layers name none (the other tools in the toolbox, the next pipeline loaded) then dispatches to; a pool
+    holding a plain and a levered copy of one model would run both with the lever. The layers keep the
+    backend by name, so the default is put back as it was."""
+    if not hasattr(model, "set_attention_backend"):
+        return
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    default = _AttentionBackendRegistry._active_backend
+    try:
+        model.set_attention_backend(backend)
+    finally:
+        _AttentionBackendRegistry.set_active_backend(default)
+
+
 def _pull(pipeline: Any, target: Any, levers: Levers) -> None:
-    if levers.attention_backend and hasattr(target, "set_attention_backend"):
-        target.set_attention_backend(levers.attention_backend)
+    if levers.attention_backend:
+        set_attention_backend(target, levers.attention_backend)
     if levers.cache is not None:
         target.enable_cache(levers.cache.build(pipeline))
     if levers.compile == "whole":

@@ -32,7 +32,7 @@ from spagent_graph.errors import ConfigError, ToolError
 from spagent_graph.manifest import ToolRecord, WeightsRecord, weights_record
 from spagent_graph.media import read_frames, resample, write_image, write_video
 
-from .acceleration import Levers, apply_levers
+from .acceleration import Levers, apply_levers, set_attention_backend
 from .base import GenerationArgs, GenerativeTool, StepControl
 from .pipeline_calls import CALL_STYLES
 from .pool import PipelinePool
@@ -297,8 +297,7 @@ class DiffusersTool(GenerativeTool):
 def _place(pipeline: Any, options: MemoryOptions, device: torch.device) -> Any:
     if options.attention_backend:
         for component in pipeline.components.values():
-            if hasattr(component, "set_attention_backend"):
-                component.set_attention_backend(options.attention_backend)
+            set_attention_backend(component, options.attention_backend)
     vae = getattr(pipeline, "vae", None)
     for wanted, method in ((options.vae_tiling, "enable_tiling"), (options.vae_slicing, "enable_slicing")):
         if wanted and hasattr(vae, method):

@@ -22,6 +22,7 @@ from spagent_graph.tool_adapters.acceleration import (
     Levers,
     apply_levers,
     choose_levers,
+    set_attention_backend,
     use_compile_cache,
 )
 from spagent_graph.context import Context
@@ -312,3 +313,19 @@ def test_the_store_keeps_the_latest_bench_per_tool_and_profile(tmp_path: Path):
     store.record_fidelity(bench(FAST, psnr=28.0))
     store.record_fidelity(bench(FAST, psnr=33.0))
     assert CapabilityStore(tmp_path / "s.sqlite").fidelity("cogvideox", "fast").psnr_db == 33.0
+
+
+def test_an_attention_backend_is_one_models_and_not_the_processs():
+    """diffusers makes a model's backend everyone's default; a levered copy must not change the plain one."""
+    from diffusers.models.attention_dispatch import AttentionBackendName, _AttentionBackendRegistry
+
+    from tests.tiny_pipelines.wan22 import _wan_transformer
+
+    levered, plain = _wan_transformer(0, 16), _wan_transformer(0, 16)
+    default = _AttentionBackendRegistry._active_backend
+    set_attention_backend(levered, "_native_math")
+
+    assert _AttentionBackendRegistry._active_backend == default
+    backends = {block.attn1.processor._attention_backend for block in levered.blocks}
+    assert backends == {AttentionBackendName("_native_math")}
+    assert {block.attn1.processor._attention_backend for block in plain.blocks} == {None}
