@@ -11,20 +11,15 @@ from typing import Any
 import torch
 
 
-def levered_copy(pipeline: Any, levers: Any, prepare: Any = None) -> Any:
+def levered_copy(pipeline: Any, levers: Any) -> Any:
     """`pipeline` with `levers` pulled on its own copy of the denoiser; the encoders and the VAE stay shared,
-    as the tool's pool shares them between pipelines of one model (only the levered modules differ).
-    `prepare(denoiser)`, where given, changes the copy before the levers are pulled (FP8 weights)."""
+    as the tool's pool shares them between pipelines of one model (only the levered modules differ)."""
     from spagent_graph.tool_adapters.acceleration import apply_levers
 
-    if levers.is_plain and prepare is None:
+    if levers.is_plain:
         return pipeline
     own = {name: copy.deepcopy(component) for name, component in pipeline.components.items()
            if name in (levers.target, f"{levers.target}_2", "scheduler") and component is not None}
-    if prepare is not None:
-        for name in (levers.target, f"{levers.target}_2"):
-            if name in own:
-                prepare(own[name])
     # `components` leaves out the pipeline's settings that are not modules (Wan 2.2's `expand_timesteps` and
     # `boundary_ratio`), which a pipeline built again would otherwise take at their defaults.
     _, settings = pipeline._get_signature_keys(pipeline)
@@ -49,6 +44,8 @@ class LeverSwitch:
 
         if levers == self.current:
             return
+        if levers.quantize:
+            raise ValueError("FP8 weights cannot be taken off a denoiser again: a quantized set needs a copy of its own")
         if self.current is not None:
             self._take_off(self.current)
         apply_levers(self.pipeline, levers)
@@ -76,7 +73,7 @@ class LeverSwitch:
 
 def pulled_levers(levers: Any) -> dict[str, Any]:
     """Each lever `levers` pulls, with the levers less that one (a lever's share is what leaving it out costs)."""
-    unpulled = {"cache": None, "compile": "none", "attention_backend": None}
+    unpulled = {"cache": None, "compile": "none", "attention_backend": None, "quantize": None}
     return {lever: levers.model_copy(update={lever: unset, **({"blocks": ()} if lever == "compile" else {})})
             for lever, unset in unpulled.items() if getattr(levers, lever) != unset}
 

@@ -39,10 +39,11 @@ high-noise denoiser, then the low-noise one from the step where the timestep fal
 projected step by step instead, as a TaylorSeer hook counts its own denoiser's calls and the second expert
 starts over with a warm-up: each remaining step that runs the blocks at the median of such steps in the
 prefix, each predicted step at the median of those; both experts have the same blocks and shapes, so the
-prefix (all of it the first expert's) gives the second's step times too. A set may also name `"quantize": "float8"`
-beside the levers: its copy of the denoiser gets torchao's FP8 weights and activations (dynamic, one scale
-per row) in the linear layers of its repeated blocks before the levers are pulled (torchao carried as a wheel). The first call of each variant runs 2 steps (its compile). After the rounds, the variants in
-`--complete` (default: plain and every set with a cache) make one complete call each, decoded and written:
+prefix (all of it the first expert's) gives the second's step times too. A set that names `"quantize": "float8"`
+(a registry lever: torchao's FP8 weights and activations in the linear layers of the repeated blocks, before
+the other levers are pulled; torchao carried as a wheel) counts the FP8 copy's weights in its peaks. The first
+call of each variant runs 2 steps (its compile). After the rounds, the variants in
+`--complete` (default: plain and every set that changes the math: a cache, FP8) make one complete call each, decoded and written:
 its seconds check the projection, its peak includes the decode, and PSNR/SSIM compare its frames with the
 plain complete call's. `--deadline-s` leaves out a complete call that would end past it.
 
@@ -78,19 +79,15 @@ class StepsDone(Exception):
     """Raised from the step report once a call has run the steps it is timed for: the call ends there."""
 
 
-def lever_sets(spec, given: str | None, extra: str | None = None, ablations: bool = True,
-               quantized: dict | None = None) -> tuple[dict, dict]:
+def lever_sets(spec, given: str | None, extra: str | None = None, ablations: bool = True) -> tuple[dict, dict]:
     """The variants to time: `given` (JSON, name -> levers), else the registry's profiles, and the `extra`
     sets beside them; and, for each set pulling several levers, (set, lever) -> the variant that is that set
-    less the lever (one already named when it is the same levers). A set's `quantize` goes to `quantized`."""
+    less the lever (one already named when it is the same levers)."""
     from spagent_graph.tool_adapters.acceleration import Levers
 
     sets = dict(spec.acceleration) if given is None else {}
     for named in (given, extra):
         for name, levers in json.loads(named or "{}").items():
-            levers = dict(levers)
-            if "quantize" in levers:
-                (quantized if quantized is not None else {})[name] = levers.pop("quantize")
             sets[name] = Levers.model_validate(levers)
     less = {}
     if ablations:
@@ -169,19 +166,13 @@ def needed_steps(levers) -> int:
     return 3
 
 
-def quantize(denoiser, how: str) -> int:
-    """FP8 through torchao: the linear layers inside the denoiser's repeated blocks get float8 weights and
-    dynamically scaled float8 activations (`float8`: one scale per row; `float8-tensor`: one per tensor), so
-    their matrix products run on the FP8 tensor cores. Gives how many layers were changed."""
+def float8_saved_bytes(pipeline, target: str) -> int:
+    """What FP8 weights take off the denoisers' bf16 bytes: one byte of each parameter in their blocks' linears."""
     from spagent_graph.tool_adapters.acceleration import _repeated_blocks
-    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, PerTensor, quantize_
 
-    granularity = {"float8": PerRow(), "float8-tensor": PerTensor()}[how]
-    blocks = _repeated_blocks(denoiser)
-    linears = sum(isinstance(m, torch.nn.Linear) for block in blocks for m in block.modules())
-    for block in blocks:
-        quantize_(block, Float8DynamicActivationFloat8WeightConfig(granularity=granularity))
-    return linears
+    modules = [getattr(pipeline, name, None) for name in (target, f"{target}_2")]
+    return sum(m.weight.numel() * (m.weight.element_size() - 1) for denoiser in modules if denoiser is not None
+               for block in _repeated_blocks(denoiser) for m in block.modules() if isinstance(m, torch.nn.Linear))
 
 
 def pipeline_bytes(pipeline) -> int:
@@ -256,8 +247,7 @@ def main() -> None:
         spec = spec.model_copy(update={"model": f"/random/{args.tool}"})
         usual = (spec.usual.frames, spec.usual.height, spec.usual.width)
     given, extra = (Path(v[1:]).read_text() if v and v.startswith("@") else v for v in (args.levers, args.extra_levers))
-    quantized: dict[str, str] = {}
-    sets, less = lever_sets(spec, given, extra, ablations=not args.no_ablations, quantized=quantized)
+    sets, less = lever_sets(spec, given, extra, ablations=not args.no_ablations)
     if not sets:
         raise SystemExit(f"{args.tool}: its registry entry has no acceleration profiles; name sets with --levers")
     sets = {"plain": Levers(), **sets}
@@ -296,35 +286,34 @@ def main() -> None:
     print(f"built {args.tool} in {time.perf_counter() - built:.1f} s: {one_weights / GiB:.1f} GiB of weights"
           + (", model CPU offload" if offloaded else ""), flush=True)
 
-    levered = [levers for name, levers in sets.items() if not levers.is_plain or name in quantized]
+    # A quantized set keeps a copy of its own: its weights cannot be given back to the others. The peaks count
+    # one deployment's weights, the FP8 copy's where it has one.
+    quantized = {name for name, levers in sets.items() if levers.quantize}
+    saved = {name: float8_saved_bytes(base, sets[name].target) for name in quantized}
+    levered = [levers for levers in sets.values() if not levers.is_plain]
     copies = sum(denoiser_bytes(base, levers.target) for levers in levered)
     free, total = device.free_and_total()
     switch = None
     if args.one_denoiser or copies > free - 0.35 * total:
-        # A quantized set still gets its own copy: its weights cannot be given back to the others.
         switch = LeverSwitch(base)
         print(f"one denoiser for the variants{' but the quantized' if quantized else ''}: a copy each would "
               f"take {copies / GiB:.0f} GiB of the {free / GiB:.0f} GiB free", flush=True)
     pipelines = {}
     words = {name: levers.in_words() for name, levers in sets.items()}
     for name, levers in sets.items():
-        prepare = None
-        if name in quantized:
-            def prepare(denoiser, how=quantized[name], name=name):
-                words[name] += f"; {how} linears in the blocks ({quantize(denoiser, how)}, torchao)"
         try:
-            pipelines[name] = base if switch and name not in quantized else levered_copy(base, levers, prepare)
+            pipelines[name] = base if switch and name not in quantized else levered_copy(base, levers)
         except Exception as error:  # noqa: BLE001 - a quantizer that does not run here: the set is left out
             if name not in quantized:
                 raise
-            print(f"{name}: left out, {quantized[name]} failed: {type(error).__name__}: {error}", flush=True)
+            print(f"{name}: left out, {levers.quantize} failed: {type(error).__name__}: {error}", flush=True)
             continue
         toolbox.pool.get(tool.pool_key(levers), lambda _, pipeline=pipelines[name]: pipeline, device=args.device)
         print(f"{name}: {words[name]}", flush=True)
     sets = {name: levers for name, levers in sets.items() if name in pipelines}
     timed = {name: timed[name] for name in sets}
     less = {key: without for key, without in less.items() if key[0] in sets and without in sets}
-    # Sets whose levers are the same (a quantized one beside its plain twin) share the tool's pool key: such
+    # Sets whose levers are the same share the tool's pool key: such
     # a variant's own pipeline is put back in the pool before each of its calls.
     keys = [tool.pool_key(levers) for levers in sets.values()]
     shared_key = {name for name, levers in sets.items() if keys.count(tool.pool_key(levers)) > 1}
@@ -372,7 +361,7 @@ def main() -> None:
         device.sync()
         seconds = time.perf_counter() - begun
         # Offloaded, the weights a call needs come onto the GPU inside it: its whole allocation is the peak.
-        peak = device.peak() if offloaded else one_weights + device.peak() - resident
+        peak = device.peak() if offloaded else one_weights - saved.get(name, 0) + device.peak() - resident
         return {"seconds": seconds, "marks": marks, "peak_gib": peak / GiB, "output": str(path) if finished else None}
 
     def pace(run: dict) -> dict:
@@ -413,7 +402,7 @@ def main() -> None:
     tail = None
     if projected:
         wanted = (args.complete.split(",") if args.complete else
-                  [name for name, levers in sets.items() if name == "plain" or levers.cache is not None])
+                  [name for name, levers in sets.items() if name == "plain" or levers.changes_math])
         for name in ["plain", *[n for n in wanted if n != "plain" and n in sets]]:
             steps_s = estimates[name]["prefix_s"] + (steps - timed[name]) * estimates[name]["step_s"]
             expected = steps_s + (tail or 0.2 * steps_s)
@@ -467,7 +456,7 @@ def main() -> None:
             "expert_boundary": boundary, "memory": spec.memory.model_dump(mode="json"),
             "device": device.name(), "torch": torch.__version__, "diffusers": diffusers.__version__,
             "levers": {name: levers.model_dump(mode="json") for name, levers in sets.items()},
-            "quantized": quantized, "in_words": words,
+            "float8_saved_bytes": saved, "in_words": words,
             "first_s": first, "estimates": estimates, "tail_s": tail, "fidelity": fidelity,
             "runs": {name: [{k: v for k, v in run.items() if k != "output"} for run in r] for name, r in runs.items()},
             "complete": {name: {k: v for k, v in run.items() if k != "output"} for name, run in complete.items()},

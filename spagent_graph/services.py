@@ -222,7 +222,7 @@ class Services:
         """The levers `spec`'s tool pulls under the run's profile (tool_adapters/acceleration.py), as its
         recorded bench allows, and, given the request's `size` (frames, height, width), as the GPU it runs
         on has room for: a cache that would not fit is left out rather than run out of memory."""
-        from spagent_graph.tool_adapters.acceleration import choose_levers
+        from spagent_graph.tool_adapters.acceleration import choose_levers, float8_runs_on
         from spagent_graph.tool_adapters.gpus import gpu_for_device
         from spagent_graph.tool_adapters.memory import levers_fit
 
@@ -237,7 +237,8 @@ class Services:
                 def fits(levers):
                     return levers_fit(spec, levers, gpu, frames=frames, height=height, width=width)
         return choose_levers(spec.name, spec.acceleration, profile, bench, min_psnr_db=context.fidelity_min_psnr_db,
-                             min_ssim=context.fidelity_min_ssim, fits=fits)
+                             min_ssim=context.fidelity_min_ssim, fits=fits,
+                             float8_runs=bool(spec.acceleration) and float8_runs_on(context.device))
 
     def warm_up(self, tools: Iterable[str], context: Context | None = None) -> dict[str, float]:
         """Loads `tools` and compiles what their levers compile under the context's acceleration profile

@@ -24,12 +24,18 @@ A registry names, per model family, which of diffusers' levers each profile pull
 - `attention_backend`: a diffusers attention backend, for models whose
   attention goes through diffusers' dispatcher (CogVideoX calls PyTorch's
   `scaled_dot_product_attention` itself, so it ignores this).
+- `quantize: float8`: the linear layers of the denoiser's repeated blocks
+  get FP8 weights and dynamically scaled FP8 activations (one scale per row,
+  torchao; the `fp8` extra), so their matrix products run on FP8 tensor cores
+  and the weights take half the memory. It needs a GPU that has them
+  (compute capability 8.9: Ada, Hopper and later); elsewhere, or without
+  torchao, the profile runs without it and says so.
 
 A run picks a profile (`Context.acceleration`): `exact` pulls nothing and is
 the plain pipeline call, bit for bit. Compilation and the attention kernel
 keep the math; a cache changes it (it predicts some steps instead of
-computing them), and what is harmless for one model ruins another. So a cache
-is used only for a tool whose output with it was measured against the exact
+computing them), and so do FP8 weights, and what is harmless for one model ruins another. So a cache
+or FP8 is used only for a tool whose output with it was measured against the exact
 output on the user's own weights (`spagent bench`, recorded in the capability
 store) and passed the fidelity thresholds; a tool never benched uses only the
 levers that keep the math; a tool that failed its bench runs exact. The
@@ -65,6 +71,8 @@ __all__ = [
     "Profile",
     "apply_levers",
     "choose_levers",
+    "float8_runs_on",
+    "quantize_blocks",
     "set_attention_backend",
     "use_compile_cache",
 ]
@@ -118,6 +126,9 @@ class Levers(BaseModel):
         "of its own (a UNet's attention and resnet blocks); empty: the denoiser's own, or its largest ModuleList.")
     cache: CacheLever | None = None
     attention_backend: str | None = None
+    quantize: Literal["float8"] | None = Field(
+        None, description="float8: FP8 weights and activations (one scale per row) in the linear layers of the "
+        "repeated blocks, through torchao; needs a GPU of compute capability 8.9 or later.")
 
     @model_validator(mode="after")
     def _blocks_only_where_blocks_compile(self) -> Levers:
@@ -128,14 +139,22 @@ class Levers(BaseModel):
 
     @property
     def changes_math(self) -> bool:
-        return self.cache is not None
+        return self.cache is not None or self.quantize is not None
 
     @property
     def is_plain(self) -> bool:
-        return self.compile == "none" and self.cache is None and self.attention_backend is None
+        return (self.compile == "none" and self.cache is None and self.attention_backend is None
+                and self.quantize is None)
 
     def keeping_the_math(self) -> Levers:
-        return self.model_copy(update={"cache": None})
+        return self.model_copy(update={"cache": None, "quantize": None})
+
+    def math_in_words(self) -> str:
+        """The levers that change the math, as a reason names them ("its taylorseer cache and FP8 weights")."""
+        parts = [f"{self.cache.kind.replace('_', ' ')} cache"] if self.cache is not None else []
+        if self.quantize is not None:
+            parts.append("FP8 weights")
+        return " and ".join(parts) or "none"
 
     def key(self) -> str:
         """A short name for this set of levers: pipelines loaded with different levers are different objects."""
@@ -159,6 +178,8 @@ class Levers(BaseModel):
             parts.append(f"{', '.join(self.compile)} compiled in each block of the {self.target}")
         if self.attention_backend:
             parts.append(f"{self.attention_backend} attention")
+        if self.quantize:
+            parts.append(f"{self.quantize} linears in the blocks (torchao)")
         return "; ".join(parts)
 
 
@@ -204,6 +225,7 @@ def choose_levers(
     min_psnr_db: float,
     min_ssim: float,
     fits: Callable[[Levers], bool] | None = None,
+    float8_runs: bool = False,
 ) -> Acceleration:
     """The gate: a lever that changes the math runs only for a tool whose bench passed. A family
     with no `fast` levers, or whose `fast` cache is not benched, is as fast as its `balanced` ones.
@@ -211,8 +233,18 @@ def choose_levers(
     `fits` tells whether a set of levers fits the GPU at the request (memory.levers_fit): a cache
     keeps tensors between steps (18.7 GiB for TaylorSeer on each block of Wan 2.2 TI2V-5B at 720p), so
     a profile whose cache would not fit runs without it, as its balanced levers or those that keep
-    the math; compiling costs no memory."""
+    the math; compiling costs no memory.
+
+    `float8_runs` tells whether FP8 weights run where the tool does (`float8_runs_on`): where they do not,
+    the profiles are taken without them, and so is the bench that gates them (`spagent bench` on such a
+    machine measures the set without FP8 too)."""
+    without_float8 = not float8_runs and any(levers.quantize for levers in acceleration.values())
+    if without_float8:
+        acceleration = {name: levers.model_copy(update={"quantize": None}) for name, levers in acceleration.items()}
     chosen = _gated(tool, acceleration, profile, fidelity, min_psnr_db=min_psnr_db, min_ssim=min_ssim)
+    if without_float8 and profile != "exact":
+        chosen = Acceleration(chosen.profile, chosen.levers, f"{chosen.reason} (without FP8 weights, which need "
+                              "torchao, the `fp8` extra, and a GPU of compute capability 8.9 or later)", chosen.bench)
     if fits is None or chosen.levers.cache is None or fits(chosen.levers):
         return chosen
     balanced = acceleration.get("balanced")
@@ -239,16 +271,17 @@ def _gated(
     if not wanted.changes_math:
         return Acceleration(profile, wanted, "these levers keep the math")
     bench = f"`spagent bench --tool {tool} --profile {profile}`"
+    math = wanted.math_in_words()
     if fidelity is None or fidelity.levers != wanted.key():
         why = "never benched" if fidelity is None else "benched with other levers"
         # The family's balanced levers are its measured best that keep the math; what is left of a
         # fast set without its cache is often less (nothing at all, for a cache-only set).
         balanced = acceleration.get("balanced")
         if profile == "fast" and balanced is not None and not balanced.is_plain and not balanced.changes_math:
-            return Acceleration(profile, balanced, f"its cache is {why} on these weights ({bench} measures it), so "
-                                                   "the balanced levers, which keep the math")
-        return Acceleration(profile, wanted.keeping_the_math(), f"its cache is {why} on these weights ({bench} "
-                                                                "measures it), so only the levers that keep the math")
+            return Acceleration(profile, balanced, f"its {math}: {why} on these weights ({bench} measures "
+                                                   "that), so the balanced levers, which keep the math")
+        return Acceleration(profile, wanted.keeping_the_math(), f"its {math}: {why} on these weights ({bench} "
+                                                                "measures that), so only the levers that keep the math")
     if fidelity.passes(min_psnr_db, min_ssim):
         return Acceleration(profile, wanted, f"benched: {fidelity.in_words()}", fidelity)
     return Acceleration("exact", Levers(), f"its bench failed the fidelity thresholds (PSNR at least "
@@ -321,7 +354,43 @@ def set_attention_backend(model: Any, backend: str) -> None:
         _AttentionBackendRegistry.set_active_backend(default)
 
 
+def float8_runs_on(device: str) -> bool:
+    """Whether FP8 weights (`quantize: float8`) run on `device`: torchao is installed and the GPU has FP8
+    tensor cores (compute capability 8.9 or later)."""
+    import importlib.util
+
+    if not (device == "auto" or device.startswith("cuda")) or importlib.util.find_spec("torchao") is None:
+        return False
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    index = torch.device(device).index if device.startswith("cuda") else None
+    return torch.cuda.get_device_capability(index) >= (8, 9)
+
+
+def quantize_blocks(denoiser: Any, how: Literal["float8"] = "float8") -> int:
+    """FP8 through torchao, in place: the linear layers inside the denoiser's repeated blocks get float8
+    weights and dynamically scaled float8 activations, one scale per row (the embeddings, the norms and the
+    output projection stay as they are); how many parameters changed. The blocks' linears hold nearly all of
+    a video DiT (98% of Wan 2.2's), so the denoiser's weights take about half the memory."""
+    import torch
+
+    try:
+        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
+    except ImportError as error:
+        raise ImportError("FP8 weights (`quantize: float8`) need torchao: pip install 'spagent-graph[fp8]'") from error
+    blocks = _repeated_blocks(denoiser)
+    changed = sum(m.weight.numel() for block in blocks for m in block.modules() if isinstance(m, torch.nn.Linear))
+    for block in blocks:
+        quantize_(block, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()))
+    return changed
+
+
 def _pull(pipeline: Any, target: Any, levers: Levers) -> None:
+    # Before the rest: a cache hooks, and a compile traces, the quantized layers.
+    if levers.quantize is not None:
+        quantize_blocks(target, levers.quantize)
     if levers.attention_backend:
         set_attention_backend(target, levers.attention_backend)
     if levers.cache is not None:

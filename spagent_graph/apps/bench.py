@@ -45,7 +45,7 @@ import numpy as np
 from PIL import Image
 
 from spagent_graph.capability_store import CapabilityStore, FidelityRecord
-from spagent_graph.tool_adapters.acceleration import AcceleratedProfile, Levers, choose_levers
+from spagent_graph.tool_adapters.acceleration import AcceleratedProfile, Levers, choose_levers, float8_runs_on
 from spagent_graph.tool_adapters.registry import ToolSpec
 from spagent_graph.tool_adapters.toolbox import Toolbox
 
@@ -141,6 +141,9 @@ def bench_tool(
                          f"so there is nothing to bench for {spec.name} under {profile}.")
     if probes < 1:
         raise UsageError(f"`probes` must be 1 or more, got {probes}.")
+    # The set a run on this machine would pull: without FP8 where it does not run (the gate drops it too).
+    if levers.quantize is not None and not float8_runs_on(toolbox.device):
+        levers = levers.model_copy(update={"quantize": None})
     tool = toolbox.tool(spec.name)
     probe_set = _probe_set(spec, folder / "inputs", probes, (width, height))
     suffix = tool.output_suffix
@@ -339,7 +342,7 @@ def verdict(result: BenchResult, min_psnr_db: float, min_ssim: float) -> str:
                 "says")
     # Asked of the gate itself, so that the words cannot drift from what a run will do.
     chosen = choose_levers(tool, {profile: result.levers}, profile, record, min_psnr_db=min_psnr_db,
-                           min_ssim=min_ssim)
+                           min_ssim=min_ssim, float8_runs=True)  # the levers benched are those that ran
     if chosen.levers == result.levers:
         return f"passes: the cache will be used for {tool} under {profile}"
     short = []

@@ -22,6 +22,7 @@ from spagent_graph.tool_adapters.acceleration import (
     Levers,
     apply_levers,
     choose_levers,
+    float8_runs_on,
     set_attention_backend,
     use_compile_cache,
 )
@@ -113,6 +114,47 @@ def test_a_tool_without_levers_runs_plain_under_every_profile():
     for profile in ("balanced", "fast"):
         chosen = choose_levers(demo.name, demo.acceleration, profile, None, min_psnr_db=30, min_ssim=0.9)
         assert chosen.levers.is_plain and "no " + profile + " levers" in chosen.reason
+
+
+WAN = ToolRegistry.from_yaml("library").get("wan22-5b-t2v")
+WAN_FAST = WAN.acceleration["fast"]
+
+
+def wan_gate(record: FidelityRecord | None, float8_runs: bool):
+    return choose_levers(WAN.name, WAN.acceleration, "fast", record, min_psnr_db=30, min_ssim=0.9,
+                         float8_runs=float8_runs)
+
+
+def test_fp8_weights_change_the_math_and_run_where_their_bench_passed():
+    assert WAN_FAST.quantize == "float8" and WAN_FAST.changes_math
+    assert WAN_FAST.keeping_the_math() == WAN.acceleration["balanced"]
+    assert "float8 linears in the blocks" in WAN_FAST.in_words()
+    chosen = wan_gate(bench(WAN_FAST, tool=WAN.name), float8_runs=True)
+    assert chosen.levers == WAN_FAST and chosen.reason.startswith("benched:")
+    unbenched = wan_gate(None, float8_runs=True)
+    assert unbenched.levers == WAN.acceleration["balanced"]
+    assert "taylorseer cache and FP8 weights: never benched" in unbenched.reason
+
+
+def test_where_fp8_cannot_run_the_profile_and_its_bench_are_taken_without_it():
+    without = WAN_FAST.model_copy(update={"quantize": None})
+    # A bench made on such a machine measured the set without FP8 (spagent bench drops it the same way).
+    chosen = wan_gate(bench(without, tool=WAN.name), float8_runs=False)
+    assert chosen.levers == without and chosen.levers.cache is not None
+    assert "without FP8 weights" in chosen.reason and "compute capability 8.9" in chosen.reason
+    # A bench of the FP8 set does not vouch for what runs here.
+    assert wan_gate(bench(WAN_FAST, tool=WAN.name), float8_runs=False).levers == WAN.acceleration["balanced"]
+
+
+def test_fp8_does_not_run_on_a_cpu_and_says_what_it_needs():
+    import importlib.util
+
+    from spagent_graph.tool_adapters.acceleration import quantize_blocks
+
+    assert not float8_runs_on("cpu")
+    if importlib.util.find_spec("torchao") is None:
+        with pytest.raises(ImportError, match=r"spagent-graph\[fp8\]"):
+            quantize_blocks(object())
 
 
 # The registry ---------------------------------------------------------------------------

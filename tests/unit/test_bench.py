@@ -182,3 +182,14 @@ def test_the_command_records_a_bench_that_a_run_then_obeys(tiny, tmp_path: Path,
     assert "no fast levers" in steps["demo-sd3"].acceleration
     _, page = write_report(state, tmp_path / "report")
     assert "<small>acceleration: taylorseer cache (benched: PSNR " in page.read_text()
+
+
+def test_where_fp8_cannot_run_the_bench_measures_the_set_without_it_as_a_run_there_pulls_it(tiny):
+    spec, toolbox, folder = tiny
+    with_float8 = spec.model_copy(update={"acceleration": {"fast": CACHE_ONLY.model_copy(update={"quantize": "float8"})}})
+    store = CapabilityStore(folder / "fp8.sqlite")
+    result = bench_tool(with_float8, toolbox=toolbox, store=store, judge=None, probes=1, **SIZE,
+                        folder=folder / "bench-fp8")
+    assert result.levers == CACHE_ONLY and result.record.levers == CACHE_ONLY.key()
+    chosen = choose_levers("cogvideox", with_float8.acceleration, "fast", result.record, min_psnr_db=0, min_ssim=0)
+    assert chosen.levers == CACHE_ONLY and "without FP8 weights" in chosen.reason
