@@ -77,7 +77,7 @@ PRESETS = {
 
 
 def main() -> None:
-    from spagent_graph.tool_adapters.acceleration import Levers
+    from spagent_graph.tool_adapters.acceleration import Levers, float8_runs_on
     from spagent_graph.tool_adapters.pipeline_calls import CALL_STYLES
     from spagent_graph.tool_adapters.registry import ToolRegistry, ToolSpec
     from spagent_graph.tool_adapters.sharing import remember_encodings
@@ -164,10 +164,16 @@ def main() -> None:
     weights = _resident_bytes(base.values())
     print(f"{weights / GiB:.1f} GiB of weights", flush=True)
 
+    # FP8 weights only where a run would pull them (the gate drops them elsewhere, and on the CPU torchao's
+    # float8 does not run).
+    float8 = float8_runs_on(args.device)
+
     def profile_levers(profile: str, name: str) -> Levers:
         if name in overrides.get(profile, {}):
-            return Levers.model_validate(overrides[profile][name])
-        return _profile_levers(specs[name], profile)
+            chosen_levers = Levers.model_validate(overrides[profile][name])
+        else:
+            chosen_levers = _profile_levers(specs[name], profile)
+        return chosen_levers if float8 else chosen_levers.model_copy(update={"quantize": None})
 
     levers = {p: {name: profile_levers(p, name) for name in tools} for p in profiles}
     ablations = {} if args.no_ablations else {
@@ -188,6 +194,12 @@ def main() -> None:
             switches[name] = by_denoiser.setdefault(id(denoiser), LeverSwitch(base[name]))
         print(f"one denoiser per model for every profile: a copy each would take {copies / GiB:.0f} GiB of the "
               f"{free / GiB:.0f} GiB free", flush=True)
+        if any(chosen_levers.quantize for _, _, chosen_levers in chosen):
+            # FP8 cannot be taken off a shared denoiser again: with one denoiser, the profiles run without it.
+            print("FP8 weights left out: one denoiser per model cannot give them back", flush=True)
+            levers = {p: {n: lv.model_copy(update={"quantize": None}) for n, lv in by_name.items()}
+                      for p, by_name in levers.items()}
+            chosen = [(variant, name, lv.model_copy(update={"quantize": None})) for variant, name, lv in chosen]
     registered: set[tuple[str, str]] = set()
     for variant, name, chosen_levers in chosen:
         key = toolbox.tool(name).pool_key(chosen_levers)

@@ -97,10 +97,11 @@ class Context(BaseModel):
         "balanced", json_schema_extra=RUN_OPTION,
         description="exact: the plain pipeline calls, bit for bit; balanced and fast: the levers the registry gives "
         "each model family for that profile (the library's balanced ones keep the math: compiled blocks); a "
-        "cache among them runs only for a tool whose `spagent bench` passed, else the balanced levers do (and "
-        "after a failed bench the tool runs exact).")
+        "cache or FP8 weights among them run only for a tool whose `spagent bench` passed, else the balanced "
+        "levers do (and after a failed bench the tool runs exact); FP8 weights also need torchao (the `fp8` "
+        "extra) and a GPU of compute capability 8.9 or later.")
     fidelity_min_psnr_db: float = Field(
-        30.0, ge=0, le=100, description="A cache is used for a tool only if its bench kept at least this PSNR "
+        30.0, ge=0, le=100, description="A cache (or FP8 weights) is used for a tool only if its bench kept at least this PSNR "
         "(dB) against the exact output.")
     fidelity_min_ssim: float = Field(
         0.9, ge=0, le=1, description="A cache is used for a tool only if its bench also kept at least this "

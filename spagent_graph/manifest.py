@@ -65,7 +65,7 @@ MANIFEST_FILE = "manifest.json"
 MANIFEST_TAG = "spagent_manifest"
 # The libraries whose versions decide a video's numbers (or, for langgraph, the run's decisions).
 PACKAGES = ("spagent-graph", "torch", "diffusers", "transformers", "accelerate", "safetensors", "langgraph",
-            "langchain-core", "numpy", "av", "pillow")
+            "langchain-core", "numpy", "av", "pillow", "torchao")  # torchao: FP8 weights
 
 
 class ManifestError(SpagentError, ValueError):

@@ -238,7 +238,8 @@ class Services:
                     return levers_fit(spec, levers, gpu, frames=frames, height=height, width=width)
         return choose_levers(spec.name, spec.acceleration, profile, bench, min_psnr_db=context.fidelity_min_psnr_db,
                              min_ssim=context.fidelity_min_ssim, fits=fits,
-                             float8_runs=bool(spec.acceleration) and float8_runs_on(context.device))
+                             float8_runs=any(levers.quantize for levers in spec.acceleration.values())
+                             and float8_runs_on(context.device))
 
     def warm_up(self, tools: Iterable[str], context: Context | None = None) -> dict[str, float]:
         """Loads `tools` and compiles what their levers compile under the context's acceleration profile

@@ -160,7 +160,10 @@ class Levers(BaseModel):
         """A short name for this set of levers: pipelines loaded with different levers are different objects."""
         if self.is_plain:
             return "exact"
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:10]
+        # A set without FP8 hashes as it did before the lever existed, so that benches already recorded and
+        # the steps of runs to resume keep their keys.
+        dumped = self.model_dump_json(exclude={"quantize"} if self.quantize is None else None)
+        return hashlib.sha256(dumped.encode()).hexdigest()[:10]
 
     def in_words(self) -> str:
         if self.is_plain:
@@ -238,11 +241,11 @@ def choose_levers(
     `float8_runs` tells whether FP8 weights run where the tool does (`float8_runs_on`): where they do not,
     the profiles are taken without them, and so is the bench that gates them (`spagent bench` on such a
     machine measures the set without FP8 too)."""
-    without_float8 = not float8_runs and any(levers.quantize for levers in acceleration.values())
-    if without_float8:
+    wanted = _wanted(acceleration, profile)
+    if not float8_runs and any(levers.quantize for levers in acceleration.values()):
         acceleration = {name: levers.model_copy(update={"quantize": None}) for name, levers in acceleration.items()}
     chosen = _gated(tool, acceleration, profile, fidelity, min_psnr_db=min_psnr_db, min_ssim=min_ssim)
-    if without_float8 and profile != "exact":
+    if wanted is not None and wanted.quantize is not None and not float8_runs:
         chosen = Acceleration(chosen.profile, chosen.levers, f"{chosen.reason} (without FP8 weights, which need "
                               "torchao, the `fp8` extra, and a GPU of compute capability 8.9 or later)", chosen.bench)
     if fits is None or chosen.levers.cache is None or fits(chosen.levers):
@@ -254,6 +257,13 @@ def choose_levers(
                                            "the GPU at this size, so the levers that keep the math", chosen.bench)
 
 
+def _wanted(acceleration: dict[str, Levers], profile: Profile) -> Levers | None:
+    """The registry's set for `profile`: a family without `fast` levers is as fast as its `balanced` ones."""
+    if profile == "exact":
+        return None
+    return acceleration.get(profile) or (acceleration.get("balanced") if profile == "fast" else None)
+
+
 def _gated(
     tool: str,
     acceleration: dict[str, Levers],
@@ -263,8 +273,7 @@ def _gated(
     min_psnr_db: float,
     min_ssim: float,
 ) -> Acceleration:
-    wanted = None if profile == "exact" else acceleration.get(profile) or (
-        acceleration.get("balanced") if profile == "fast" else None)
+    wanted = _wanted(acceleration, profile)
     if wanted is None or wanted.is_plain:
         reason = "the exact profile" if profile == "exact" else f"the registry gives {tool} no {profile} levers"
         return Acceleration(profile, Levers(), reason)
@@ -357,16 +366,22 @@ def set_attention_backend(model: Any, backend: str) -> None:
 def float8_runs_on(device: str) -> bool:
     """Whether FP8 weights (`quantize: float8`) run on `device`: torchao is installed and the GPU has FP8
     tensor cores (compute capability 8.9 or later)."""
-    import importlib.util
-
-    if not (device == "auto" or device.startswith("cuda")) or importlib.util.find_spec("torchao") is None:
+    if not (device == "auto" or device.startswith("cuda")):
+        return False
+    try:  # installed is not enough: a torchao built for another torch fails at import
+        import torchao.quantization  # noqa: F401
+    except Exception:  # noqa: BLE001 - any failure to import means it cannot run here
         return False
     import torch
 
     if not torch.cuda.is_available():
         return False
-    index = torch.device(device).index if device.startswith("cuda") else None
-    return torch.cuda.get_device_capability(index) >= (8, 9)
+    # Under "auto" the pool may place the model on any GPU, so every one must have FP8 tensor cores.
+    indices = range(torch.cuda.device_count()) if device == "auto" else [torch.device(device).index]
+    try:
+        return all(torch.cuda.get_device_capability(index) >= (8, 9) for index in indices)
+    except (AssertionError, RuntimeError, ValueError):  # a device index that is not there
+        return False
 
 
 def quantize_blocks(denoiser: Any, how: Literal["float8"] = "float8") -> int:
@@ -382,8 +397,11 @@ def quantize_blocks(denoiser: Any, how: Literal["float8"] = "float8") -> int:
         raise ImportError("FP8 weights (`quantize: float8`) need torchao: pip install 'spagent-graph[fp8]'") from error
     blocks = _repeated_blocks(denoiser)
     changed = sum(m.weight.numel() for block in blocks for m in block.modules() if isinstance(m, torch.nn.Linear))
+    # torchao would otherwise set its recommended inductor options for the whole process, for good: every
+    # other model's compile would change with them (and its compile cache's keys).
+    config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow(), set_inductor_config=False)
     for block in blocks:
-        quantize_(block, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()))
+        quantize_(block, config)
     return changed
 
 

@@ -142,8 +142,11 @@ def bench_tool(
     if probes < 1:
         raise UsageError(f"`probes` must be 1 or more, got {probes}.")
     # The set a run on this machine would pull: without FP8 where it does not run (the gate drops it too).
+    left_out = []
     if levers.quantize is not None and not float8_runs_on(toolbox.device):
         levers = levers.model_copy(update={"quantize": None})
+        left_out.append("FP8 weights left out: they need torchao (the `fp8` extra) and a GPU of compute capability "
+                        "8.9 or later, so this bench measured the set without them, as a run here pulls it.")
     tool = toolbox.tool(spec.name)
     probe_set = _probe_set(spec, folder / "inputs", probes, (width, height))
     suffix = tool.output_suffix
@@ -179,7 +182,7 @@ def bench_tool(
                                      psnr_db=psnr_db, ssim=similarity, exact=paths["exact"],
                                      accelerated=paths["accelerated"]))
     _check_levers_held(tool, levers)
-    notes = []
+    notes = left_out
     if toolbox.pool.loads != loads_before:
         notes.append("A pipeline was loaded again during the measured calls (the exact and the accelerated "
                      "pipelines did not both stay resident), so the timings include loading.")
@@ -344,7 +347,7 @@ def verdict(result: BenchResult, min_psnr_db: float, min_ssim: float) -> str:
     chosen = choose_levers(tool, {profile: result.levers}, profile, record, min_psnr_db=min_psnr_db,
                            min_ssim=min_ssim, float8_runs=True)  # the levers benched are those that ran
     if chosen.levers == result.levers:
-        return f"passes: the cache will be used for {tool} under {profile}"
+        return f"passes: its {result.levers.math_in_words()} will be used for {tool} under {profile}"
     short = []
     if record.psnr_db < min_psnr_db:
         short.append(f"PSNR {record.psnr_db:.1f} dB is below {min_psnr_db:g}")

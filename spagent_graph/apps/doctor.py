@@ -60,7 +60,7 @@ def readiness(specs: Iterable[ToolSpec], *, frames: int, height: int, width: int
         memory = estimate_memory(spec, frames=frames, height=height, width=width)
         profiles = {}
         for profile, levers in spec.acceleration.items():
-            if memory is not None and levers.cache is not None:
+            if memory is not None and (levers.cache is not None or levers.quantize is not None):
                 profiles[profile] = estimate_memory(spec, frames=frames, height=height, width=width, levers=levers)
         rows.append(Readiness(
             spec=spec,
@@ -91,7 +91,9 @@ def format_readiness(rows: list[Readiness], gpus: list[Gpu]) -> str:
                      "offload is the fallback it would use.")
     else:
         lines.append("No CUDA GPU is visible here: the estimates are for a CUDA GPU.")
-    lines.append("fast GiB: the peak with the fast profile's cache (what it keeps between steps); - where it adds none.")
+    lines.append("fast GiB: the peak with the fast profile's cache (what it keeps between steps) and its FP8 weights "
+                 "(half the blocks' bytes; a GPU before compute capability 8.9 runs without them); - where it changes "
+                 "nothing.")
     lines += _cache_lines(rows)
     lines += _fetch_lines(rows)
     return "\n".join(lines)

@@ -371,3 +371,15 @@ def test_an_attention_backend_is_one_models_and_not_the_processs():
     backends = {block.attn1.processor._attention_backend for block in levered.blocks}
     assert backends == {AttentionBackendName("_native_math")}
     assert {block.attn1.processor._attention_backend for block in plain.blocks} == {None}
+
+
+def test_a_set_without_fp8_keeps_the_key_it_had_before_the_lever_existed():
+    # Benches in users' stores and the steps of runs to resume are found by this key (CogVideoX's fast row).
+    assert FAST.key() == "9d73d51216"  # as spagent-graph computed it before FP8 (e4a6529)
+    assert FAST.model_copy(update={"quantize": "float8"}).key() != FAST.key()
+
+
+def test_only_a_profile_whose_own_set_had_fp8_says_it_runs_without():
+    assert "without FP8 weights" in wan_gate(None, float8_runs=False).reason
+    balanced = choose_levers(WAN.name, WAN.acceleration, "balanced", None, min_psnr_db=30, min_ssim=0.9)
+    assert balanced.reason == "these levers keep the math"

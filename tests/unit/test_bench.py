@@ -108,7 +108,7 @@ def test_only_the_mllm_judges_scores_count(benched):
 def test_the_verdict_is_what_the_gate_will_do(benched):
     result, store = benched
     text = format_bench(result, min_psnr_db=30, min_ssim=0.9)
-    assert "verdict     passes: the cache will be used for cogvideox under fast" in text
+    assert "verdict     passes: its taylorseer cache will be used for cogvideox under fast" in text
     assert choose_levers("cogvideox", {"fast": CACHE_ONLY}, "fast", store.fidelity("cogvideox", "fast"),
                          min_psnr_db=30, min_ssim=0.9).levers == CACHE_ONLY
     strict = format_bench(result, min_psnr_db=99, min_ssim=0.9)
@@ -167,7 +167,7 @@ def test_the_command_records_a_bench_that_a_run_then_obeys(tiny, tmp_path: Path,
     assert "fails: cogvideox will run exact under fast" in capsys.readouterr().out
     assert main(bench) == 0
     printed = capsys.readouterr().out
-    assert "passes: the cache will be used for cogvideox under fast" in printed and f"in {store}" in printed
+    assert "passes: its taylorseer cache will be used for cogvideox under fast" in printed and f"in {store}" in printed
     assert main(["bench", "--tool", "demo-sd3", *settings]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("error: `demo-sd3` has no fast levers")
@@ -191,5 +191,6 @@ def test_where_fp8_cannot_run_the_bench_measures_the_set_without_it_as_a_run_the
     result = bench_tool(with_float8, toolbox=toolbox, store=store, judge=None, probes=1, **SIZE,
                         folder=folder / "bench-fp8")
     assert result.levers == CACHE_ONLY and result.record.levers == CACHE_ONLY.key()
+    assert any(note.startswith("FP8 weights left out") for note in result.notes)
     chosen = choose_levers("cogvideox", with_float8.acceleration, "fast", result.record, min_psnr_db=0, min_ssim=0)
     assert chosen.levers == CACHE_ONLY and "without FP8 weights" in chosen.reason
