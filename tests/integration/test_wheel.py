@@ -49,9 +49,11 @@ def test_the_wheel_holds_the_package_and_nothing_of_the_tests(wheel: Path):
         assert path in names
 
 
-def fresh_environment(wheel: Path, tmp_path: Path) -> Path:
-    """The python of a new virtual environment with torch (the CPU build here) and the wheel, no extra."""
-    env_dir = tmp_path / "env"
+@pytest.fixture(scope="module")
+def fresh_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The python of a new virtual environment with torch (the CPU build here) and the wheel, no extra.
+    One for the module: the tests only run programs in it, and each install takes minutes of CI."""
+    env_dir = tmp_path_factory.mktemp("fresh") / "env"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     torch_version = __import__("torch").__version__.split("+")[0]
@@ -61,8 +63,8 @@ def fresh_environment(wheel: Path, tmp_path: Path) -> Path:
     return python
 
 
-def test_the_demo_registry_runs_from_the_wheel_in_a_fresh_environment(wheel: Path, tmp_path: Path):
-    python = fresh_environment(wheel, tmp_path)
+def test_the_demo_registry_runs_from_the_wheel_in_a_fresh_environment(fresh_python: Path, tmp_path: Path):
+    python = fresh_python
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     completed = subprocess.run([str(python), "-c", SNIPPET, str(tmp_path / "cache"), str(tmp_path / "runs")],
@@ -79,11 +81,11 @@ def readme_snippet() -> str:
     return readme.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-def test_the_readme_snippet_runs_quietly_from_the_wheel(wheel: Path, tmp_path: Path):
+def test_the_readme_snippet_runs_quietly_from_the_wheel(fresh_python: Path, tmp_path: Path):
     """With no extra, from an unrelated folder: it works, prints nothing and writes nothing there, on
     the first run (which builds the demo tools) and on later ones. How long a run takes is
     `benchmarks/startup_cpu.py`'s row for the snippet, not a test's: a busy machine is no failure."""
-    python = fresh_environment(wheel, tmp_path)
+    python = fresh_python
     home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
     home.mkdir(), elsewhere.mkdir()
     snippet = f"{readme_snippet()}\nimport pathlib\nassert pathlib.Path(video).is_file()\n"
