@@ -18,6 +18,7 @@ def levered_copy(pipeline: Any, levers: Any) -> Any:
 
     if levers.is_plain:
         return pipeline
+    check_room_for_copy(pipeline, levers.target)
     own = {name: copy.deepcopy(component) for name, component in pipeline.components.items()
            if name in (levers.target, f"{levers.target}_2", "scheduler") and component is not None}
     # `components` leaves out the pipeline's settings that are not modules (Wan 2.2's `expand_timesteps` and
@@ -28,6 +29,34 @@ def levered_copy(pipeline: Any, levers: Any) -> Any:
     variant.set_progress_bar_config(disable=True)
     apply_levers(variant, levers)
     return variant
+
+
+def check_room_for_copy(pipeline: Any, target: str) -> None:
+    """Raise MemoryError where a copy of the denoiser would not fit the memory its weights are in. Offloaded,
+    they are in the host's memory, and a host that runs out ends the process without a word (the kernel's
+    OOM killer): Wan 2.2 A14B's two experts (57 GiB) beside its 64 GiB pipeline did so on a 128 GiB host."""
+    modules = [pipeline.components.get(name) for name in (target, f"{target}_2")]
+    parameters = [p for module in modules if module is not None for p in module.parameters()]
+    if not parameters:
+        return
+    needed = sum(p.numel() * p.element_size() for p in parameters)
+    where = parameters[0].device
+    free = torch.cuda.mem_get_info(where)[0] if where.type == "cuda" else host_memory_available()
+    if free is not None and needed > free:
+        raise MemoryError(f"a copy of the {target} takes {needed / 2**30:.1f} GiB and {where} has "
+                          f"{free / 2**30:.1f} GiB free: time this set alone, or on a machine with more memory")
+
+
+def host_memory_available() -> int | None:
+    """The host memory a new allocation can take without swapping (Linux's MemAvailable), None elsewhere."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 class LeverSwitch:

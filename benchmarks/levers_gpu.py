@@ -303,10 +303,10 @@ def main() -> None:
     for name, levers in sets.items():
         try:
             pipelines[name] = base if switch and name not in quantized else levered_copy(base, levers)
-        except Exception as error:  # noqa: BLE001 - a quantizer that does not run here: the set is left out
+        except Exception as error:  # noqa: BLE001 - a quantizer that does not run here, or no room for its copy
             if name not in quantized:
                 raise
-            print(f"{name}: left out, {levers.quantize} failed: {type(error).__name__}: {error}", flush=True)
+            print(f"{name}: left out ({levers.quantize}): {type(error).__name__}: {error}", flush=True)
             continue
         toolbox.pool.get(tool.pool_key(levers), lambda _, pipeline=pipelines[name]: pipeline, device=args.device)
         print(f"{name}: {words[name]}", flush=True)
