@@ -31,20 +31,39 @@ def levered_copy(pipeline: Any, levers: Any) -> Any:
     return variant
 
 
+# What a copy needs beyond its own bytes: the quantizer's temporaries and the allocator's slack.
+COPY_HEADROOM = 1.1
+
+
 def check_room_for_copy(pipeline: Any, target: str) -> None:
-    """Raise MemoryError where a copy of the denoiser would not fit the memory its weights are in. Offloaded,
-    they are in the host's memory, and a host that runs out ends the process without a word (the kernel's
-    OOM killer): Wan 2.2 A14B's two experts (57 GiB) beside its 64 GiB pipeline did so on a 128 GiB host."""
-    modules = [pipeline.components.get(name) for name in (target, f"{target}_2")]
-    parameters = [p for module in modules if module is not None for p in module.parameters()]
-    if not parameters:
-        return
-    needed = sum(p.numel() * p.element_size() for p in parameters)
-    where = parameters[0].device
-    free = torch.cuda.mem_get_info(where)[0] if where.type == "cuda" else host_memory_available()
-    if free is not None and needed > free:
-        raise MemoryError(f"a copy of the {target} takes {needed / 2**30:.1f} GiB and {where} has "
-                          f"{free / 2**30:.1f} GiB free: time this set alone, or on a machine with more memory")
+    """Raise MemoryError before a copy of the denoiser that cannot be made safely. A host that runs out of
+    memory ends the process without a word (the kernel's OOM killer), as Wan 2.2 A14B's FP8 variant did
+    under model offload on a 128 GiB host."""
+    modules = [module for module in (pipeline.components.get(name) for name in (target, f"{target}_2"))
+               if isinstance(module, torch.nn.Module)]
+    # accelerate's offload hooks chain each model to the one offloaded before it: a deep copy of an
+    # offloaded denoiser would take the pipeline's other models with it.
+    if any(getattr(module, "_hf_hook", None) is not None for module in modules):
+        raise MemoryError(f"the {target} is offloaded: a copy would take the pipeline's other models with it; "
+                          "time this set on a GPU that holds the pipeline")
+    needed: dict[torch.device, int] = {}
+    for parameter in (parameter for module in modules for parameter in module.parameters()):
+        needed[parameter.device] = needed.get(parameter.device, 0) + parameter.numel() * parameter.element_size()
+    for where, size in needed.items():
+        free = free_memory(where)
+        if free is not None and size * COPY_HEADROOM > free:
+            raise MemoryError(f"a copy of the {target} takes {size / 2**30:.1f} GiB (and a tenth more while it is "
+                              f"made) and {where} has {free / 2**30:.1f} GiB free: time this set on a machine with "
+                              "more memory")
+
+
+def free_memory(where: torch.device) -> int | None:
+    """Bytes a new tensor on `where` can take: a GPU's free memory with what PyTorch holds unused, the host's
+    available memory; None where it cannot be told."""
+    if where.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(where)
+        return free + torch.cuda.memory_reserved(where) - torch.cuda.memory_allocated(where)
+    return host_memory_available() if where.type == "cpu" else None
 
 
 def host_memory_available() -> int | None:

@@ -294,10 +294,12 @@ def main() -> None:
     copies = sum(denoiser_bytes(base, levers.target) for levers in levered)
     free, total = device.free_and_total()
     switch = None
-    if args.one_denoiser or copies > free - 0.35 * total:
+    # Offloaded, a denoiser cannot be copied (`check_room_for_copy`): the variants take turns on the one there is.
+    if args.one_denoiser or offloaded or copies > free - 0.35 * total:
         switch = LeverSwitch(base)
-        print(f"one denoiser for the variants{' but the quantized' if quantized else ''}: a copy each would "
-              f"take {copies / GiB:.0f} GiB of the {free / GiB:.0f} GiB free", flush=True)
+        why = ("the denoiser is offloaded" if offloaded else
+               f"a copy each would take {copies / GiB:.0f} GiB of the {free / GiB:.0f} GiB free")
+        print(f"one denoiser for the variants{' but the quantized' if quantized else ''}: {why}", flush=True)
     pipelines = {}
     words = {name: levers.in_words() for name, levers in sets.items()}
     for name, levers in sets.items():
