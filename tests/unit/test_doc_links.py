@@ -38,3 +38,13 @@ def test_the_checks_see_links_and_results_names():
     # Guards the patterns themselves: a pattern that matched nothing would pass every page.
     assert "docs/python.md" in relative_links(ROOT / "README.md")
     assert re.search(re.escape(RESULTS) + r"levers_gpu_\w+\.md", (ROOT / "docs" / "library.md").read_text())
+
+
+def test_the_readmes_speed_table_gives_the_library_pages_figures():
+    # The README sums up docs/library.md's measured table; a figure changed on one page only would drift.
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("<!-- speed table -->\n", 1)[1].split("<!-- end of speed table -->", 1)[0]
+    library = (ROOT / "docs" / "library.md").read_text()
+    figures = re.findall(r"\d+\.\d+", table)
+    assert len(figures) > 30
+    assert [figure for figure in figures if figure not in library] == []
