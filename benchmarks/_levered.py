@@ -81,22 +81,28 @@ def host_memory_available() -> int | None:
 class LeverSwitch:
     """One pipeline whose denoiser takes each variant's levers in turn, for a model too large for a copy of
     its denoiser per variant (LTX-2's is 35 GiB). Compiled code outlives the switch: it belongs to the
-    block's class and shapes, so compiling a block again after a switch reuses it."""
+    block's class and shapes, so compiling a block again after a switch reuses it.
+
+    FP8 weights cannot be taken off again: the first quantized set quantizes the denoiser in place, and from
+    then on only quantized sets can use it (a caller times those after every other)."""
 
     def __init__(self, pipeline: Any) -> None:
         self.pipeline = pipeline
         self.current: Any = None
+        self.quantized: str | None = None
 
     def use(self, levers: Any) -> None:
         from spagent_graph.tool_adapters.acceleration import apply_levers
 
         if levers == self.current:
             return
-        if levers.quantize:
-            raise ValueError("FP8 weights cannot be taken off a denoiser again: a quantized set needs a copy of its own")
+        if self.quantized and levers.quantize != self.quantized:
+            raise ValueError(f"the denoiser holds {self.quantized} weights now: a set without them cannot use it")
         if self.current is not None:
             self._take_off(self.current)
-        apply_levers(self.pipeline, levers)
+        # Once quantized, a set's other levers are pulled on the quantized blocks as they are.
+        apply_levers(self.pipeline, levers.model_copy(update={"quantize": None}) if self.quantized else levers)
+        self.quantized = levers.quantize
         self.current = levers
 
     def _take_off(self, levers: Any) -> None:

@@ -41,7 +41,10 @@ starts over with a warm-up: each remaining step that runs the blocks at the medi
 prefix, each predicted step at the median of those; both experts have the same blocks and shapes, so the
 prefix (all of it the first expert's) gives the second's step times too. A set that names `"quantize": "float8"`
 (a registry lever: torchao's FP8 weights and activations in the linear layers of the repeated blocks, before
-the other levers are pulled; torchao carried as a wheel) counts the FP8 copy's weights in its peaks. The first
+the other levers are pulled; torchao carried as a wheel) counts the FP8 copy's weights in its peaks. Where a
+copy of the denoiser has no room (or the pipeline is offloaded, whose hooks tie the denoiser to the other
+models), such a set is timed after every other set, in rounds of its own, on the pipeline's denoiser
+quantized in place, as the tool itself does. The first
 call of each variant runs 2 steps (its compile). After the rounds, the variants in
 `--complete` (default: plain and every set that changes the math: a cache, FP8) make one complete call each, decoded and written:
 its seconds check the projection, its peak includes the decode, and PSNR/SSIM compare its frames with the
@@ -286,8 +289,9 @@ def main() -> None:
     print(f"built {args.tool} in {time.perf_counter() - built:.1f} s: {one_weights / GiB:.1f} GiB of weights"
           + (", model CPU offload" if offloaded else ""), flush=True)
 
-    # A quantized set keeps a copy of its own: its weights cannot be given back to the others. The peaks count
-    # one deployment's weights, the FP8 copy's where it has one.
+    # A quantized set keeps a copy of its own: its weights cannot be given back to the others (where there is no
+    # room for the copy, it is timed last, on the base denoiser quantized in place). The peaks count one
+    # deployment's weights, the FP8 copy's where it has one.
     quantized = {name for name, levers in sets.items() if levers.quantize}
     saved = {name: float8_saved_bytes(base, sets[name].target) for name in quantized}
     levered = [levers for levers in sets.values() if not levers.is_plain]
@@ -301,15 +305,30 @@ def main() -> None:
                f"a copy each would take {copies / GiB:.0f} GiB of the {free / GiB:.0f} GiB free")
         print(f"one denoiser for the variants{' but the quantized' if quantized else ''}: {why}", flush=True)
     pipelines = {}
+    switched: set[str] = set()  # the sets that run on the base pipeline's denoiser through the switch
+    late: list[str] = []  # quantized sets with no room for a copy: timed after the others, quantized in place
     words = {name: levers.in_words() for name, levers in sets.items()}
     for name, levers in sets.items():
-        try:
-            pipelines[name] = base if switch and name not in quantized else levered_copy(base, levers)
-        except Exception as error:  # noqa: BLE001 - a quantizer that does not run here, or no room for its copy
-            if name not in quantized:
-                raise
-            print(f"{name}: left out ({levers.quantize}): {type(error).__name__}: {error}", flush=True)
-            continue
+        if switch and name not in quantized:
+            pipelines[name] = base
+            switched.add(name)
+        else:
+            try:
+                pipelines[name] = levered_copy(base, levers)
+            except MemoryError as error:
+                switch = switch or LeverSwitch(base)
+                pipelines[name] = base
+                switched.add(name)
+                if name in quantized:
+                    late.append(name)
+                print(f"{name}: no copy, on the pipeline's own denoiser"
+                      + (", quantized in place after the other sets are timed" if name in quantized else "")
+                      + f" ({error})", flush=True)
+            except Exception as error:  # noqa: BLE001 - a quantizer that does not run here: the set is left out
+                if name not in quantized:
+                    raise
+                print(f"{name}: left out ({levers.quantize}): {type(error).__name__}: {error}", flush=True)
+                continue
         toolbox.pool.get(tool.pool_key(levers), lambda _, pipeline=pipelines[name]: pipeline, device=args.device)
         print(f"{name}: {words[name]}", flush=True)
     sets = {name: levers for name, levers in sets.items() if name in pipelines}
@@ -334,7 +353,7 @@ def main() -> None:
     def call(name: str, tag: str, stop_after: int | None) -> dict:
         """One call of `name` through the tool: its seconds, step ends (from its start), peak and output."""
         levers = sets[name]
-        if switch and name not in quantized:
+        if name in switched:
             switch.use(levers)
         if name in shared_key:
             toolbox.pool.evict(tool.pool_key(levers))
@@ -371,41 +390,49 @@ def main() -> None:
         marks = run["marks"]
         return {"prefix_s": marks[-1], "durations_s": [b - a for a, b in zip(marks, marks[1:])]}
 
-    first = {}
-    for name in sets:
-        run = call(name, "first", WARM_UP_STEPS if projected else None)
-        first[name] = run["seconds"]
-        print(f"{name} first call{f' ({WARM_UP_STEPS} steps)' if projected else ''}: {first[name]:.1f} s", flush=True)
+    def figures_of(name: str) -> dict:
+        """`name`'s figures from its rounds: in projected calls its prefix and steady step, else its seconds."""
+        levers = sets[name]
+        if not projected:
+            return {"seconds": float(np.median([run["seconds"] for run in runs[name]]))}
+        prefixes = [pace(run)["prefix_s"] for run in runs[name]]
+        steadies = [steady_step(levers, pace(run)["durations_s"]) for run in runs[name]]
+        figures = {"timed_steps": timed[name], "prefix_s": float(np.median(prefixes)), "prefix_runs_s": prefixes,
+                   "step_s": float(np.median([s for s, _ in steadies])), "rough": steadies[0][1]}
+        # Two experts: the second starts its cache's warm-up over, which no prefix of the first shows.
+        rests = [two_expert_rest(levers, pace(run)["durations_s"], timed[name], steps, boundary)
+                 for run in runs[name]] if boundary is not None else []
+        if rests and rests[0] is not None:
+            figures.update({key: float(np.median([rest[key] for rest in rests])) for key in rests[0]})
+            figures["rough"] = False
+        return figures
 
+    first: dict[str, float] = {}
     runs: dict[str, list[dict]] = {name: [] for name in sets}
-    for round_index, name in rotated_rounds(list(sets), args.repeats):
-        run = call(name, f"round-{round_index}", timed[name] if projected else None)
-        runs[name].append(run)
-        shown = f"{pace(run)['prefix_s']:.2f} s for {timed[name]} steps" if projected else f"{run['seconds']:.2f} s"
-        print(f"round {round_index + 1} {name}: {shown}, peak {run['peak_gib']:.1f} GiB", flush=True)
-
     estimates: dict[str, dict] = {}
-    for name, levers in sets.items():
-        if projected:
-            prefixes = [pace(run)["prefix_s"] for run in runs[name]]
-            steadies = [steady_step(levers, pace(run)["durations_s"]) for run in runs[name]]
-            estimates[name] = {"timed_steps": timed[name], "prefix_s": float(np.median(prefixes)), "prefix_runs_s": prefixes,
-                               "step_s": float(np.median([s for s, _ in steadies])), "rough": steadies[0][1]}
-            # Two experts: the second starts its cache's warm-up over, which no prefix of the first shows.
-            rests = [two_expert_rest(levers, pace(run)["durations_s"], timed[name], steps, boundary)
-                     for run in runs[name]] if boundary is not None else []
-            if rests and rests[0] is not None:
-                estimates[name].update({key: float(np.median([rest[key] for rest in rests])) for key in rests[0]})
-                estimates[name]["rough"] = False
-        else:
-            estimates[name] = {"seconds": float(np.median([run["seconds"] for run in runs[name]]))}
-
     complete: dict[str, dict] = {}
     tail = None
-    if projected:
-        wanted = (args.complete.split(",") if args.complete else
-                  [name for name, levers in sets.items() if name == "plain" or levers.changes_math])
-        for name in ["plain", *[n for n in wanted if n != "plain" and n in sets]]:
+    wanted = (args.complete.split(",") if args.complete else
+              [name for name, levers in sets.items() if name == "plain" or levers.changes_math])
+    # The sets quantized in place come after every other: their FP8 weights cannot be taken off again.
+    for phase in ([name for name in sets if name not in late], late):
+        if not phase:
+            continue
+        for name in phase:
+            run = call(name, "first", WARM_UP_STEPS if projected else None)
+            first[name] = run["seconds"]
+            print(f"{name} first call{f' ({WARM_UP_STEPS} steps)' if projected else ''}: {first[name]:.1f} s",
+                  flush=True)
+        for round_index, name in rotated_rounds(phase, args.repeats):
+            run = call(name, f"round-{round_index}", timed[name] if projected else None)
+            runs[name].append(run)
+            shown = (f"{pace(run)['prefix_s']:.2f} s for {timed[name]} steps" if projected
+                     else f"{run['seconds']:.2f} s")
+            print(f"round {round_index + 1} {name}: {shown}, peak {run['peak_gib']:.1f} GiB", flush=True)
+        estimates.update({name: figures_of(name) for name in phase})
+        if not projected:
+            continue
+        for name in [n for n in dict.fromkeys(("plain", *wanted)) if n in phase]:
             steps_s = estimates[name]["prefix_s"] + (steps - timed[name]) * estimates[name]["step_s"]
             expected = steps_s + (tail or 0.2 * steps_s)
             if args.deadline_s and time.monotonic() - started + 1.1 * expected > args.deadline_s:
@@ -417,6 +444,7 @@ def main() -> None:
                 tail = run["seconds"] - run["marks"][-1]
             print(f"{name} complete call: {run['seconds']:.1f} s ({steps_s + tail:.1f} s projected), "
                   f"peak {run['peak_gib']:.1f} GiB", flush=True)
+    if projected:
         for name, estimate in estimates.items():
             estimate["seconds"] = estimate["prefix_s"] + (steps - timed[name]) * estimate["step_s"] + (tail or 0.0)
 
