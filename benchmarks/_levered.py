@@ -35,26 +35,31 @@ def levered_copy(pipeline: Any, levers: Any) -> Any:
 COPY_HEADROOM = 1.1
 
 
+def denoiser_bytes(pipeline: Any, target: str) -> int:
+    """The bytes of the denoiser `target`'s weights, with a second expert's (`<target>_2`) where there is
+    one."""
+    modules = [getattr(pipeline, name, None) for name in (target, f"{target}_2")]
+    return sum(p.numel() * p.element_size() for m in modules if m is not None for p in m.parameters())
+
+
 def check_room_for_copy(pipeline: Any, target: str) -> None:
     """Raise MemoryError before a copy of the denoiser that cannot be made safely. A host that runs out of
     memory ends the process without a word (the kernel's OOM killer), as Wan 2.2 A14B's FP8 variant did
     under model offload on a 128 GiB host."""
-    modules = [module for module in (pipeline.components.get(name) for name in (target, f"{target}_2"))
-               if isinstance(module, torch.nn.Module)]
+    modules = [getattr(pipeline, name, None) for name in (target, f"{target}_2")]
     # accelerate's offload hooks chain each model to the one offloaded before it: a deep copy of an
     # offloaded denoiser would take the pipeline's other models with it.
     if any(getattr(module, "_hf_hook", None) is not None for module in modules):
-        raise MemoryError(f"the {target} is offloaded: a copy would take the pipeline's other models with it; "
-                          "time this set on a GPU that holds the pipeline")
-    needed: dict[torch.device, int] = {}
-    for parameter in (parameter for module in modules for parameter in module.parameters()):
-        needed[parameter.device] = needed.get(parameter.device, 0) + parameter.numel() * parameter.element_size()
-    for where, size in needed.items():
-        free = free_memory(where)
-        if free is not None and size * COPY_HEADROOM > free:
-            raise MemoryError(f"a copy of the {target} takes {size / 2**30:.1f} GiB (and a tenth more while it is "
-                              f"made) and {where} has {free / 2**30:.1f} GiB free: time this set on a machine with "
-                              "more memory")
+        raise MemoryError(f"the {target} is offloaded: a copy would take the pipeline's other models with "
+                          "it; time this set on a GPU that holds the pipeline")
+    weights = next((p for m in modules if m is not None for p in m.parameters()), None)
+    if weights is None:
+        return
+    size, free = denoiser_bytes(pipeline, target), free_memory(weights.device)
+    if free is not None and size * COPY_HEADROOM > free:
+        raise MemoryError(f"a copy of the {target} takes {size / 2**30:.1f} GiB (and a tenth more while it "
+                          f"is made) and {weights.device} has {free / 2**30:.1f} GiB free: time this set on a "
+                          "machine with more memory")
 
 
 def free_memory(where: torch.device) -> int | None:
@@ -97,11 +102,13 @@ class LeverSwitch:
         if levers == self.current:
             return
         if self.quantized and levers.quantize != self.quantized:
-            raise ValueError(f"the denoiser holds {self.quantized} weights now: a set without them cannot use it")
+            raise ValueError(f"the denoiser holds {self.quantized} weights now: a set without them cannot "
+                             "use it")
         if self.current is not None:
             self._take_off(self.current)
         # Once quantized, a set's other levers are pulled on the quantized blocks as they are.
-        apply_levers(self.pipeline, levers.model_copy(update={"quantize": None}) if self.quantized else levers)
+        apply_levers(self.pipeline, levers.model_copy(update={"quantize": None}) if self.quantized
+                     else levers)
         self.quantized = levers.quantize
         self.current = levers
 

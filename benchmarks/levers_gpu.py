@@ -69,7 +69,7 @@ from pathlib import Path
 import numpy as np
 import real_size
 import torch
-from _levered import Device, LeverSwitch, levered_copy, pulled_levers, rotated_rounds
+from _levered import Device, LeverSwitch, denoiser_bytes, levered_copy, pulled_levers, rotated_rounds
 from _table import table
 from tools_gpu import MODELS, PROMPT, build_folder
 
@@ -183,11 +183,6 @@ def pipeline_bytes(pipeline) -> int:
                for t in [*m.parameters(), *m.buffers()])
 
 
-def denoiser_bytes(pipeline, target: str) -> int:
-    modules = [getattr(pipeline, name, None) for name in (target, f"{target}_2")]
-    return sum(p.numel() * p.element_size() for m in modules if m is not None for p in m.parameters())
-
-
 def reset_caches(pipeline, target: str) -> None:
     """What the pipeline's own end does (`maybe_free_model_hooks`) for a call that ended after its K-th step:
     a cache's state (its step count, TaylorSeer's factors) starts afresh in the next call."""
@@ -289,16 +284,17 @@ def main() -> None:
     print(f"built {args.tool} in {time.perf_counter() - built:.1f} s: {one_weights / GiB:.1f} GiB of weights"
           + (", model CPU offload" if offloaded else ""), flush=True)
 
-    # A quantized set keeps a copy of its own: its weights cannot be given back to the others (where there is no
-    # room for the copy, it is timed last, on the base denoiser quantized in place). The peaks count one
-    # deployment's weights, the FP8 copy's where it has one.
+    # A quantized set keeps a copy of its own: its weights cannot be given back to the others (where there
+    # is no room for the copy, it is timed last, on the base denoiser quantized in place). The peaks count
+    # one deployment's weights, the FP8 copy's where it has one.
     quantized = {name for name, levers in sets.items() if levers.quantize}
     saved = {name: float8_saved_bytes(base, sets[name].target) for name in quantized}
     levered = [levers for levers in sets.values() if not levers.is_plain]
     copies = sum(denoiser_bytes(base, levers.target) for levers in levered)
     free, total = device.free_and_total()
     switch = None
-    # Offloaded, a denoiser cannot be copied (`check_room_for_copy`): the variants take turns on the one there is.
+    # Offloaded, a denoiser cannot be copied (`check_room_for_copy`): the variants take turns on the one
+    # there is.
     if args.one_denoiser or offloaded or copies > free - 0.35 * total:
         switch = LeverSwitch(base)
         why = ("the denoiser is offloaded" if offloaded else
@@ -324,7 +320,7 @@ def main() -> None:
                 print(f"{name}: no copy, on the pipeline's own denoiser"
                       + (", quantized in place after the other sets are timed" if name in quantized else "")
                       + f" ({error})", flush=True)
-            except Exception as error:  # noqa: BLE001 - a quantizer that does not run here: the set is left out
+            except Exception as error:  # noqa: BLE001 - a quantizer that does not run here: left out
                 if name not in quantized:
                     raise
                 print(f"{name}: left out ({levers.quantize}): {type(error).__name__}: {error}", flush=True)
@@ -391,14 +387,16 @@ def main() -> None:
         return {"prefix_s": marks[-1], "durations_s": [b - a for a, b in zip(marks, marks[1:])]}
 
     def figures_of(name: str) -> dict:
-        """`name`'s figures from its rounds: in projected calls its prefix and steady step, else its seconds."""
+        """`name`'s figures from its rounds: in projected calls its prefix and steady step, else its
+        seconds."""
         levers = sets[name]
         if not projected:
             return {"seconds": float(np.median([run["seconds"] for run in runs[name]]))}
         prefixes = [pace(run)["prefix_s"] for run in runs[name]]
         steadies = [steady_step(levers, pace(run)["durations_s"]) for run in runs[name]]
-        figures = {"timed_steps": timed[name], "prefix_s": float(np.median(prefixes)), "prefix_runs_s": prefixes,
-                   "step_s": float(np.median([s for s, _ in steadies])), "rough": steadies[0][1]}
+        figures = {"timed_steps": timed[name], "prefix_s": float(np.median(prefixes)),
+                   "prefix_runs_s": prefixes, "step_s": float(np.median([s for s, _ in steadies])),
+                   "rough": steadies[0][1]}
         # Two experts: the second starts its cache's warm-up over, which no prefix of the first shows.
         rests = [two_expert_rest(levers, pace(run)["durations_s"], timed[name], steps, boundary)
                  for run in runs[name]] if boundary is not None else []

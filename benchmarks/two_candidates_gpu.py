@@ -61,7 +61,7 @@ from pathlib import Path
 import numpy as np
 import real_size
 import torch
-from _levered import Device, LeverSwitch, levered_copy, pulled_levers, rotated_rounds
+from _levered import Device, LeverSwitch, denoiser_bytes, levered_copy, pulled_levers, rotated_rounds
 from _table import table
 from tools_gpu import MODELS, PROMPT, build_folder
 
@@ -183,7 +183,7 @@ def main() -> None:
     chosen += [(variant, name, without) for variant, (name, without) in ablations.items()]
 
     # A copy of each levered denoiser, unless those would not fit beside the models: then one denoiser per model.
-    copies = sum(_denoiser_bytes(base[name], chosen_levers.target) for _, name, chosen_levers in chosen
+    copies = sum(denoiser_bytes(base[name], chosen_levers.target) for _, name, chosen_levers in chosen
                  if not chosen_levers.is_plain)
     free, total = device.free_and_total()
     switches: dict[str, LeverSwitch] = {}
@@ -448,11 +448,6 @@ def _built(name: str, args, device: Device, spec):
 
 def _denoiser(pipeline):
     return getattr(pipeline, "transformer", None) or getattr(pipeline, "unet", None)
-
-
-def _denoiser_bytes(pipeline, target: str) -> int:
-    modules = [getattr(pipeline, name, None) for name in (target, f"{target}_2")]
-    return sum(p.numel() * p.element_size() for m in modules if m is not None for p in m.parameters())
 
 
 def _resident_bytes(pipelines) -> int:
