@@ -64,11 +64,11 @@ def fresh_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_demo_registry_runs_from_the_wheel_in_a_fresh_environment(fresh_python: Path, tmp_path: Path):
-    python = fresh_python
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    completed = subprocess.run([str(python), "-c", SNIPPET, str(tmp_path / "cache"), str(tmp_path / "runs")],
-                               cwd=elsewhere, capture_output=True, text=True, timeout=600)
+    completed = subprocess.run(
+        [str(fresh_python), "-c", SNIPPET, str(tmp_path / "cache"), str(tmp_path / "runs")],
+        cwd=elsewhere, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert Path(result["video"]).is_file() and result["candidates"] == 2
@@ -85,13 +85,12 @@ def test_the_readme_snippet_runs_quietly_from_the_wheel(fresh_python: Path, tmp_
     """With no extra, from an unrelated folder: it works, prints nothing and writes nothing there, on
     the first run (which builds the demo tools) and on later ones. How long a run takes is
     `benchmarks/startup_cpu.py`'s row for the snippet, not a test's: a busy machine is no failure."""
-    python = fresh_python
     home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
     home.mkdir(), elsewhere.mkdir()
     snippet = f"{readme_snippet()}\nimport pathlib\nassert pathlib.Path(video).is_file()\n"
     environment = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
     for _ in range(2):  # the first builds the demo tools, the second finds them
-        completed = subprocess.run([str(python), "-c", snippet], cwd=elsewhere, env=environment,
+        completed = subprocess.run([str(fresh_python), "-c", snippet], cwd=elsewhere, env=environment,
                                    capture_output=True, text=True, timeout=600)
         assert completed.returncode == 0, completed.stderr[-3000:]
         assert (completed.stdout, completed.stderr) == ("", "")

@@ -552,8 +552,8 @@ def attn1_taylorseer(blocks: str) -> Levers:
         # benchmarks/results/levers_gpu_hunyuanvideo15_h100.md: complete calls at 33 frames (H100); the fast
         # row (FP8 beside TaylorSeer lite and the compiled blocks) 27.52 GiB, the set without FP8 35.24
         ("hunyuanvideo-1.5", "fast", 33, 27.52),
-        ("hunyuanvideo-1.5", LIBRARY.get("hunyuanvideo-1.5").acceleration["fast"].model_copy(update={"quantize": None}),
-         33, 35.24),
+        ("hunyuanvideo-1.5", LIBRARY.get("hunyuanvideo-1.5").acceleration["fast"].model_copy(
+            update={"quantize": None}), 33, 35.24),
         ("hunyuanvideo-1.5", "balanced", 33, 35.24),
         # benchmarks/results/levers_gpu_skyreels_sana_kandinsky_h200.md: a complete call with the blocks
         # compiled peaked where the plain one did (18.0 GiB, H200)
