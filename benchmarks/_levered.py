@@ -10,17 +10,17 @@ from typing import Any
 
 import torch
 
+from spagent_graph.tool_adapters.acceleration import apply_levers, denoiser_names, denoisers_of
+
 
 def levered_copy(pipeline: Any, levers: Any) -> Any:
     """`pipeline` with `levers` pulled on its own copy of the denoiser; the encoders and the VAE stay shared,
     as the tool's pool shares them between pipelines of one model (only the levered modules differ)."""
-    from spagent_graph.tool_adapters.acceleration import apply_levers
-
     if levers.is_plain:
         return pipeline
     check_room_for_copy(pipeline, levers.target)
     own = {name: copy.deepcopy(component) for name, component in pipeline.components.items()
-           if name in (levers.target, f"{levers.target}_2", "scheduler") and component is not None}
+           if name in (*denoiser_names(levers.target), "scheduler") and component is not None}
     # `components` leaves out the pipeline's settings that are not modules (Wan 2.2's `expand_timesteps` and
     # `boundary_ratio`), which a pipeline built again would otherwise take at their defaults.
     _, settings = pipeline._get_signature_keys(pipeline)
@@ -38,21 +38,20 @@ COPY_HEADROOM = 1.1
 def denoiser_bytes(pipeline: Any, target: str) -> int:
     """The bytes of the denoiser `target`'s weights, with a second expert's (`<target>_2`) where there is
     one."""
-    modules = [getattr(pipeline, name, None) for name in (target, f"{target}_2")]
-    return sum(p.numel() * p.element_size() for m in modules if m is not None for p in m.parameters())
+    return sum(p.numel() * p.element_size() for m in denoisers_of(pipeline, target) for p in m.parameters())
 
 
 def check_room_for_copy(pipeline: Any, target: str) -> None:
     """Raise MemoryError before a copy of the denoiser that cannot be made safely. A host that runs out of
     memory ends the process without a word (the kernel's OOM killer), as Wan 2.2 A14B's FP8 variant did
     under model offload on a 128 GiB host."""
-    modules = [getattr(pipeline, name, None) for name in (target, f"{target}_2")]
+    modules = denoisers_of(pipeline, target)
     # accelerate's offload hooks chain each model to the one offloaded before it: a deep copy of an
     # offloaded denoiser would take the pipeline's other models with it.
     if any(getattr(module, "_hf_hook", None) is not None for module in modules):
         raise MemoryError(f"the {target} is offloaded: a copy would take the pipeline's other models with "
                           "it; time this set on a GPU that holds the pipeline")
-    weights = next((p for m in modules if m is not None for p in m.parameters()), None)
+    weights = next((p for m in modules for p in m.parameters()), None)
     if weights is None:
         return
     size, free = denoiser_bytes(pipeline, target), free_memory(weights.device)
@@ -97,8 +96,6 @@ class LeverSwitch:
         self.quantized: str | None = None
 
     def use(self, levers: Any) -> None:
-        from spagent_graph.tool_adapters.acceleration import apply_levers
-
         if levers == self.current:
             return
         if self.quantized and levers.quantize != self.quantized:
@@ -113,10 +110,7 @@ class LeverSwitch:
         self.current = levers
 
     def _take_off(self, levers: Any) -> None:
-        for name in (levers.target, f"{levers.target}_2"):
-            denoiser = getattr(self.pipeline, name, None)
-            if denoiser is None:
-                continue
+        for denoiser in denoisers_of(self.pipeline, levers.target):
             if getattr(denoiser, "is_cache_enabled", False):
                 denoiser.disable_cache()
             for module in denoiser.modules():

@@ -171,10 +171,9 @@ def needed_steps(levers) -> int:
 
 def float8_saved_bytes(pipeline, target: str) -> int:
     """What FP8 weights take off the denoisers' bf16 bytes: one byte of each parameter in their blocks' linears."""
-    from spagent_graph.tool_adapters.acceleration import _repeated_blocks
+    from spagent_graph.tool_adapters.acceleration import _repeated_blocks, denoisers_of
 
-    modules = [getattr(pipeline, name, None) for name in (target, f"{target}_2")]
-    return sum(m.weight.numel() * (m.weight.element_size() - 1) for denoiser in modules if denoiser is not None
+    return sum(m.weight.numel() * (m.weight.element_size() - 1) for denoiser in denoisers_of(pipeline, target)
                for block in _repeated_blocks(denoiser) for m in block.modules() if isinstance(m, torch.nn.Linear))
 
 
@@ -186,9 +185,10 @@ def pipeline_bytes(pipeline) -> int:
 def reset_caches(pipeline, target: str) -> None:
     """What the pipeline's own end does (`maybe_free_model_hooks`) for a call that ended after its K-th step:
     a cache's state (its step count, TaylorSeer's factors) starts afresh in the next call."""
-    for name in (target, f"{target}_2"):
-        denoiser = getattr(pipeline, name, None)
-        if denoiser is not None and hasattr(denoiser, "_reset_stateful_cache"):
+    from spagent_graph.tool_adapters.acceleration import denoisers_of
+
+    for denoiser in denoisers_of(pipeline, target):
+        if hasattr(denoiser, "_reset_stateful_cache"):
             denoiser._reset_stateful_cache()
 
 

@@ -336,13 +336,22 @@ def apply_levers(pipeline: Any, levers: Levers, *, compile_cache: str | Path | N
         return
     if levers.compile != "none" and compile_cache is not None:
         use_compile_cache(compile_cache)
-    target = getattr(pipeline, levers.target, None)
-    if target is None:
+    if getattr(pipeline, levers.target, None) is None:
         raise ValueError(f"the pipeline has no `{levers.target}` to accelerate")
-    # A two-expert model (Wan 2.2 A14B) keeps its second denoiser as `<target>_2`: the same levers fit it.
-    for denoiser in (target, getattr(pipeline, f"{levers.target}_2", None)):
-        if denoiser is not None:
-            _pull(pipeline, denoiser, levers)
+    for denoiser in denoisers_of(pipeline, levers.target):
+        _pull(pipeline, denoiser, levers)
+
+
+def denoiser_names(target: str) -> tuple[str, str]:
+    """The component `target` and the name a two-expert model (Wan 2.2 A14B) gives its second expert, which
+    the same levers fit."""
+    return target, f"{target}_2"
+
+
+def denoisers_of(pipeline: Any, target: str) -> list[Any]:
+    """The denoisers of `pipeline` that levers aimed at `target` act on: the target, and its second expert
+    where it has one."""
+    return [module for name in denoiser_names(target) if (module := getattr(pipeline, name, None)) is not None]
 
 
 def set_attention_backend(model: Any, backend: str) -> None:

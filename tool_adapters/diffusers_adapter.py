@@ -32,7 +32,7 @@ from spagent_graph.errors import ConfigError, ToolError
 from spagent_graph.manifest import ToolRecord, WeightsRecord, weights_record
 from spagent_graph.media import read_frames, resample, write_image, write_video
 
-from .acceleration import Levers, apply_levers, set_attention_backend
+from .acceleration import Levers, apply_levers, denoiser_names, set_attention_backend
 from .base import GenerationArgs, GenerativeTool, StepControl
 from .pipeline_calls import CALL_STYLES
 from .pool import PipelinePool
@@ -320,7 +320,7 @@ def _dtype_of(dtype: torch.dtype | dict[str, torch.dtype], component: str) -> to
 
 
 def _lever_targets(levers: Levers) -> tuple[str, ...]:
-    return () if levers.is_plain else (levers.target, f"{levers.target}_2")
+    return () if levers.is_plain else denoiser_names(levers.target)
 
 
 def _load_component(component: ComponentSpec, model: str, dtype: torch.dtype) -> Any:
