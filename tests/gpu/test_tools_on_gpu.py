@@ -14,6 +14,7 @@ import torch
 from spagent_graph.media import inspect_media
 from spagent_graph.tool_adapters.registry import MemoryOptions, ToolRegistry
 from spagent_graph.tool_adapters.toolbox import Toolbox
+from tests.unit.test_library_adapters import tiny_request, tiny_spec
 
 pytestmark = [
     pytest.mark.gpu,
@@ -55,3 +56,28 @@ def test_eviction_frees_gpu_memory(tmp_path: Path):
     toolbox.unload_all()
     assert torch.cuda.memory_allocated() < loaded
     assert toolbox.pool.resident_keys() == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9),
+                    reason="FP8 weights need a GPU of compute capability 8.9 or later")
+def test_wan_fast_profile_runs_fp8_experts_under_model_cpu_offload(tmp_path: Path):
+    """Wan 2.2 A14B keeps model offload on an 80 GB card, and its `fast` row quantizes both experts to FP8
+    before any hook moves them: the quantized weights must travel between host and GPU call after call."""
+    pytest.importorskip("torchao")
+    from torchao.quantization import Float8Tensor
+
+    name = "wan22-a14b-t2v"
+    spec = tiny_spec(name, tmp_path / "tiny").model_copy(
+        update={"torch_dtype": "bfloat16", "memory": MemoryOptions(cpu_offload="model")})
+    tool = Toolbox(ToolRegistry({name: spec}), device="cuda", cache_dir=tmp_path / "cache").tool(name)
+    fast = spec.acceleration["fast"]
+    assert fast.quantize == "float8"
+    config = {"configurable": {"levers": {name: fast}}}
+    for call in range(2):  # the second call finds the experts back on the host, still FP8
+        path = tool.invoke(tiny_request(name, tmp_path, output=f"{call}.mp4"), config=config)
+        assert inspect_media(path, "video").frame_count == 9
+    pipeline = tool.pipeline(fast)
+    for expert in (pipeline.transformer, pipeline.transformer_2):
+        linear = expert.blocks[0].attn1.to_q
+        assert isinstance(linear.weight, Float8Tensor)
+        assert linear.weight.device.type == "cpu"  # offloaded again after the call
