@@ -146,7 +146,7 @@ from typing import Literal
 from spagent_graph.errors import ConfigError
 from spagent_graph.principles import output_kind
 
-from .acceleration import Levers
+from .acceleration import Levers, denoiser_names
 from .gpus import GiB, Gpu
 from .registry import DEMO_SCHEME, ToolSpec
 from .weights import component_weight_files
@@ -210,8 +210,8 @@ DECODE_CHUNK_DEFAULTS = {"AnimateDiffPipeline": 16, "AnimateDiffVideoToVideoPipe
                          "I2VGenXLPipeline": 1}
 # The motion adapter joins the UNet when loaded; a two-expert model's second transformer is a denoiser too,
 # but model offload brings the experts to the GPU one at a time.
-_DENOISERS = ("unet", "transformer", "transformer_2", "motion_adapter")
-_EXPERTS = ("transformer", "transformer_2")
+_EXPERTS = denoiser_names("transformer")
+_DENOISERS = ("unet", *_EXPERTS, "motion_adapter")
 
 
 def decoder_for(spec: ToolSpec) -> Decoder:
