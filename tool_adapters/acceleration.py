@@ -404,6 +404,7 @@ def quantize_blocks(denoiser: Any, how: Literal["float8"] = "float8") -> int:
         from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
     except ImportError as error:
         raise ImportError("FP8 weights (`quantize: float8`) need torchao: pip install 'spagent-graph[fp8]'") from error
+    _let_float8_weights_change_device()
     blocks = _repeated_blocks(denoiser)
     changed = sum(m.weight.numel() for block in blocks for m in block.modules() if isinstance(m, torch.nn.Linear))
     # torchao would otherwise set its recommended inductor options for the whole process, for good: every
@@ -413,6 +414,35 @@ def quantize_blocks(denoiser: Any, how: Literal["float8"] = "float8") -> int:
         quantize_(block, config)
     return changed
 
+
+
+def _let_float8_weights_change_device() -> None:
+    """Model CPU offload moves a denoiser between the host and the GPU on every call (Wan 2.2 A14B's place on
+    an 80 GB card). torchao's FP8 weights (0.18, under torch 2.11) answer such a move with a copy on the
+    other device and then try to make it share the original's storage, which torch refuses ("Attempted to
+    set the storage of a tensor on device cuda:0 to a storage on different device cpu"). A move between
+    devices is a copy, never an alias: answer it with the moved data alone; anything else (no device
+    change) goes to torchao's own handler. Idempotent."""
+    import torch
+    from torchao.quantization import Float8Tensor
+
+    handlers = Float8Tensor._ATEN_OP_TABLE[Float8Tensor]
+    op = torch.ops.aten.to.dtype_layout
+    torchaos_own = handlers.get(op)
+    if torchaos_own is None or getattr(torchaos_own, "moves_without_alias", False):
+        return
+
+    def move(func, types, args, kwargs):
+        (weight,) = args
+        device = kwargs.get("device")
+        other_device = device is not None and torch.device(device) != weight.device
+        same_kind = kwargs.get("dtype", weight.dtype) == weight.dtype and set(kwargs) <= {"dtype", "layout", "device"}
+        if other_device and same_kind:
+            return weight._apply_fn_to_data(lambda data: data.to(device=device))
+        return torchaos_own(func, types, args, kwargs)
+
+    move.moves_without_alias = True
+    handlers[op] = move
 
 def _pull(pipeline: Any, target: Any, levers: Levers) -> None:
     # Before the rest: a cache hooks, and a compile traces, the quantized layers.
