@@ -1,7 +1,12 @@
 """The tool paths that only a GPU exercises: half precision by default, model CPU
 offload, placement in the pool, and freeing memory on eviction.
 
-Run on the lent GPU machine: `python -m pytest -m gpu tests/gpu`.
+Run on the lent GPU machine: `python -m pytest -m gpu tests/gpu`. Where spagent-graph is
+installed there from a wheel rather than editable, run a copy of `tests/` from outside the
+repository root, whose source `spagent_graph/` folder would otherwise shadow the wheel (the
+package-dir mapping makes `nodes/` and `tool_adapters/` its subpackages only when installed):
+`cp -r tests /tmp/t && cd /tmp/t && python -m pytest -c /dev/null --rootdir . -m gpu tests/gpu`
+(`-c /dev/null` leaves out the project's pytest settings, which need pytest-asyncio).
 """
 
 from __future__ import annotations
