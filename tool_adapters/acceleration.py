@@ -417,8 +417,8 @@ def quantize_blocks(denoiser: Any, how: Literal["float8"] = "float8") -> int:
 
 
 def _let_float8_weights_change_device() -> None:
-    """Model CPU offload moves a denoiser between the host and the GPU on every call (Wan 2.2 A14B's place on
-    an 80 GB card). torchao's FP8 weights (0.18, under torch 2.11) answer such a move with a copy on the
+    """Model CPU offload (where a tool's `memory` asks for it) moves the denoiser between the host and the GPU
+    on every call. torchao's FP8 weights (0.18, under torch 2.11) answer such a move with a copy on the
     other device and then try to make it share the original's storage, which torch refuses ("Attempted to
     set the storage of a tensor on device cuda:0 to a storage on different device cpu"). A move between
     devices is a copy, never an alias: answer it with the moved data alone; anything else (no device
@@ -426,18 +426,19 @@ def _let_float8_weights_change_device() -> None:
     import torch
     from torchao.quantization import Float8Tensor
 
-    handlers = Float8Tensor._ATEN_OP_TABLE[Float8Tensor]
+    # A torchao that keeps its handlers elsewhere, or has none for this op, is left as it is.
+    handlers = getattr(Float8Tensor, "_ATEN_OP_TABLE", {}).get(Float8Tensor)
     op = torch.ops.aten.to.dtype_layout
-    torchaos_own = handlers.get(op)
+    torchaos_own = handlers.get(op) if isinstance(handlers, dict) else None
     if torchaos_own is None or getattr(torchaos_own, "moves_without_alias", False):
         return
 
     def move(func, types, args, kwargs):
         (weight,) = args
         device = kwargs.get("device")
-        other_device = device is not None and torch.device(device) != weight.device
-        same_kind = kwargs.get("dtype", weight.dtype) == weight.dtype and set(kwargs) <= {"dtype", "layout", "device"}
-        if other_device and same_kind:
+        same_dtype = kwargs.get("dtype", weight.dtype) == weight.dtype
+        only_device = same_dtype and set(kwargs) <= {"dtype", "layout", "device"}
+        if device is not None and torch.device(device) != weight.device and only_device:
             return weight._apply_fn_to_data(lambda data: data.to(device=device))
         return torchaos_own(func, types, args, kwargs)
 

@@ -66,8 +66,9 @@ def test_eviction_frees_gpu_memory(tmp_path: Path):
 @pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9),
                     reason="FP8 weights need a GPU of compute capability 8.9 or later")
 def test_wan_fast_profile_runs_fp8_experts_under_model_cpu_offload(tmp_path: Path):
-    """Wan 2.2 A14B keeps model offload on an 80 GB card, and its `fast` row quantizes both experts to FP8
-    before any hook moves them: the quantized weights must travel between host and GPU call after call."""
+    """A deployment that places Wan 2.2 A14B with model offload (`memory: {cpu_offload: model}`: a 48 GB card,
+    or one GPU shared with other models) and runs its `fast` row quantizes both experts to FP8 before any
+    hook moves them: the quantized weights must travel between host and GPU call after call."""
     pytest.importorskip("torchao")
     from torchao.quantization import Float8Tensor
 
