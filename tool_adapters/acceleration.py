@@ -415,7 +415,6 @@ def quantize_blocks(denoiser: Any, how: Literal["float8"] = "float8") -> int:
     return changed
 
 
-
 def _let_float8_weights_change_device() -> None:
     """Model CPU offload (where a tool's `memory` asks for it) moves the denoiser between the host and the GPU
     on every call. torchao's FP8 weights (0.18, under torch 2.11) answer such a move with a copy on the
@@ -444,6 +443,7 @@ def _let_float8_weights_change_device() -> None:
 
     move.moves_without_alias = True
     handlers[op] = move
+
 
 def _pull(pipeline: Any, target: Any, levers: Levers) -> None:
     # Before the rest: a cache hooks, and a compile traces, the quantized layers.
