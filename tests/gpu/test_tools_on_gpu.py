@@ -65,12 +65,21 @@ def test_eviction_frees_gpu_memory(tmp_path: Path):
 
 @pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9),
                     reason="FP8 weights need a GPU of compute capability 8.9 or later")
-def test_wan_fast_profile_runs_fp8_experts_under_model_cpu_offload(tmp_path: Path):
+def test_wan_fast_profile_runs_fp8_experts_under_model_cpu_offload(tmp_path: Path, monkeypatch):
     """A deployment that places Wan 2.2 A14B with model offload (`memory: {cpu_offload: model}`: a 48 GB card,
     or one GPU shared with other models) and runs its `fast` row quantizes both experts to FP8 before any
-    hook moves them: the quantized weights must travel between host and GPU call after call."""
-    pytest.importorskip("torchao")
+    hook moves them, each block on the GPU rather than with the host's cores: the quantized weights must
+    travel between host and GPU call after call."""
+    torchao_quantization = pytest.importorskip("torchao.quantization")
     from torchao.quantization import Float8Tensor
+
+    quantize, quantized_on = torchao_quantization.quantize_, []
+
+    def quantize_and_note_where(block, config):
+        quantized_on.append(next(block.parameters()).device.type)
+        return quantize(block, config)
+
+    monkeypatch.setattr(torchao_quantization, "quantize_", quantize_and_note_where)
 
     name = "wan22-a14b-t2v"
     spec = tiny_spec(name, tmp_path / "tiny").model_copy(
@@ -82,6 +91,7 @@ def test_wan_fast_profile_runs_fp8_experts_under_model_cpu_offload(tmp_path: Pat
     for call in range(2):  # the second call finds the experts back on the host, still FP8
         path = tool.invoke(tiny_request(name, tmp_path, output=f"{call}.mp4"), config=config)
         assert inspect_media(path, "video").frame_count == 9
+    assert quantized_on and set(quantized_on) == {"cuda"}
     pipeline = tool.pipeline(fast)
     for expert in (pipeline.transformer, pipeline.transformer_2):
         linear = expert.blocks[0].attn1.to_q
