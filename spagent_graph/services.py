@@ -239,7 +239,7 @@ class Services:
         return choose_levers(spec.name, spec.acceleration, profile, bench, min_psnr_db=context.fidelity_min_psnr_db,
                              min_ssim=context.fidelity_min_ssim, fits=fits,
                              float8_runs=any(levers.quantize for levers in spec.acceleration.values())
-                             and float8_runs_on(context.device))
+                             and float8_runs_on(context.device, spec.memory.cpu_offload))
 
     def warm_up(self, tools: Iterable[str], context: Context | None = None) -> dict[str, float]:
         """Loads `tools` and compiles what their levers compile under the context's acceleration profile

@@ -71,6 +71,7 @@ __all__ = [
     "Profile",
     "apply_levers",
     "choose_levers",
+    "FLOAT8_NEEDS",
     "float8_runs_on",
     "quantize_blocks",
     "set_attention_backend",
@@ -247,7 +248,7 @@ def choose_levers(
     chosen = _gated(tool, acceleration, profile, fidelity, min_psnr_db=min_psnr_db, min_ssim=min_ssim)
     if wanted is not None and wanted.quantize is not None and not float8_runs:
         chosen = Acceleration(chosen.profile, chosen.levers, f"{chosen.reason} (without FP8 weights, which need "
-                              "torchao, the `fp8` extra, and a GPU of compute capability 8.9 or later)", chosen.bench)
+                              f"{FLOAT8_NEEDS})", chosen.bench)
     if fits is None or chosen.levers.cache is None or fits(chosen.levers):
         return chosen
     balanced = acceleration.get("balanced")
@@ -372,10 +373,18 @@ def set_attention_backend(model: Any, backend: str) -> None:
         _AttentionBackendRegistry.set_active_backend(default)
 
 
-def float8_runs_on(device: str) -> bool:
-    """Whether FP8 weights (`quantize: float8`) run on `device`: torchao is installed and the GPU has FP8
-    tensor cores (compute capability 8.9 or later)."""
-    if not (device == "auto" or device.startswith("cuda")):
+#: What FP8 weights need, in the words a step's record and a bench's report give where they are left out.
+FLOAT8_NEEDS = ("torchao (the `fp8` extra), a GPU of compute capability 8.9 or later, and a tool whose "
+                "memory settings do not offload it layer by layer")
+
+
+def float8_runs_on(device: str, cpu_offload: str = "none") -> bool:
+    """Whether FP8 weights (`quantize: float8`) run on `device` for a tool placed as `cpu_offload` says (its
+    `memory.cpu_offload`): torchao is installed, the GPU has FP8 tensor cores (compute capability 8.9 or
+    later), and the tool is not offloaded layer by layer. Sequential offload keeps each layer's weights on
+    the host and accelerate's hooks copy those originals to the GPU at every call, so quantized layers
+    would never run; model offload moves the quantized denoiser whole, and they do."""
+    if cpu_offload == "sequential" or not (device == "auto" or device.startswith("cuda")):
         return False
     try:  # installed is not enough: a torchao built for another torch fails at import
         import torchao.quantization  # noqa: F401
@@ -397,20 +406,28 @@ def quantize_blocks(denoiser: Any, how: Literal["float8"] = "float8", *, on: Any
     """FP8 through torchao, in place: the linear layers inside the denoiser's repeated blocks get float8
     weights and dynamically scaled float8 activations, one scale per row (the embeddings, the norms and the
     output projection stay as they are); how many parameters changed. The blocks' linears hold nearly all of
-    a video DiT (98% of Wan 2.2's), so the denoiser's weights take about half the memory.
+    a video DiT (98% of Wan 2.2's), so the denoiser's weights take about half the memory. Linears the model
+    keeps in float32 (its `_keep_in_fp32_modules`, such as Kandinsky 5's modulation in every block) stay
+    as they are: torchao scales per row from bfloat16 weights only, and the model asked for their precision.
 
     `on`: the GPU that runs the denoiser. Blocks that wait elsewhere (on the host, under model offload) visit
     it one at a time to be quantized and go back: the host's cores take seconds a block at a 14B model's
     size (2.0 s on 2 cores), minutes for a whole model, where a GPU takes a fraction of that."""
     import torch
 
+    blocks = _repeated_blocks(denoiser)
+    changed = sum(m.weight.numel() for block in blocks for m in block.modules() if _takes_float8(m))
+    if blocks and not changed:
+        dtypes = sorted({str(p.dtype).removeprefix("torch.") for block in blocks for p in block.parameters()})
+        raise ValueError(f"FP8 weights (`quantize: {how}`) quantize the bfloat16 linears of the "
+                         f"{type(denoiser).__name__}'s blocks, and they hold none (their weights are "
+                         f"{', '.join(dtypes)}): load the model in bfloat16 (`torch_dtype`) or leave "
+                         "`quantize` out")
     try:
         from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
     except ImportError as error:
         raise ImportError("FP8 weights (`quantize: float8`) need torchao: pip install 'spagent-graph[fp8]'") from error
     _let_float8_weights_change_device()
-    blocks = _repeated_blocks(denoiser)
-    changed = sum(m.weight.numel() for block in blocks for m in block.modules() if isinstance(m, torch.nn.Linear))
     # torchao would otherwise set its recommended inductor options for the whole process, for good: every
     # other model's compile would change with them (and its compile cache's keys).
     config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow(), set_inductor_config=False)
@@ -419,10 +436,16 @@ def quantize_blocks(denoiser: Any, how: Literal["float8"] = "float8", *, on: Any
         visits = gpu is not None and all(p.device.type == "cpu" for p in block.parameters())
         if visits:
             block.to(gpu)
-        quantize_(block, config)
+        quantize_(block, config, filter_fn=lambda module, _name: _takes_float8(module))
         if visits:
             block.to("cpu")
     return changed
+
+
+def _takes_float8(module: Any) -> bool:
+    import torch
+
+    return isinstance(module, torch.nn.Linear) and module.weight.dtype == torch.bfloat16
 
 
 def _let_float8_weights_change_device() -> None:

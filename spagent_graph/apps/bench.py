@@ -45,7 +45,13 @@ import numpy as np
 from PIL import Image
 
 from spagent_graph.capability_store import CapabilityStore, FidelityRecord
-from spagent_graph.tool_adapters.acceleration import AcceleratedProfile, Levers, choose_levers, float8_runs_on
+from spagent_graph.tool_adapters.acceleration import (
+    FLOAT8_NEEDS,
+    AcceleratedProfile,
+    Levers,
+    choose_levers,
+    float8_runs_on,
+)
 from spagent_graph.tool_adapters.registry import ToolSpec
 from spagent_graph.tool_adapters.toolbox import Toolbox
 
@@ -143,10 +149,10 @@ def bench_tool(
         raise UsageError(f"`probes` must be 1 or more, got {probes}.")
     # The set a run on this machine would pull: without FP8 where it does not run (the gate drops it too).
     left_out = []
-    if levers.quantize is not None and not float8_runs_on(toolbox.device):
+    if levers.quantize is not None and not float8_runs_on(toolbox.device, spec.memory.cpu_offload):
         levers = levers.model_copy(update={"quantize": None})
-        left_out.append("FP8 weights left out: they need torchao (the `fp8` extra) and a GPU of compute capability "
-                        "8.9 or later, so this bench measured the set without them, as a run here pulls it.")
+        left_out.append(f"FP8 weights left out: they need {FLOAT8_NEEDS}, so this bench measured the set "
+                        "without them, as a run here pulls it.")
     tool = toolbox.tool(spec.name)
     probe_set = _probe_set(spec, folder / "inputs", probes, (width, height))
     suffix = tool.output_suffix

@@ -75,9 +75,9 @@ def test_wan_fast_profile_runs_fp8_experts_under_model_cpu_offload(tmp_path: Pat
 
     quantize, quantized_on = torchao_quantization.quantize_, []
 
-    def quantize_and_note_where(block, config):
+    def quantize_and_note_where(block, config, **options):
         quantized_on.append(next(block.parameters()).device.type)
-        return quantize(block, config)
+        return quantize(block, config, **options)
 
     monkeypatch.setattr(torchao_quantization, "quantize_", quantize_and_note_where)
 
