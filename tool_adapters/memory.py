@@ -125,8 +125,10 @@ same test as `fits`).
 FP8 weights (`quantize: float8`) take the blocks' linear layers (FLOAT8_SHARE of the denoiser) from two
 bytes a parameter to one: 4.6 GiB less for Wan 2.2 TI2V-5B. Its `fast` row (FP8 with TaylorSeer lite and the
 blocks compiled) peaked at 43.7 GiB with the bf16 copy's weights counted (levers_gpu_wan22_fp8_h100.md),
-so 39.1 GiB in a deployment that holds the FP8 copy alone; estimated 37.8 GiB. The offload estimates hold
-the weights as loaded.
+so 39.1 GiB in a deployment that holds the FP8 copy alone; estimated 37.8 GiB. Under model offload (where
+the tool's `memory` asks for it, and so the levers are pulled) each expert comes onto the GPU quantized: Wan
+2.2 T2V A14B's fast row peaked at 24.5 GiB against 37.7 for the plain call (H100; estimated 23.7 and 36.8).
+The `low_memory` fallback runs without levers, so its estimate is that of the plain call.
 
 A tool fits a GPU when its need is at most 90% of the GPU's memory: the rest
 is for the CUDA context, the allocator's cache and fragmentation, which
@@ -242,8 +244,10 @@ class _Counts:
 
 def estimate_memory(spec: ToolSpec, *, frames: int, height: int, width: int,
                     levers: Levers | None = None) -> MemoryEstimate | None:
-    """GPU memory of one call at the fitted request, with `levers` pulled (their cache's extra memory; the
-    offloaded fallbacks run without levers); None for tools whose size nothing tells."""
+    """GPU memory of one call at the fitted request, with `levers` pulled (their cache's extra memory and
+    FP8's saving, all on the GPU and under model offload, which a tool's `memory` may ask for; the
+    `low_memory` fallback runs without levers: its figures are those of `levers=None`); None for tools whose
+    size nothing tells."""
     if spec.adapter != "diffusers" or spec.model.startswith(DEMO_SCHEME):
         return None
     counts = _counts_from_headers(spec) or _counts_from_registry(spec)
@@ -258,21 +262,24 @@ def estimate_memory(spec: ToolSpec, *, frames: int, height: int, width: int,
 
     # Offloading is the tool's fallback, which tiles the VAE where `low_memory` says so.
     decode_fallback = _decode_bytes(spec, decoder, size, tiled=spec.memory.vae_tiling or spec.low_memory.vae_tiling)
+    cached = cache_bytes(spec, levers, size) if levers is not None else 0
+    # FP8 keeps one byte a parameter in the blocks' linears where the registry's dtype keeps two or four.
+    saved_by = {name: weights.get(name, 0) * FLOAT8_SHARE * (1 - 1 / _bytes_per_parameter(spec, name))
+                for name in _DENOISERS} if levers is not None and levers.quantize else {}
+    saved = sum(saved_by.values())
     vae = weights.get("vae", 0)
-    denoiser = sum(weights.get(name, 0) for name in _DENOISERS)
-    encoders = sum(weights.values()) - vae - denoiser
+    encoders = sum(weights.values()) - vae - sum(weights.get(name, 0) for name in _DENOISERS)
     if "all" in weights:  # one total: nothing to offload in parts
-        model_offload = weights["all"] + max(decode_fallback, denoise)
+        model_offload = weights["all"] + max(decode_fallback, denoise + cached)
     else:
-        one_expert = denoiser - sum(weights.get(name, 0) for name in _EXPERTS) + max(
-            weights.get(name, 0) for name in _EXPERTS)
-        model_offload = max(encoders, one_expert + denoise, vae + decode_fallback)
+        # A tool whose `memory` offloads the model pulls its levers: the denoiser comes onto the GPU as
+        # quantized, beside its cache (one expert at a time for a two-expert model).
+        denoisers = {name: weights.get(name, 0) - saved_by.get(name, 0) for name in _DENOISERS}
+        one_expert = (sum(bytes_ for name, bytes_ in denoisers.items() if name not in _EXPERTS)
+                      + max(denoisers[name] for name in _EXPERTS))
+        model_offload = max(encoders, one_expert + denoise + cached, vae + decode_fallback)
     layer = (counts.largest_tensor * _bytes_per_parameter(spec, "default")
              if counts.largest_tensor is not None else LAYER_ALLOWANCE)
-    cached = cache_bytes(spec, levers, size) if levers is not None else 0
-    # FP8 keeps one byte of each parameter in the blocks' linears, where the registry's dtype keeps two or four.
-    saved = sum(weights.get(name, 0) * FLOAT8_SHARE * (1 - 1 / _bytes_per_parameter(spec, name))
-                for name in _DENOISERS) if levers is not None and levers.quantize else 0
     return MemoryEstimate(
         weights_bytes=int(sum(weights.values())),
         activations_bytes=int(activations),

@@ -572,15 +572,17 @@ def test_each_profiles_estimate_is_within_ten_percent_of_its_measured_peak(name,
     assert (estimate.float8_saved_bytes > 0) == (chosen.quantize is not None)
 
 
-@pytest.mark.parametrize("profile", ["balanced", "fast"])
-def test_the_two_expert_models_offload_estimate_is_within_ten_percent_of_its_measured_peak(profile):
-    # benchmarks/results/levers_gpu_wan22_a14b_h100.md: Wan 2.2 T2V A14B with model offload on an H100, 81 x
-    # 1280x720, the steps' peak (one expert on the GPU) 37.7 GiB under plain, balanced and fast alike
+@pytest.mark.parametrize(("profile", "measured_gib"), [(None, 37.7), ("balanced", 37.7), ("fast", 24.5)])
+def test_the_two_expert_models_offload_estimate_is_within_ten_percent_of_its_measured_peak(profile,
+                                                                                         measured_gib):
+    # Wan 2.2 T2V A14B with model offload on an H100, 81 x 1280x720, the steps' peak (one expert on the GPU):
+    # 37.7 GiB plain and balanced (benchmarks/results/levers_gpu_wan22_a14b_h100.md), 24.5 GiB for the fast
+    # row, whose FP8 blocks come onto the GPU at half their bytes (levers_gpu_wan22_a14b_fp8_offload_h100.md)
     spec = LIBRARY.get("wan22-a14b-t2v")
     usual = spec.usual
     estimate = estimate_memory(spec, frames=usual.frames, height=usual.height, width=usual.width,
-                               levers=spec.acceleration[profile])
-    assert estimate.model_offload_peak_bytes / GiB == pytest.approx(37.7, rel=0.10)
+                               levers=spec.acceleration[profile] if profile else None)
+    assert estimate.model_offload_peak_bytes / GiB == pytest.approx(measured_gib, rel=0.10)
 
 
 def test_a_taylorseer_cache_keeps_two_factors_of_each_hooked_output_per_guidance_branch():
