@@ -162,23 +162,29 @@ def test_fp8_does_not_run_on_a_cpu_and_says_what_it_needs(monkeypatch):
             quantize_blocks(torch.nn.Sequential(blocks))
 
 
-def test_fp8_leaves_the_linears_a_model_keeps_in_float32(tmp_path: Path, monkeypatch):
-    """Kandinsky 5 keeps the modulation inside each block in float32 (`_keep_in_fp32_modules`), which
-    torchao's per-row FP8 refuses ("PerRow quantization only works for bfloat16 precision input weight", on
-    an H100): those stay, the rest of the blocks' linears are quantized."""
+def tiny_kandinsky5_transformer(folder: Path, dtype: torch.dtype):
+    """Kandinsky 5's transformer as `from_pretrained` gives it: in `dtype`, but the modulation inside every
+    block in float32 (its `_keep_in_fp32_modules`)."""
     from diffusers import Kandinsky5Transformer3DModel
 
+    if not (folder / "config.json").exists():
+        Kandinsky5Transformer3DModel(
+            in_visual_dim=16, out_visual_dim=16, in_text_dim=32, in_text_dim2=32, time_dim=32,
+            patch_size=(1, 2, 2), model_dim=32, ff_dim=64, num_text_blocks=1, num_visual_blocks=1,
+            axes_dims=(4, 6, 6), visual_cond=True, attention_type="regular").save_pretrained(folder)
+    return Kandinsky5Transformer3DModel.from_pretrained(folder, torch_dtype=dtype)
+
+
+def test_fp8_leaves_the_linears_a_model_keeps_in_float32(tmp_path: Path, monkeypatch):
+    """torchao's per-row FP8 refuses float32 weights ("PerRow quantization only works for bfloat16 precision
+    input weight", Kandinsky 5 on an H100): those stay, the rest of the blocks' linears are quantized. Runs
+    where torchao is installed (the `fp8` extra)."""
     from spagent_graph.tool_adapters.acceleration import _repeated_blocks, quantize_blocks
 
     quant_api = pytest.importorskip("torchao.quantization.quant_api")
     # torchao asks for FP8 tensor cores before it quantizes; which weights it is handed is ours to check.
     monkeypatch.setattr(quant_api, "_check_hardware_support", lambda *args, **kwargs: None)
-
-    Kandinsky5Transformer3DModel(
-        in_visual_dim=16, out_visual_dim=16, in_text_dim=32, in_text_dim2=32, time_dim=32,
-        patch_size=(1, 2, 2), model_dim=32, ff_dim=64, num_text_blocks=1, num_visual_blocks=1,
-        axes_dims=(4, 6, 6), visual_cond=True, attention_type="regular").save_pretrained(tmp_path)
-    model = Kandinsky5Transformer3DModel.from_pretrained(tmp_path, torch_dtype=torch.bfloat16)
+    model = tiny_kandinsky5_transformer(tmp_path, torch.bfloat16)
     changed = quantize_blocks(model)
     linears = {f"{index}.{name}": module for index, block in enumerate(_repeated_blocks(model))
                for name, module in block.named_modules() if isinstance(module, torch.nn.Linear)}
@@ -186,8 +192,17 @@ def test_fp8_leaves_the_linears_a_model_keeps_in_float32(tmp_path: Path, monkeyp
     assert kept and all("modulation" in name and linears[name].weight.dtype == torch.float32 for name in kept)
     assert any("attention" in name for name in set(linears) - kept)
     assert changed == sum(module.weight.numel() for name, module in linears.items() if name not in kept)
-    # Loaded in float16, no linear of the blocks can take per-row FP8: say so rather than quantize nothing.
-    half = Kandinsky5Transformer3DModel.from_pretrained(tmp_path, torch_dtype=torch.float16)
+
+
+def test_fp8_says_so_when_the_blocks_hold_no_linear_it_can_take(tmp_path: Path):
+    from spagent_graph.tool_adapters.acceleration import _takes_float8, quantize_blocks
+
+    # In bfloat16 every linear of the blocks but the float32 modulation takes FP8 ...
+    model = tiny_kandinsky5_transformer(tmp_path, torch.bfloat16)
+    taken = {name for name, module in model.named_modules() if _takes_float8(module)}
+    assert taken and not any("modulation" in name for name in taken)
+    # ... in float16 none does: say so rather than quantize nothing.
+    half = tiny_kandinsky5_transformer(tmp_path, torch.float16)
     with pytest.raises(ValueError, match=r"hold none \(their weights are float16, float32\).*bfloat16"):
         quantize_blocks(half)
 
