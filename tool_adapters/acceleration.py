@@ -436,13 +436,14 @@ def quantize_blocks(denoiser: Any, how: Literal["float8"] = "float8", *, on: Any
         visits = gpu is not None and all(p.device.type == "cpu" for p in block.parameters())
         if visits:
             block.to(gpu)
-        quantize_(block, config, filter_fn=lambda module, _name: _takes_float8(module))
+        quantize_(block, config, filter_fn=_takes_float8)
         if visits:
             block.to("cpu")
     return changed
 
 
-def _takes_float8(module: Any) -> bool:
+def _takes_float8(module: Any, _name: str = "") -> bool:
+    """Whether per-row FP8 takes `module`; torchao's `filter_fn` (which also passes the module's name)."""
     import torch
 
     return isinstance(module, torch.nn.Linear) and module.weight.dtype == torch.bfloat16
