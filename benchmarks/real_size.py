@@ -57,7 +57,7 @@ import torch
 # on the path, not the repository root, whose source folder would shadow the installed package.
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
-__all__ = ["BUILDERS", "build", "parameter_counts"]
+__all__ = ["BUILDERS", "build", "parameter_counts", "revive_zeroed_layers"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -699,7 +699,31 @@ def build(entry: str, device: str | torch.device = "cuda", dtype: torch.dtype = 
         pipeline = builders[entry]()
     finally:
         _TARGET.reset(token)
+    if torch.device(device).type != "meta":
+        revive_zeroed_layers(pipeline)
     return _as_entry(pipeline, spec)
+
+
+def revive_zeroed_layers(pipeline: Any) -> list[str]:
+    """Give every linear or convolution whose weight is all zeros its layer's default random initialisation,
+    and return their names (`component.layer`).
+
+    Some models start layers at zero so that training begins from an identity: Kandinsky 5's adaLN
+    modulations (`Kandinsky5Modulation`) gate every block's residual with their output. Built fresh, such a
+    transformer passes its input through the blocks untouched, its output is blind to them, and a lever on
+    the blocks (FP8, a cache, a compile) cannot move it: its PSNR against the plain output read 100 dB on an
+    H100 (2026-12-07). A trained checkpoint has no such zeros, so the random build should not either.
+    """
+    revived = []
+    for component, module in pipeline.components.items():
+        if not isinstance(module, torch.nn.Module):
+            continue
+        for name, layer in module.named_modules():
+            if isinstance(layer, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)) and not layer.weight.any():
+                with torch.no_grad():
+                    layer.reset_parameters()
+                revived.append(f"{component}.{name}")
+    return revived
 
 
 def _as_entry(pipeline: Any, spec: Any) -> Any:
@@ -757,6 +781,7 @@ def tiny(entry: str, cache: Path, device: str | torch.device = "cpu") -> Any:
     spec = _entry(entry)
     folder = ensure_demo_pipeline(tiny_pipeline_for(spec.model), cache)
     pipeline = getattr(diffusers, spec.pipeline).from_pretrained(folder, dtype=torch.float32).to(device)
+    revive_zeroed_layers(pipeline)
     return _as_entry(pipeline, spec.model_copy(update={"torch_dtype": "float32"}))
 
 

@@ -8,6 +8,7 @@ settings are applied.  So the registry's counts and the GPU benchmarks' models a
 from __future__ import annotations
 
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,39 @@ def test_build_restores_the_default_dtype_when_a_builder_fails(monkeypatch: pyte
         real_size.build("ltx-2", "meta", torch.bfloat16)
     assert torch.get_default_dtype() == torch.float32
     assert torch.empty(1).device.type == "cpu"
+
+
+def test_a_random_build_has_blocks_its_output_depends_on():
+    """Kandinsky 5 starts its adaLN modulations at zero, which gates every block's residual to nothing: built
+    fresh, its output ignored the blocks, and FP8 on them read 100 dB against the plain output. Revived, a
+    change inside one block reaches the output; the scheduler and other non-modules are left alone."""
+    from diffusers import Kandinsky5Transformer3DModel
+
+    torch.manual_seed(0)
+    model = Kandinsky5Transformer3DModel(
+        in_visual_dim=4, out_visual_dim=4, in_text_dim=8, in_text_dim2=8, time_dim=16, patch_size=(1, 2, 2),
+        model_dim=32, ff_dim=64, num_text_blocks=1, num_visual_blocks=2, axes_dims=(4, 6, 6),
+        visual_cond=False, attention_type="regular").eval()
+    frames, height, width = 2, 4, 4
+    inputs = dict(
+        hidden_states=torch.randn(1, frames, height, width, 4), encoder_hidden_states=torch.randn(1, 5, 8),
+        pooled_projections=torch.randn(1, 8), timestep=torch.tensor([500.0]), text_rope_pos=torch.arange(5),
+        visual_rope_pos=[torch.arange(frames), torch.arange(height // 2), torch.arange(width // 2)])
+    feed_forward = model.visual_transformer_blocks[1].feed_forward.out_layer.weight
+
+    def moved_by_the_block() -> float:
+        with torch.no_grad():
+            before = model(**inputs).sample
+            saved = feed_forward.detach().clone()
+            feed_forward.add_(0.5)
+            after = model(**inputs).sample
+            feed_forward.copy_(saved)
+        return float((after - before).abs().max())
+
+    assert moved_by_the_block() == 0.0
+    pipeline = SimpleNamespace(components={"transformer": model, "scheduler": "not a module"})
+    revived = real_size.revive_zeroed_layers(pipeline)
+    assert "transformer.visual_transformer_blocks.1.visual_modulation.out_layer" in revived
+    assert "transformer.out_layer.modulation.out_layer" in revived
+    assert moved_by_the_block() > 1e-3
+    assert real_size.revive_zeroed_layers(pipeline) == []
