@@ -170,11 +170,12 @@ def needed_steps(levers) -> int:
 
 
 def float8_saved_bytes(pipeline, target: str) -> int:
-    """What FP8 weights take off the denoisers' bf16 bytes: one byte of each parameter in their blocks' linears."""
-    from spagent_graph.tool_adapters.acceleration import _repeated_blocks, denoisers_of
+    """What FP8 weights take off the denoisers' bf16 bytes: one byte of each parameter in the blocks' linears
+    that FP8 takes (not those a model keeps in float32)."""
+    from spagent_graph.tool_adapters.acceleration import _repeated_blocks, _takes_float8, denoisers_of
 
-    return sum(m.weight.numel() * (m.weight.element_size() - 1) for denoiser in denoisers_of(pipeline, target)
-               for block in _repeated_blocks(denoiser) for m in block.modules() if isinstance(m, torch.nn.Linear))
+    return sum(m.weight.numel() for denoiser in denoisers_of(pipeline, target)
+               for block in _repeated_blocks(denoiser) for m in block.modules() if _takes_float8(m))
 
 
 def pipeline_bytes(pipeline) -> int:
