@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -63,9 +64,35 @@ def panning_mp4(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def subject_fit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The subject classifier's fit, made once for the session as a first run makes it (embedding its
+    9,148 exemplars takes about two minutes on 2 cores), in a cache folder of its own."""
+    from spagent_graph.subject import SubjectClassifier
+
+    folder = tmp_path_factory.mktemp("subject-fit")
+    SubjectClassifier(cache_dir=folder)._load()
+    (fit,) = folder.glob("subject-classifier-*.pt")
+    return fit
+
+
+@pytest.fixture(scope="session")
+def seed_subject_fit(subject_fit: Path):
+    """Puts the session's subject fit into a cache folder (a test's own `cache_dir`, or a fresh home's
+    ~/.cache/spagent_graph), so that a test of a first run pays for building the demo tools but not,
+    once more, for the fit, which the session made the same way."""
+
+    def seed(cache_dir: Path) -> Path:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(subject_fit, cache_dir / subject_fit.name)
+        return cache_dir
+
+    return seed
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory: pytest.TempPathFactory, seed_subject_fit) -> Path:
     """One folder of built demo pipelines for the whole session (building them takes seconds)."""
-    return tmp_path_factory.mktemp("demo-cache")
+    return seed_subject_fit(tmp_path_factory.mktemp("demo-cache"))
 
 
 @pytest.fixture

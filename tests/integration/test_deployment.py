@@ -71,7 +71,7 @@ def test_dockerignore_keeps_the_package_and_drops_environments_outputs_and_tests
         assert not ignored(path, patterns), path
 
 
-def test_the_image_installs_from_its_build_context_and_serves_a_run_with_no_mllm(tmp_path: Path):
+def test_the_image_installs_from_its_build_context_and_serves_a_run_with_no_mllm(tmp_path: Path, seed_subject_fit):
     # 1. What the image copies and how it installs it, as the CLI writes them.
     dockerfile = tmp_path / "Dockerfile"
     subprocess.run([str(Path(sys.executable).with_name("langgraph")), "dockerfile", "-c", str(ROOT / "langgraph.json"),
@@ -102,7 +102,8 @@ def test_the_image_installs_from_its_build_context_and_serves_a_run_with_no_mllm
     data = tmp_path / "data"
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps(TOKENS))
-    operator = {"SPAGENT_REGISTRY": "demo", "SPAGENT_DEVICE": "cpu", "SPAGENT_CACHE_DIR": str(tmp_path / "cache"),
+    operator = {"SPAGENT_REGISTRY": "demo", "SPAGENT_DEVICE": "cpu",
+                "SPAGENT_CACHE_DIR": str(seed_subject_fit(tmp_path / "cache")),
                 "SPAGENT_ARTIFACTS_DIR": str(data), "SPAGENT_SERVE_TOKENS_FILE": str(tokens)}
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("SPAGENT_", "VIRTUAL_ENV", "PYTHON"))}
     port = free_port()

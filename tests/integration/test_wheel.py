@@ -63,9 +63,11 @@ def fresh_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python
 
 
-def test_the_demo_registry_runs_from_the_wheel_in_a_fresh_environment(fresh_python: Path, tmp_path: Path):
+def test_the_demo_registry_runs_from_the_wheel_in_a_fresh_environment(fresh_python: Path, tmp_path: Path,
+                                                                      seed_subject_fit):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    seed_subject_fit(tmp_path / "cache")
     completed = subprocess.run(
         [str(fresh_python), "-c", SNIPPET, str(tmp_path / "cache"), str(tmp_path / "runs")],
         cwd=elsewhere, capture_output=True, text=True, timeout=600)
@@ -81,12 +83,13 @@ def readme_snippet() -> str:
     return readme.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-def test_the_readme_snippet_runs_quietly_from_the_wheel(fresh_python: Path, tmp_path: Path):
+def test_the_readme_snippet_runs_quietly_from_the_wheel(fresh_python: Path, tmp_path: Path, seed_subject_fit):
     """With no extra, from an unrelated folder: it works, prints nothing and writes nothing there, on
     the first run (which builds the demo tools) and on later ones. How long a run takes is
     `benchmarks/startup_cpu.py`'s row for the snippet, not a test's: a busy machine is no failure."""
     home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
     home.mkdir(), elsewhere.mkdir()
+    seed_subject_fit(home / ".cache" / "spagent_graph")  # the wheel's fit is the session's: same code, data
     snippet = f"{readme_snippet()}\nimport pathlib\nassert pathlib.Path(video).is_file()\n"
     environment = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
     for _ in range(2):  # the first builds the demo tools, the second finds them

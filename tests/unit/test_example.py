@@ -22,9 +22,11 @@ def run_graph():
     return module
 
 
-def test_defaults_write_a_report_with_two_playable_candidates(run_graph, tmp_path: Path, monkeypatch, capsys):
+def test_defaults_write_a_report_with_two_playable_candidates(run_graph, tmp_path: Path, monkeypatch, capsys,
+                                                               seed_subject_fit):
     monkeypatch.delenv("SPAGENT_MLLM_URL", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # keep the run's demo cache out of the real home
+    seed_subject_fit(tmp_path / ".cache" / "spagent_graph")
     assert run_graph.run(["--out", str(tmp_path / "out"), "--artifacts-dir", str(tmp_path / "runs")]) == 0
     printed = capsys.readouterr().out
     assert f"winner: {tmp_path / 'out' / 'winner.mp4'}" in printed

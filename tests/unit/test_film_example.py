@@ -40,8 +40,9 @@ def test_every_shot_is_filmed_with_spagent_and_cut_together(tmp_path: Path, demo
     assert {"recognize_intent", "plan_routes", "execute_route", "choose_winner"} <= inner
 
 
-def test_the_command_line_runs_on_its_defaults(tmp_path: Path, demo_cache: Path, monkeypatch, capsys):
+def test_the_command_line_runs_on_its_defaults(tmp_path: Path, monkeypatch, capsys, seed_subject_fit):
     monkeypatch.delenv("SPAGENT_MLLM_URL", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
+    seed_subject_fit(tmp_path / ".cache" / "spagent_graph")
     assert load_example().main(["A boat at sea.", "--out", str(tmp_path / "o"), "--device", "cpu"]) == 0
     assert "film: " in capsys.readouterr().out

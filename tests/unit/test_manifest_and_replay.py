@@ -24,10 +24,11 @@ SMALL = ["--frames", "4", "--height", "64", "--width", "64"]
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Context]:
+def demo_run(tmp_path_factory: pytest.TempPathFactory, seed_subject_fit) -> tuple[dict, Context]:
     """One demo run (a text, so both routes run: text-to-video, and text-to-image then image-to-video)."""
     root = tmp_path_factory.mktemp("manifest-run")
-    context = Context(registry="demo", cache_dir=str(root / "cache"), artifacts_dir=str(root / "runs"), device="cpu")
+    cache = seed_subject_fit(root / "cache")
+    context = Context(registry="demo", cache_dir=str(cache), artifacts_dir=str(root / "runs"), device="cpu")
     result = build_graph().invoke({"request": Request(text="a dog running on a beach")}, context=context,
                                   config={"configurable": {"thread_id": "beach-1"}})
     return result, context
