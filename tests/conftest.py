@@ -70,7 +70,7 @@ def subject_fit(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from spagent_graph.subject import SubjectClassifier
 
     folder = tmp_path_factory.mktemp("subject-fit")
-    SubjectClassifier(cache_dir=folder)._load()
+    SubjectClassifier(cache_dir=folder).read("a red fox running through snow")
     (fit,) = folder.glob("subject-classifier-*.pt")
     return fit
 

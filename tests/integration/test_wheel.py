@@ -68,9 +68,9 @@ def test_the_demo_registry_runs_from_the_wheel_in_a_fresh_environment(fresh_pyth
                                                                       seed_subject_fit):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    seed_subject_fit(tmp_path / "cache")
+    cache = seed_subject_fit(tmp_path / "cache")
     completed = subprocess.run(
-        [str(fresh_python), "-c", SNIPPET, str(tmp_path / "cache"), str(tmp_path / "runs")],
+        [str(fresh_python), "-c", SNIPPET, str(cache), str(tmp_path / "runs")],
         cwd=elsewhere, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])

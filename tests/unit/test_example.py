@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from spagent_graph import Context
 from spagent_graph.media import inspect_media
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "run_graph.py"
@@ -26,7 +27,7 @@ def test_defaults_write_a_report_with_two_playable_candidates(run_graph, tmp_pat
                                                                seed_subject_fit):
     monkeypatch.delenv("SPAGENT_MLLM_URL", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # keep the run's demo cache out of the real home
-    seed_subject_fit(tmp_path / ".cache" / "spagent_graph")
+    seed_subject_fit(Path(Context().cache_dir))  # the default cache folder, now under that home
     assert run_graph.run(["--out", str(tmp_path / "out"), "--artifacts-dir", str(tmp_path / "runs")]) == 0
     printed = capsys.readouterr().out
     assert f"winner: {tmp_path / 'out' / 'winner.mp4'}" in printed

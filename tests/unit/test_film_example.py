@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from spagent_graph import Context
 from spagent_graph.media import inspect_media
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -43,6 +44,6 @@ def test_every_shot_is_filmed_with_spagent_and_cut_together(tmp_path: Path, demo
 def test_the_command_line_runs_on_its_defaults(tmp_path: Path, monkeypatch, capsys, seed_subject_fit):
     monkeypatch.delenv("SPAGENT_MLLM_URL", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
-    seed_subject_fit(tmp_path / ".cache" / "spagent_graph")
+    seed_subject_fit(Path(Context().cache_dir))  # the default cache folder, now under that home
     assert load_example().main(["A boat at sea.", "--out", str(tmp_path / "o"), "--device", "cpu"]) == 0
     assert "film: " in capsys.readouterr().out

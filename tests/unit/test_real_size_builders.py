@@ -8,8 +8,8 @@ settings are applied.  So the registry's counts and the GPU benchmarks' models a
 from __future__ import annotations
 
 import sys
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
