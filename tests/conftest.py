@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import shutil
+import time
+import urllib.request
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,6 +16,46 @@ import pytest
 from PIL import Image
 
 import tests.tiny_pipelines  # noqa: F401  (registers the tiny stand-ins of the library's models)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # scripts/test.sh sets up and starts the vLLM server beside the run (minutes on 2 cores): the tests that
+    # talk to it go last, so that everything else runs meanwhile. The sort is stable.
+    items.sort(key=lambda item: item.get_closest_marker("vllm") is not None)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("vllm") is not None and (problem := served_mllm_problem()):
+        pytest.fail(problem, pytrace=False)
+
+
+@functools.cache
+def served_mllm_problem() -> str | None:
+    """Waits until the server that scripts/test.sh is starting answers; what went wrong, if it never does.
+
+    Only where the script says it is starting one (SPAGENT_TEST_MLLM_SERVE_STATUS: the file where serve.sh's
+    exit status lands); a server someone started and named in SPAGENT_TEST_MLLM_URL alone is used as it is."""
+    url, status = os.environ.get("SPAGENT_TEST_MLLM_URL"), os.environ.get("SPAGENT_TEST_MLLM_SERVE_STATUS")
+    if not url or not status:
+        return None
+    log = Path(os.environ.get("SPAGENT_TEST_MLLM_SERVE_LOG", "/dev/null"))
+    wait_s = float(os.environ.get("SPAGENT_TEST_MLLM_WAIT_S", "1200"))
+    deadline = time.monotonic() + wait_s
+    while True:
+        # The exit status is read before the probe: a server that answers after serve.sh gave up is still
+        # one whose start failed.
+        exit_status = Path(status).read_text().strip() if Path(status).exists() else ""
+        try:
+            urllib.request.urlopen(f"{url.rstrip('/')}/models", timeout=3).read()
+            return None
+        except OSError:
+            pass
+        if exit_status:
+            tail = log.read_text(errors="replace")[-3000:] if log.is_file() else ""
+            return f"the vLLM server for {url} does not answer (serve.sh exited with {exit_status}); its output:\n{tail}"
+        if time.monotonic() > deadline:
+            return f"the vLLM server for {url} did not answer within {wait_s:.0f} s (SPAGENT_TEST_MLLM_WAIT_S)"
+        time.sleep(2)
 
 
 def smooth_picture(seed: int, size: int = 64, tint: tuple[float, float, float] | None = None) -> np.ndarray:
