@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf 'setup: %s\n' "$*"; }
 installed() {
-  python -c 'import importlib.metadata as m; print(", ".join(f"{p} {m.version(p)}" for p in ("spagent-graph", "torch", "diffusers")))'
+  python -c 'import importlib.metadata as m
+print(", ".join(f"{p} {m.version(p)}" for p in ("spagent-graph", "torch", "diffusers")))'
 }
 quietly() {
   if ! "$@" >>.venv/setup.log 2>&1; then
@@ -24,7 +25,8 @@ fi
 # What the install below depends on: a second run with nothing changed (the test script runs this one
 # first) checks that the package imports and stops, rather than spending a minute on pip finding it so.
 stamp="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
-if [ "$(cat .venv/setup.stamp 2>/dev/null)" = "$stamp" ] && python -c "import spagent_graph, torch" 2>/dev/null; then
+if [ "$(cat .venv/setup.stamp 2>/dev/null)" = "$stamp" ] \
+    && python -c "import spagent_graph, torch" 2>/dev/null; then
   say "up to date: $(installed)"
   exit 0
 fi

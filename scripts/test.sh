@@ -16,7 +16,8 @@ mkdir -p "$logs"
 # vLLM's environment and the server's start take 4-5 minutes on 2 cores the first time: they go on beside
 # the other tests, and the tests that talk to the server run last and wait for it (tests/conftest.py).
 export SPAGENT_TEST_MLLM_URL="http://127.0.0.1:${port}/v1"
-export SPAGENT_TEST_MLLM_SERVE_STATUS="$logs/serve-$port.status" SPAGENT_TEST_MLLM_SERVE_LOG="$logs/serve-$port.out"
+export SPAGENT_TEST_MLLM_SERVE_STATUS="$logs/serve-$port.status"
+export SPAGENT_TEST_MLLM_SERVE_LOG="$logs/serve-$port.out"
 rm -f "$SPAGENT_TEST_MLLM_SERVE_STATUS"
 # Its own session, so that a run ended early can stop a set-up still under way (pip, the model build).
 TINY_MLLM_START_TIMEOUT="${TINY_MLLM_START_TIMEOUT:-900}" setsid bash -c \

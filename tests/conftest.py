@@ -42,8 +42,8 @@ def served_mllm_problem() -> str | None:
     wait_s = float(os.environ.get("SPAGENT_TEST_MLLM_WAIT_S", "1200"))
     deadline = time.monotonic() + wait_s
     while True:
-        # The exit status is read before the probe: a server that answers after serve.sh gave up is still
-        # one whose start failed.
+        # The status is read before the probe: read after, a serve.sh that got its answer just after the
+        # probe failed would have its success taken for a failure.
         exit_status = Path(status).read_text().strip() if Path(status).exists() else ""
         try:
             urllib.request.urlopen(f"{url.rstrip('/')}/models", timeout=3).read()
@@ -52,9 +52,10 @@ def served_mllm_problem() -> str | None:
             pass
         if exit_status:
             tail = log.read_text(errors="replace")[-3000:] if log.is_file() else ""
-            return f"the vLLM server for {url} does not answer (serve.sh exited with {exit_status}); its output:\n{tail}"
+            return (f"the vLLM server for {url} does not answer (serve.sh exited with {exit_status}); "
+                    f"its output:\n{tail}")
         if time.monotonic() > deadline:
-            return f"the vLLM server for {url} did not answer within {wait_s:.0f} s (SPAGENT_TEST_MLLM_WAIT_S)"
+            return f"the vLLM server for {url} gave no answer in {wait_s:.0f} s (SPAGENT_TEST_MLLM_WAIT_S)"
         time.sleep(2)
 
 
