@@ -30,5 +30,8 @@ finish() {
   grep '^\[serve.sh\]' "$SPAGENT_TEST_MLLM_SERVE_LOG" || true
 }
 trap finish EXIT
+# Two workers: one process leaves a core idle for much of the run (tests wait on subprocesses, servers and
+# each other's turns). One thread of torch each, since two threads a worker on two cores stall each other.
 # The slowest tests are listed at the end: where the time goes when CI nears its limit.
-python -m pytest -m "not gpu" --durations=25 "$@"
+OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" python -m pytest -m "not gpu" -n "${SPAGENT_TEST_WORKERS:-2}" \
+  --dist loadgroup --no-loadscope-reorder --durations=25 "$@"

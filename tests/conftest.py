@@ -18,14 +18,25 @@ from PIL import Image
 import tests.tiny_pipelines  # noqa: F401  (registers the tiny stand-ins of the library's models)
 
 
+def needs_vllm(item: pytest.Item) -> bool:
+    return item.get_closest_marker("vllm") is not None
+
+
+# First, so that the groups are marked before pytest-xdist reads them into each test's id.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # scripts/test.sh sets up and starts the vLLM server beside the run (minutes on 2 cores): the tests that
     # talk to it go last, so that everything else runs meanwhile. The sort is stable.
-    items.sort(key=lambda item: item.get_closest_marker("vllm") is not None)
+    items.sort(key=needs_vllm)
+    # scripts/test.sh runs two pytest-xdist workers (--dist loadgroup): a module's tests stay on one worker, so
+    # that what its module fixtures build (a wheel's venv, a served graph, a Ray cluster) is built once. The
+    # vLLM tests are one group, run last by one worker: some stop the shared server for a while.
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group("vllm" if needs_vllm(item) else item.nodeid.split("::")[0]))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("vllm") is not None and (problem := served_mllm_problem()):
+    if needs_vllm(item) and (problem := served_mllm_problem()):
         pytest.fail(problem, pytrace=False)
 
 
@@ -111,11 +122,19 @@ def panning_mp4(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def subject_fit(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The subject classifier's fit, made once for the session as a first run makes it (embedding its
-    9,148 exemplars takes about two minutes on 2 cores), in a cache folder of its own."""
+    9,148 exemplars takes about two minutes on 2 cores), in a cache folder of its own. pytest-xdist's
+    workers share it: the first to need it makes it while the others wait."""
+    from filelock import FileLock
+
     from spagent_graph.subject import SubjectClassifier
 
-    folder = tmp_path_factory.mktemp("subject-fit")
-    SubjectClassifier(cache_dir=folder).read("a red fox running through snow")
+    session_temp = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        session_temp = session_temp.parent  # above each worker's own folder: the whole run's
+    folder = session_temp / "subject-fit"
+    with FileLock(session_temp / "subject-fit.lock"):
+        if not any(folder.glob("subject-classifier-*.pt")):
+            SubjectClassifier(cache_dir=folder).read("a red fox running through snow")
     (fit,) = folder.glob("subject-classifier-*.pt")
     return fit
 
