@@ -34,4 +34,4 @@ trap finish EXIT
 # each other's turns). One thread of torch each, since two threads a worker on two cores stall each other.
 # The slowest tests are listed at the end: where the time goes when CI nears its limit.
 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" python -m pytest -m "not gpu" -n "${SPAGENT_TEST_WORKERS:-2}" \
-  --dist loadgroup --no-loadscope-reorder --durations=25 "$@"
+  --dist loadscope --no-loadscope-reorder --durations=25 "$@"

@@ -18,21 +18,44 @@ from PIL import Image
 import tests.tiny_pipelines  # noqa: F401  (registers the tiny stand-ins of the library's models)
 
 
+SERVER_MODULES = "test_vllm_"  # the modules whose tests talk to the vLLM server scripts/test.sh starts
+
+
 def needs_vllm(item: pytest.Item) -> bool:
     return item.get_closest_marker("vllm") is not None
 
 
-# First, so that the groups are marked before pytest-xdist reads them into each test's id.
-@pytest.hookimpl(tryfirst=True)
+def module_of(nodeid: str) -> str:
+    return nodeid.split("::")[0]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # scripts/test.sh sets up and starts the vLLM server beside the run (minutes on 2 cores): the tests that
     # talk to it go last, so that everything else runs meanwhile. The sort is stable.
     items.sort(key=needs_vllm)
-    # scripts/test.sh runs two pytest-xdist workers (--dist loadgroup): a module's tests stay on one worker, so
-    # that what its module fixtures build (a wheel's venv, a served graph, a Ray cluster) is built once. The
-    # vLLM tests are one group, run last by one worker: some stop the shared server for a while.
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group("vllm" if needs_vllm(item) else item.nodeid.split("::")[0]))
+    misplaced = [item.nodeid for item in items
+                 if needs_vllm(item) and not Path(module_of(item.nodeid)).name.startswith(SERVER_MODULES)]
+    if misplaced:
+        raise pytest.UsageError(f"tests marked `vllm` belong in a {SERVER_MODULES}*.py module (the workers run "
+                                f"those modules one at a time): {misplaced}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """scripts/test.sh runs two pytest-xdist workers with `--dist loadscope`: a module's tests stay on one
+    worker, so that what its module fixtures build (a wheel's venv, a served graph, a Ray cluster) is built
+    once. The modules that talk to the vLLM server are one unit, run last by one worker: some of their tests
+    freeze the shared server for a while."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesWithTheServersLast(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = module_of(nodeid)
+            return SERVER_MODULES if Path(module).name.startswith(SERVER_MODULES) else module
+
+    return ModulesWithTheServersLast(config, log)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
