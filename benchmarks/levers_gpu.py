@@ -48,7 +48,8 @@ quantized in place, as the tool itself does. The first
 call of each variant runs 2 steps (its compile). After the rounds, the variants in
 `--complete` (default: plain and every set that changes the math: a cache, FP8) make one complete call each, decoded and written:
 its seconds check the projection, its peak includes the decode, and PSNR/SSIM compare its frames with the
-plain complete call's. `--deadline-s` leaves out a complete call that would end past it.
+plain complete call's. `--deadline-s` leaves out a complete call that would end past it; in whole calls,
+a round that would (its first call taken as its length), and PSNR/SSIM then compare the first calls' outputs.
 
 Peak memory is one deployment's: the weights of one pipeline plus the most the call allocated on top of
 what was resident before it (the other variants' copies are not counted). With `--model-offload-below` on a
@@ -217,8 +218,8 @@ def main() -> None:
                         help="Time this many steps of each call and project the rest (default: whole calls).")
     parser.add_argument("--complete", help="With --steps-timed: variants that also make one complete call "
                         "(default: plain and every set with a cache).")
-    parser.add_argument("--deadline-s", type=float, help="Start no complete call that would end past this "
-                        "many seconds after the start.")
+    parser.add_argument("--deadline-s", type=float, help="Start no complete call (in whole calls: no round) "
+                        "that would end past this many seconds after the start.")
     parser.add_argument("--one-denoiser", action="store_true",
                         help="One denoiser that takes each variant's levers in turn, instead of a copy each.")
     parser.add_argument("--model-offload-below", type=float, metavar="GIB",
@@ -392,7 +393,8 @@ def main() -> None:
         seconds."""
         levers = sets[name]
         if not projected:
-            return {"seconds": float(np.median([run["seconds"] for run in runs[name]]))}
+            seconds = [run["seconds"] for run in runs[name]]
+            return {"seconds": float(np.median(seconds)) if seconds else None}
         prefixes = [pace(run)["prefix_s"] for run in runs[name]]
         steadies = [steady_step(levers, pace(run)["durations_s"]) for run in runs[name]]
         figures = {"timed_steps": timed[name], "prefix_s": float(np.median(prefixes)),
@@ -407,6 +409,7 @@ def main() -> None:
         return figures
 
     first: dict[str, float] = {}
+    first_runs: dict[str, dict] = {}
     runs: dict[str, list[dict]] = {name: [] for name in sets}
     estimates: dict[str, dict] = {}
     complete: dict[str, dict] = {}
@@ -419,10 +422,16 @@ def main() -> None:
             continue
         for name in phase:
             run = call(name, "first", WARM_UP_STEPS if projected else None)
-            first[name] = run["seconds"]
+            first[name], first_runs[name] = run["seconds"], run
             print(f"{name} first call{f' ({WARM_UP_STEPS} steps)' if projected else ''}: {first[name]:.1f} s",
                   flush=True)
         for round_index, name in rotated_rounds(phase, args.repeats):
+            # Whole calls are complete calls too: the deadline holds for them, each bounded by its first
+            # call (the compile included).
+            if not projected and args.deadline_s and time.monotonic() - started + 1.1 * first[name] > args.deadline_s:
+                print(f"round {round_index + 1} {name}: not run (about {first[name]:.0f} s would end past the "
+                      "deadline)", flush=True)
+                continue
             run = call(name, f"round-{round_index}", timed[name] if projected else None)
             runs[name].append(run)
             shown = (f"{pace(run)['prefix_s']:.2f} s for {timed[name]} steps" if projected
@@ -447,9 +456,10 @@ def main() -> None:
         for name, estimate in estimates.items():
             estimate["seconds"] = estimate["prefix_s"] + (steps - timed[name]) * estimate["step_s"] + (tail or 0.0)
 
-    # The outputs compared: in whole calls each variant's first round, else its complete call.
+    # The outputs compared: in whole calls each variant's first round (its first call where the deadline
+    # left no round: the same arithmetic, compiled or not), else its complete call.
     outputs = ({name: run["output"] for name, run in complete.items()} if projected
-               else {name: runs[name][0]["output"] for name in sets})
+               else {name: (runs[name] or [first_runs[name]])[0]["output"] for name in sets})
     fidelity = {}
     if outputs.get("plain"):
         reference = read_frames(outputs["plain"], args.fidelity_frames)
@@ -468,7 +478,7 @@ def main() -> None:
     for name, levers in sets.items():
         estimate = estimates[name]
         mark = "~" if estimate.get("rough") else ""
-        peaks = max(run["peak_gib"] for run in runs[name])
+        peaks = max(run["peak_gib"] for run in runs[name] or [first_runs[name]])
         row = [name, words[name], f"{first[name]:.1f}"]
         if projected:
             spread = f"{min(estimate['prefix_runs_s']):.2f}-{max(estimate['prefix_runs_s']):.2f}"
@@ -479,8 +489,9 @@ def main() -> None:
                     f"{done['peak_gib']:.1f}" if done else "-"]
         else:
             seconds = [run["seconds"] for run in runs[name]]
-            row += [f"{estimate['seconds']:.2f}", f"{min(seconds):.2f}-{max(seconds):.2f}",
-                    f"{plain / estimate['seconds']:.2f}x", f"{peaks:.1f}"]
+            row += ([f"{estimate['seconds']:.2f}", f"{min(seconds):.2f}-{max(seconds):.2f}"] if seconds
+                    else ["-", "-"])
+            row += [f"{plain / estimate['seconds']:.2f}x" if plain and estimate["seconds"] else "-", f"{peaks:.1f}"]
         row += [f"{fidelity[name][0]:.1f}", f"{fidelity[name][1]:.3f}"] if name in fidelity else ["-", "-"]
         rows.append(row)
     if args.json:
@@ -490,7 +501,8 @@ def main() -> None:
             "device": device.name(), "torch": torch.__version__, "diffusers": diffusers.__version__,
             "levers": {name: levers.model_dump(mode="json") for name, levers in sets.items()},
             "float8_saved_bytes": saved, "in_words": words,
-            "first_s": first, "estimates": estimates, "tail_s": tail, "fidelity": fidelity,
+            "first_s": first, "first_peak_gib": {name: run["peak_gib"] for name, run in first_runs.items()},
+            "estimates": estimates, "tail_s": tail, "fidelity": fidelity,
             "runs": {name: [{k: v for k, v in run.items() if k != "output"} for run in r] for name, r in runs.items()},
             "complete": {name: {k: v for k, v in run.items() if k != "output"} for name, run in complete.items()},
         }, indent=1))
@@ -506,6 +518,8 @@ def main() -> None:
         header = ["variant", "levers", "first s", "warm s", "runs s", "speedup", "peak GiB"]
     print(table([*header, "PSNR vs plain", "SSIM vs plain"], rows))
     for (name, lever), without in less.items():
+        if None in (plain, estimates[name]["seconds"], estimates[without]["seconds"]):
+            continue
         share = estimates[without]["seconds"] - estimates[name]["seconds"]
         print(f"{name}: {plain - estimates[name]['seconds']:.1f} s saved against plain; less the {lever} "
               f"({without}) {plain - estimates[without]['seconds']:.1f} s, so the {lever}'s share is {share:.1f} s")
