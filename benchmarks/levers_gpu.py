@@ -428,9 +428,10 @@ def main() -> None:
         for round_index, name in rotated_rounds(phase, args.repeats):
             # Whole calls are complete calls too: the deadline holds for them, each bounded by its first
             # call (the compile included).
-            if not projected and args.deadline_s and time.monotonic() - started + 1.1 * first[name] > args.deadline_s:
-                print(f"round {round_index + 1} {name}: not run (about {first[name]:.0f} s would end past the "
-                      "deadline)", flush=True)
+            late_end = time.monotonic() - started + 1.1 * first[name]
+            if not projected and args.deadline_s and late_end > args.deadline_s:
+                print(f"round {round_index + 1} {name}: not run (about {first[name]:.0f} s would end past "
+                      "the deadline)", flush=True)
                 continue
             run = call(name, f"round-{round_index}", timed[name] if projected else None)
             runs[name].append(run)
@@ -491,7 +492,8 @@ def main() -> None:
             seconds = [run["seconds"] for run in runs[name]]
             row += ([f"{estimate['seconds']:.2f}", f"{min(seconds):.2f}-{max(seconds):.2f}"] if seconds
                     else ["-", "-"])
-            row += [f"{plain / estimate['seconds']:.2f}x" if plain and estimate["seconds"] else "-", f"{peaks:.1f}"]
+            speedup = f"{plain / estimate['seconds']:.2f}x" if plain and estimate["seconds"] else "-"
+            row += [speedup, f"{peaks:.1f}"]
         row += [f"{fidelity[name][0]:.1f}", f"{fidelity[name][1]:.3f}"] if name in fidelity else ["-", "-"]
         rows.append(row)
     if args.json:
