@@ -28,12 +28,12 @@ from PIL import Image, ImageOps
 from pydantic import ConfigDict, PrivateAttr
 
 from spagent_graph.quiet import quiet_loading
-from spagent_graph.errors import ConfigError, ToolError
+from spagent_graph.errors import ConfigError, SpagentError, ToolError
 from spagent_graph.manifest import ToolRecord, WeightsRecord, weights_record
 from spagent_graph.media import read_frames, resample, write_image, write_video
 
 from .acceleration import Levers, apply_levers, denoiser_names, set_attention_backend
-from .base import GenerationArgs, GenerativeTool, StepControl
+from .base import TRANSIENT_ERRORS, GenerationArgs, GenerativeTool, StepControl
 from .pipeline_calls import CALL_STYLES
 from .pool import PipelinePool
 from .registry import DEMO_SCHEME, ComponentSpec, MemoryOptions, ToolSpec
@@ -223,14 +223,23 @@ class DiffusersTool(GenerativeTool):
     def _generate(self, args: GenerationArgs, control: StepControl) -> Path:
         try:
             return self._generate_once(args, control)
-        except torch.OutOfMemoryError:
+        except torch.OutOfMemoryError as out_of_memory:
             if self._low_memory:
                 raise
             # Free what this tool holds, then try once more with the low-memory settings (and no
             # levers: compiled blocks and cache hooks are not made for offloaded weights).
             self.unload()
             self._low_memory = True
-            return self._generate_once(args, control)
+            try:
+                return self._generate_once(args, control)
+            except (torch.OutOfMemoryError, SpagentError, *TRANSIENT_ERRORS):
+                raise  # each says what it is, and a transient error is retried whole
+            except Exception as error:
+                # Reported alone, the retry's failure (a reload from a path that is gone, say) would hide
+                # that the first call ran out of memory.
+                first = ". ".join(str(out_of_memory).split(". ")[:2])
+                raise ToolError(self.name, f"ran out of memory ({first}), and the retry with its low-memory "
+                                f"settings failed: {type(error).__name__}: {error}") from error
 
     def _generate_once(self, args: GenerationArgs, control: StepControl) -> Path:
         resident = self._resident(control.levers)

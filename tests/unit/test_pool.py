@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from spagent_graph.errors import ToolTimeoutError
+from spagent_graph.errors import ToolError, ToolTimeoutError
 from spagent_graph.media import inspect_media
 from spagent_graph.tool_adapters.pipeline_calls import CALL_STYLES, generic
 from spagent_graph.tool_adapters.pool import PipelinePool
@@ -137,6 +137,32 @@ def test_out_of_memory_reloads_with_low_memory_settings_and_retries_once(flaky_s
     assert inspect_media(path, "image").kind == "single image"
     assert flaky_style["n"] == 2
     assert toolbox.pool.evictions == ["demo-sd"] and toolbox.pool.resident_keys() == ["demo-sd@low-memory"]
+
+
+def test_a_low_memory_retry_that_fails_otherwise_says_the_first_call_ran_out_of_memory(tmp_path: Path,
+                                                                                      demo_cache: Path):
+    calls = []
+
+    def out_of_memory_then_broken(pipeline, offered, spec):
+        calls.append(pipeline)
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has 1 GiB "
+                                         "free.")
+        raise ValueError("the low-memory pipeline is broken")
+
+    CALL_STYLES["out_of_memory_then_broken"] = out_of_memory_then_broken
+    try:
+        tool = demo_tool(demo_cache, call_style="out_of_memory_then_broken").tool("demo-sd")
+        request = {"output_path": str(tmp_path / "x.png"), "prompt": "a cat", "height": 64, "width": 64}
+        with pytest.raises(ToolError) as caught:
+            tool.invoke(request)
+    finally:
+        del CALL_STYLES["out_of_memory_then_broken"]
+    assert str(caught.value) == (
+        "Tool `demo-sd`: ran out of memory (CUDA out of memory. Tried to allocate 20.00 GiB), and the retry "
+        "with its low-memory settings failed: ValueError: the low-memory pipeline is broken")
+    assert len(calls) == 2 and calls[0] is not calls[1]  # the retry ran on a pipeline loaded anew
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_step_past_its_timeout_is_stopped(tmp_path: Path, demo_cache: Path):
