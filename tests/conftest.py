@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import socket
 import time
 import urllib.request
 from fractions import Fraction
@@ -119,6 +120,13 @@ def write_test_video(path: Path, frames: list[np.ndarray], fps: int = 8, codec: 
 def panning_frames(count: int = 8, size: int = 64, step: int = 2) -> list[np.ndarray]:
     wide = np.asarray(Image.fromarray(smooth_picture(7, size=size * 2)).resize((size * 2, size)))
     return [wide[:, i * step : i * step + size].copy() for i in range(count)]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

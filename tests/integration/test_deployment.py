@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_langgraph_server import REQUEST, TOKENS, free_port, wait_until_up
+from tests.conftest import free_port
+from tests.integration.test_langgraph_server import REQUEST, TOKENS, wait_until_up
 
 ROOT = Path(__file__).parents[2]
 CONTEXT_LIMIT_BYTES = 5 * 2**20  # the package, its data and the deployment files; weights or a venv would be GBs

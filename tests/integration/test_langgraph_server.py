@@ -8,7 +8,6 @@ import contextlib
 import http.server
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from spagent_graph.context import Context, run_options
+from tests.conftest import free_port
 
 langgraph_sdk = pytest.importorskip("langgraph_sdk")
 
@@ -28,12 +28,6 @@ ROOT = Path(__file__).parents[2]
 REQUEST = {"request": {"text": "a red fox running through snow", "options": {"num_frames": 4, "height": 64, "width": 64}}}
 TOKENS = {"token-of-ada": "ada", "token-of-bob": "bob"}
 MAX_UPLOAD = 200_000
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Server:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from spagent_graph import MLLMClient, Services, build_graph
 from spagent_graph.errors import MLLMError
 from spagent_graph.principles import valid_routes
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.vllm
 
@@ -24,12 +24,6 @@ URL = os.environ.get("SPAGENT_TEST_MLLM_URL")
 SERVE = Path(__file__).parents[1] / "integration" / "tiny_mllm" / "serve.sh"
 REQUEST = {"request": {"text": "a sailboat crossing a calm bay", "options": {"num_frames": 4, "height": 64, "width": 64}}}
 needs_server = pytest.mark.skipif(not URL, reason="SPAGENT_TEST_MLLM_URL is not set; scripts/test.sh starts a server")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @needs_server
