@@ -408,7 +408,6 @@ def main() -> None:
             figures["rough"] = False
         return figures
 
-    first: dict[str, float] = {}
     first_runs: dict[str, dict] = {}
     runs: dict[str, list[dict]] = {name: [] for name in sets}
     estimates: dict[str, dict] = {}
@@ -422,15 +421,16 @@ def main() -> None:
             continue
         for name in phase:
             run = call(name, "first", WARM_UP_STEPS if projected else None)
-            first[name], first_runs[name] = run["seconds"], run
-            print(f"{name} first call{f' ({WARM_UP_STEPS} steps)' if projected else ''}: {first[name]:.1f} s",
-                  flush=True)
+            first_runs[name] = run
+            steps_shown = f" ({WARM_UP_STEPS} steps)" if projected else ""
+            print(f"{name} first call{steps_shown}: {run['seconds']:.1f} s", flush=True)
         for round_index, name in rotated_rounds(phase, args.repeats):
             # Whole calls are complete calls too: the deadline holds for them, each bounded by its first
             # call (the compile included).
-            late_end = time.monotonic() - started + 1.1 * first[name]
+            first_s = first_runs[name]["seconds"]
+            late_end = time.monotonic() - started + 1.1 * first_s
             if not projected and args.deadline_s and late_end > args.deadline_s:
-                print(f"round {round_index + 1} {name}: not run (about {first[name]:.0f} s would end past "
+                print(f"round {round_index + 1} {name}: not run (about {first_s:.0f} s would end past "
                       "the deadline)", flush=True)
                 continue
             run = call(name, f"round-{round_index}", timed[name] if projected else None)
@@ -480,7 +480,7 @@ def main() -> None:
         estimate = estimates[name]
         mark = "~" if estimate.get("rough") else ""
         peaks = max(run["peak_gib"] for run in runs[name] or [first_runs[name]])
-        row = [name, words[name], f"{first[name]:.1f}"]
+        row = [name, words[name], f"{first_runs[name]['seconds']:.1f}"]
         if projected:
             spread = f"{min(estimate['prefix_runs_s']):.2f}-{max(estimate['prefix_runs_s']):.2f}"
             done = complete.get(name)
@@ -503,7 +503,8 @@ def main() -> None:
             "device": device.name(), "torch": torch.__version__, "diffusers": diffusers.__version__,
             "levers": {name: levers.model_dump(mode="json") for name, levers in sets.items()},
             "float8_saved_bytes": saved, "in_words": words,
-            "first_s": first, "first_peak_gib": {name: run["peak_gib"] for name, run in first_runs.items()},
+            "first_s": {name: run["seconds"] for name, run in first_runs.items()},
+            "first_peak_gib": {name: run["peak_gib"] for name, run in first_runs.items()},
             "estimates": estimates, "tail_s": tail, "fidelity": fidelity,
             "runs": {name: [{k: v for k, v in run.items() if k != "output"} for run in r] for name, r in runs.items()},
             "complete": {name: {k: v for k, v in run.items() if k != "output"} for name, run in complete.items()},

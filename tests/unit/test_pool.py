@@ -140,7 +140,8 @@ def test_out_of_memory_reloads_with_low_memory_settings_and_retries_once(flaky_s
 
 
 def test_a_low_memory_retry_that_fails_otherwise_says_the_first_call_ran_out_of_memory(tmp_path: Path,
-                                                                                      demo_cache: Path):
+                                                                                      demo_cache: Path,
+                                                                                      monkeypatch):
     calls = []
 
     def out_of_memory_then_broken(pipeline, offered, spec):
@@ -150,14 +151,10 @@ def test_a_low_memory_retry_that_fails_otherwise_says_the_first_call_ran_out_of_
                                          "free.")
         raise ValueError("the low-memory pipeline is broken")
 
-    CALL_STYLES["out_of_memory_then_broken"] = out_of_memory_then_broken
-    try:
-        tool = demo_tool(demo_cache, call_style="out_of_memory_then_broken").tool("demo-sd")
-        request = {"output_path": str(tmp_path / "x.png"), "prompt": "a cat", "height": 64, "width": 64}
-        with pytest.raises(ToolError) as caught:
-            tool.invoke(request)
-    finally:
-        del CALL_STYLES["out_of_memory_then_broken"]
+    monkeypatch.setitem(CALL_STYLES, "out_of_memory_then_broken", out_of_memory_then_broken)
+    tool = demo_tool(demo_cache, call_style="out_of_memory_then_broken").tool("demo-sd")
+    with pytest.raises(ToolError) as caught:
+        tool.invoke({"output_path": str(tmp_path / "x.png"), "prompt": "a cat", "height": 64, "width": 64})
     assert str(caught.value) == (
         "Tool `demo-sd`: ran out of memory (CUDA out of memory. Tried to allocate 20.00 GiB), and the retry "
         "with its low-memory settings failed: ValueError: the low-memory pipeline is broken")
