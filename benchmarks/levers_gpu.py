@@ -196,6 +196,7 @@ def reset_caches(pipeline, target: str) -> None:
 
 def main() -> None:
     from spagent_graph.tool_adapters.acceleration import Levers
+    from spagent_graph.tool_adapters.pool import PipelinePool
     from spagent_graph.tool_adapters.registry import ToolRegistry
     from spagent_graph.tool_adapters.toolbox import Toolbox
 
@@ -259,7 +260,10 @@ def main() -> None:
     if args.model_offload_below and device.cuda and device.free_and_total()[1] < args.model_offload_below * GiB:
         spec = spec.model_copy(update={"memory": spec.memory.model_copy(update={"cpu_offload": "model"})})
     offloaded = spec.memory.cpu_offload != "none"
-    toolbox = Toolbox(ToolRegistry({args.tool: spec}), device=args.device)
+    # Each variant's pipeline is held here and put in the pool by hand: the pool must not evict one to make
+    # room for a call (its memory would not be freed, and its next call would load the weights from disk).
+    toolbox = Toolbox(ToolRegistry({args.tool: spec}), device=args.device,
+                      pool=PipelinePool(free_bytes=lambda device: None))
     tool = toolbox.tool(args.tool)
     import diffusers
     import transformers

@@ -79,6 +79,7 @@ PRESETS = {
 def main() -> None:
     from spagent_graph.tool_adapters.acceleration import Levers, float8_runs_on
     from spagent_graph.tool_adapters.pipeline_calls import CALL_STYLES
+    from spagent_graph.tool_adapters.pool import PipelinePool
     from spagent_graph.tool_adapters.registry import ToolRegistry, ToolSpec
     from spagent_graph.tool_adapters.sharing import remember_encodings
     from spagent_graph.tool_adapters.toolbox import Toolbox
@@ -146,7 +147,9 @@ def main() -> None:
         if name in MODELS or args.tiny:  # saved and loaded in one dtype; the tiny builds are float32
             update.update(torch_dtype="float32" if args.tiny else "bfloat16", variant=None)
         specs[name] = library.get(name).model_copy(update=update)
-    toolbox = Toolbox(ToolRegistry(specs), device=args.device)
+    # The pipelines are built here and put in the pool by hand: the pool must not evict one to make room for
+    # a call (this script holds them all, so nothing would be freed, and the next call would load from disk).
+    toolbox = Toolbox(ToolRegistry(specs), device=args.device, pool=PipelinePool(free_bytes=lambda device: None))
 
     # Real-size random weights (or the tiny stand-ins), built on the device; one pipeline per entry, entries on
     # the same weights sharing their modules.

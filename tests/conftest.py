@@ -122,6 +122,11 @@ def panning_frames(count: int = 8, size: int = 64, step: int = 2) -> list[np.nda
     return [wide[:, i * step : i * step + size].copy() for i in range(count)]
 
 
+def invoke_for_message(tool, request: dict):
+    """The tool's message as the graph gets it: the path, and the adjustments as its artifact."""
+    return tool.invoke({"type": "tool_call", "name": tool.name, "id": "call-1", "args": request})
+
+
 def free_port() -> int:
     """A loopback port nobody listens on now, for a server a test starts."""
     with socket.socket() as probe:

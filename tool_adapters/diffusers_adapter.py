@@ -8,9 +8,13 @@ arguments where the pipeline's `__call__` takes them.
 Pipelines live in the shared `PipelinePool`: loaded once, reused by every
 step, route and request; a component on the same weights as one another
 pipeline holds is handed to it rather than loaded again (`sharing.py`).
-A CUDA out-of-memory error frees the cache, reloads
-the tool with its `low_memory` settings (CPU offload, VAE tiling and
-slicing) and retries once.
+Before each call the pool makes room on the GPU for what the call will
+allocate beyond its weights (the doctor's estimate: `memory.py`), evicting
+other idle pipelines there. A CUDA out-of-memory error all the same first
+evicts every other idle pipeline on that GPU and runs the call again as it
+was; if that is not enough, or nothing could go, it reloads the tool with its
+`low_memory` settings (CPU offload, VAE tiling and slicing) and retries once.
+The step's adjustments say which.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from spagent_graph.media import read_frames, resample, write_image, write_video
 
 from .acceleration import Levers, apply_levers, denoiser_names, set_attention_backend
 from .base import TRANSIENT_ERRORS, GenerationArgs, GenerativeTool, StepControl
+from .memory import estimate_memory
 from .pipeline_calls import CALL_STYLES
 from .pool import PipelinePool
 from .registry import DEMO_SCHEME, ComponentSpec, MemoryOptions, ToolSpec
@@ -99,6 +104,10 @@ class DiffusersTool(GenerativeTool):
             return f"{self.name}@low-memory"
         return self.name if levers is None or levers.is_plain else f"{self.name}@{levers.key()}"
 
+    @property
+    def _memory_options(self) -> MemoryOptions:
+        return self.spec.low_memory if self._low_memory else self.spec.memory
+
     def pipeline(self, levers: Levers | None = None) -> Any:
         """The resident pipeline; the first call loads it, later calls reuse it."""
         return self._resident(levers).pipeline
@@ -119,7 +128,7 @@ class DiffusersTool(GenerativeTool):
 
         levers = levers or Levers()
         dtype = resolve_dtypes(self.spec.torch_dtype, device)
-        options = self.spec.low_memory if self._low_memory else self.spec.memory
+        options = self._memory_options
         model = self._resolve_model(self.spec.model)
         identities = self._component_identities(model, dtype, device, options, levers)
         # Components another resident pipeline already holds are handed in rather than loaded again.
@@ -208,7 +217,7 @@ class DiffusersTool(GenerativeTool):
             name=self.name, adapter=self.spec.adapter, entry=self.spec.model_dump(mode="json"),
             pipeline=type(resident.pipeline).__name__, device=str(resident.device),
             dtype={k: str(v) for k, v in dtype.items()} if isinstance(dtype, dict) else str(dtype),
-            memory=(self.spec.low_memory if self._low_memory else self.spec.memory).model_dump(mode="json"),
+            memory=self._memory_options.model_dump(mode="json"),
             weights=weights)
 
     def _weights_of(self, model: str, folder: Path) -> WeightsRecord:
@@ -223,23 +232,42 @@ class DiffusersTool(GenerativeTool):
     def _generate(self, args: GenerationArgs, control: StepControl) -> Path:
         try:
             return self._generate_once(args, control)
-        except torch.OutOfMemoryError as out_of_memory:
+        except torch.OutOfMemoryError as error:
             if self._low_memory:
                 raise
-            # Free what this tool holds, then try once more with the low-memory settings (and no
-            # levers: compiled blocks and cache hooks are not made for offloaded weights).
-            self.unload()
-            self._low_memory = True
+            # Only the message is kept: the exception's frames hold the failed call's tensors.
+            out_of_memory = _first_sentences(error)
+        # The other pipelines idle on this GPU go first: a reload of theirs later costs less than a call
+        # with everything offloaded.
+        evicted = self.pool.evict_neighbours(self.pool_key(control.levers))
+        if evicted:
             try:
-                return self._generate_once(args, control)
-            except (torch.OutOfMemoryError, SpagentError, *TRANSIENT_ERRORS):
-                raise  # each says what it is, and a transient error is retried whole
-            except Exception as error:
-                # Reported alone, the retry's failure (a reload from a path that is gone, say) would hide
-                # that the first call ran out of memory.
-                first = ". ".join(str(out_of_memory).split(". ")[:2])
-                raise ToolError(self.name, f"ran out of memory ({first}), and the retry with its low-memory "
-                                f"settings failed: {type(error).__name__}: {error}") from error
+                path = self._generate_once(args, control)
+            except torch.OutOfMemoryError as error:
+                out_of_memory = _first_sentences(error)
+            else:
+                unloaded = ", ".join(dict.fromkeys(key.split("@")[0] for key in evicted))  # tools, not levers
+                control.notes.append(f"ran out of memory ({out_of_memory}); ran again after unloading "
+                                     f"{unloaded} from its GPU")
+                return path
+        # Then what this tool holds, and once more with the low-memory settings (and no levers: compiled
+        # blocks and cache hooks are not made for offloaded weights).
+        self.unload()
+        self._low_memory = True
+        try:
+            path = self._generate_once(args, control)
+        except (torch.OutOfMemoryError, SpagentError, *TRANSIENT_ERRORS):
+            raise  # each says what it is, and a transient error is retried whole
+        except Exception as error:
+            # Reported alone, the retry's failure (a reload from a path that is gone, say) would hide
+            # that the first call ran out of memory.
+            raise ToolError(self.name, f"ran out of memory ({out_of_memory}), and the retry with its "
+                            f"low-memory settings failed: {type(error).__name__}: {error}") from error
+        settings = ", ".join(f"{name} {value}" for name, value in self.spec.low_memory.model_dump(
+            exclude_defaults=True).items()) or "none set"
+        control.notes.append(f"ran out of memory ({out_of_memory}); ran again with its low-memory settings "
+                             f"({settings}) and no acceleration levers")
+        return path
 
     def _generate_once(self, args: GenerationArgs, control: StepControl) -> Path:
         resident = self._resident(control.levers)
@@ -261,7 +289,7 @@ class DiffusersTool(GenerativeTool):
             "prompt": args.prompt, "image": image, "video": video, "height": args.height, "width": args.width,
             "num_frames": args.num_frames, "num_inference_steps": steps, "seed": args.seed,
             "callback_on_step_end": on_step_end,
-        })
+        }, levers=control.levers)
 
         # 4. Write the artifact.
         output = Path(args.output_path)
@@ -271,16 +299,37 @@ class DiffusersTool(GenerativeTool):
             return write_video(frames, output, fps=args.fps, **soundtrack)
         return write_image(_first_image(result, self.name), output)
 
-    def _call(self, resident: Any, offered: dict[str, Any], output_type: str = "pil") -> Any:
+    def _call(self, resident: Any, offered: dict[str, Any], output_type: str = "pil", *,
+              levers: Levers | None = None) -> Any:
         """3. Run; one call at a time per pipeline object and per module it shares (PipelinePool.calling).
         The call style runs under the same lock: some (LEdits++) keep inversion state on the pipeline."""
         pipeline = resident.pipeline
         generator = torch.Generator(device="cpu").manual_seed(offered["seed"])
+        need = self._call_bytes(offered, levers)
         offered = {**self.spec.defaults, **offered, "output_type": output_type, "generator": generator}
         del offered["seed"]
-        with self.pool.gpu_slot(resident.device), self.pool.calling(pipeline), torch.inference_mode():
-            kwargs = CALL_STYLES[self.spec.call_style](pipeline, offered, self.spec)
-            return pipeline(**kwargs)
+        with self.pool.gpu_slot(resident.device):
+            # Inside the GPU's slot: no other call there can allocate between the count and this call.
+            self.pool.make_room(resident.device, need, keep=resident.key)
+            with self.pool.calling(pipeline), torch.inference_mode():
+                kwargs = CALL_STYLES[self.spec.call_style](pipeline, offered, self.spec)
+                return pipeline(**kwargs)
+
+    def _call_bytes(self, offered: dict[str, Any], levers: Levers | None) -> int:
+        """What a call at `offered`'s size allocates on its GPU beyond the weights resident there, as the
+        doctor estimates it (0 where nothing tells the tool's size): its activations and its levers' cache,
+        or under CPU offload the offloaded peak, since the weights come to the GPU as the call runs."""
+        levers = None if self._low_memory else levers
+        memory = estimate_memory(self.spec, frames=offered.get("num_frames") or 1, height=offered["height"],
+                                 width=offered["width"], levers=levers)
+        if memory is None:
+            return 0
+        offload = self._memory_options.cpu_offload
+        if offload == "model":
+            return memory.model_offload_peak_bytes
+        if offload == "sequential":
+            return memory.sequential_offload_peak_bytes
+        return memory.activations_bytes + memory.cache_bytes
 
     def warm_up(self, levers: Levers | None = None, *, steps: int = 2) -> float:
         """Loads the pipeline `levers` ask for and, when they compile, runs it for `steps` steps at the
@@ -299,7 +348,7 @@ class DiffusersTool(GenerativeTool):
             "image": grey if self.spec.task.startswith("image_to") else None,
             "video": [grey] * args.num_frames if self.spec.task.startswith("video_to") else None,
             "num_inference_steps": steps, "seed": 0,
-        }, output_type="latent")
+        }, output_type="latent", levers=levers)
         return time.perf_counter() - started
 
 
@@ -347,6 +396,11 @@ def _component_class(name: str) -> Any:
         if hasattr(module, name):
             return getattr(module, name)
     raise ConfigError(f"Component class `{name}` is in neither diffusers nor transformers.")
+
+
+def _first_sentences(error: BaseException, count: int = 2) -> str:
+    """CUDA's out-of-memory message opens with what was asked and what was free, then gives advice."""
+    return ". ".join(str(error).split(". ")[:count])
 
 
 def _first_video(result: Any, tool: str) -> list[Any]:

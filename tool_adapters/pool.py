@@ -18,8 +18,14 @@ that share a module never run at once (`calling`).
 
 Placement: a new pipeline goes to the visible GPU with the most free memory.
 When its estimated size does not fit there, resident pipelines on that GPU
-are evicted, least recently used first, until it does. `max_resident` caps
-the number of resident pipelines regardless of memory (useful on a CPU).
+are evicted, least recently used first, until it does. A call makes room the
+same way for what it will allocate beyond its weights (`make_room`, from the
+doctor's estimate; the caller's own pipeline and any pipeline in a call stay),
+and a call that runs out of memory all the same may ask for every other idle
+pipeline on its GPU to go (`evict_neighbours`) before it tries again. Free
+memory counts what PyTorch's allocator holds cached but unused, which a new
+allocation takes before asking CUDA. `max_resident` caps the number of resident
+pipelines regardless of memory (useful on a CPU).
 """
 
 from __future__ import annotations
@@ -53,23 +59,25 @@ class Resident:
 
 
 class PipelinePool:
-    """`gpus` and `free_bytes` read the devices and their free memory; they default to
-    CUDA's own answers and are parameters so that placement can be exercised anywhere."""
+    """`gpus` and `free_bytes` read the devices and their free memory (None where it is not known, as on a
+    CPU); they default to CUDA's own answers and are parameters so that placement can be exercised
+    anywhere."""
 
     def __init__(
         self,
         *,
         max_resident: int | None = None,
         gpus: Callable[[], list[torch.device]] | None = None,
-        free_bytes: Callable[[torch.device], int] | None = None,
+        free_bytes: Callable[[torch.device], int | None] | None = None,
         calls_per_gpu: int | None = 1,
     ) -> None:
         self.max_resident = max_resident
         self.calls_per_gpu = calls_per_gpu
         self._gpu_slots: dict[torch.device, threading.Semaphore] = {}
         self._gpus = gpus or _visible_gpus
-        self._free_bytes = free_bytes or _cuda_free_bytes
+        self._free_bytes = free_bytes or _free_bytes
         self._residents: OrderedDict[str, Resident] = OrderedDict()  # least recently used first
+        self._placed: dict[str, torch.device] = {}  # where each key was last placed
         self._lock = threading.RLock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._loading = threading.Lock()
@@ -100,6 +108,8 @@ class PipelinePool:
                     resident.uses += 1
                     return resident
             target = self._place(estimate_bytes(), device)
+            with self._lock:
+                self._placed[key] = target  # kept should the load fail, for `evict_neighbours`
             with self._loading:
                 pipeline = load(target)
             resident = Resident(key=key, pipeline=pipeline, device=target, bytes=_pipeline_bytes(pipeline), uses=1)
@@ -122,6 +132,41 @@ class PipelinePool:
     def clear(self) -> None:
         for key in list(self._residents):
             self.evict(key)
+
+    def make_room(self, device: torch.device, needed_bytes: int, *, keep: str | None = None) -> list[str]:
+        """Evicts pipelines resident on `device`, least recently used first, until `needed_bytes` are free
+        there or none is left that may go; the keys evicted. `keep` (the pipeline about to run) stays, and
+        so does a pipeline in a call: dropping it would free nothing until its call ends."""
+        evicted = []
+        while needed_bytes > 0 and (free := self._free_bytes(device)) is not None and free < needed_bytes:
+            victims = self._idle_on(device, keep)
+            if not victims:
+                break
+            self.evict(victims[0])
+            evicted.append(victims[0])
+        return evicted
+
+    def evict_neighbours(self, key: str) -> list[str]:
+        """Evicts every idle pipeline but `key` on the device where `key` was placed (its load may have
+        failed); the keys evicted (none where `key` was never placed)."""
+        with self._lock:
+            device = self._placed.get(key)
+        if device is None:
+            return []
+        return [victim for victim in self._idle_on(device, key) if self.evict(victim)]
+
+    def _idle_on(self, device: torch.device, keep: str | None) -> list[str]:
+        """Keys of the pipelines on `device` that no call is running, least recently used first."""
+        with self._lock:
+            return [key for key, resident in self._residents.items()
+                    if resident.device == device and key != keep and not self._in_call(resident.pipeline)]
+
+    def _in_call(self, pipeline: Any) -> bool:
+        try:
+            lock = self._call_locks.get(pipeline)
+        except TypeError:  # an object no weak reference can name was never called through `calling`
+            return False
+        return lock is not None and lock.locked()
 
     @contextlib.contextmanager
     def gpu_slot(self, device: torch.device) -> Iterator[None]:
@@ -180,18 +225,13 @@ class PipelinePool:
         gpus = self._gpus()
         if not gpus:
             return torch.device("cpu")
-        best = max(gpus, key=self._free_bytes)
+        best = max(gpus, key=lambda gpu: self._free_bytes(gpu) or 0)
         self._make_room(best, estimated_bytes)
         return best
 
     def _make_room(self, device: torch.device, estimated_bytes: int) -> None:
-        needed = int(estimated_bytes * _ACTIVATION_HEADROOM)
-        while needed and self._free_bytes(device) < needed:
-            with self._lock:
-                victims = [k for k, r in self._residents.items() if r.device == device]
-            if not victims:
-                return  # nothing left to evict; the load may still fit once freed caches are counted
-            self.evict(victims[0])
+        # Nothing left to evict is no error: the estimate is rough, and the load may fit all the same.
+        self.make_room(device, int(estimated_bytes * _ACTIVATION_HEADROOM))
 
     def _enforce_count(self) -> None:
         while self.max_resident is not None and len(self._residents) > self.max_resident:
@@ -208,9 +248,12 @@ def _visible_gpus() -> list[torch.device]:
     return [torch.device("cuda", index) for index in range(torch.cuda.device_count())]
 
 
-def _cuda_free_bytes(device: torch.device) -> int:
+def _free_bytes(device: torch.device) -> int | None:
+    if device.type != "cuda":
+        return None
     free, _total = torch.cuda.mem_get_info(device)
-    return free
+    # The allocator's cached blocks are free to PyTorch though CUDA counts them as used.
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
 
 
 def _free_memory() -> None:

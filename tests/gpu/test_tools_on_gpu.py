@@ -1,5 +1,5 @@
 """The tool paths that only a GPU exercises: half precision by default, model CPU
-offload, placement in the pool, and freeing memory on eviction.
+offload, placement in the pool, free memory as the pool counts it, and freeing memory on eviction.
 
 Run on the lent GPU machine: `python -m pytest -m gpu tests/gpu`. Where spagent-graph is
 installed there from a wheel rather than editable, run a copy of `tests/` from outside the
@@ -65,6 +65,18 @@ def test_eviction_frees_gpu_memory(tmp_path: Path):
 
 @pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9),
                     reason="FP8 weights need a GPU of compute capability 8.9 or later")
+def test_free_memory_counts_what_the_allocator_holds_cached():
+    # A freed tensor's block stays reserved by PyTorch: CUDA counts it as used, the next allocation takes it.
+    from spagent_graph.tool_adapters.pool import _free_bytes
+
+    gpu = torch.device("cuda", torch.cuda.current_device())
+    block = torch.empty(2**30, dtype=torch.uint8, device=gpu)
+    del block
+    assert _free_bytes(gpu) >= torch.cuda.mem_get_info(gpu)[0] + 2**30
+    assert _free_bytes(torch.device("cpu")) is None
+    torch.cuda.empty_cache()
+
+
 def test_wan_fast_profile_runs_fp8_experts_under_model_cpu_offload(tmp_path: Path, monkeypatch):
     """A deployment that places Wan 2.2 A14B with model offload (`memory: {cpu_offload: model}`: a 48 GB card,
     or one GPU shared with other models) and runs its `fast` row quantizes both experts to FP8 before any

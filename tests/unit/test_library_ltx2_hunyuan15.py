@@ -19,6 +19,7 @@ from PIL import Image
 from spagent_graph.media import read_frames
 from spagent_graph.tool_adapters.demo_pipelines import ensure_demo_pipeline
 from spagent_graph.tool_adapters.registry import ToolRegistry
+from tests.conftest import invoke_for_message
 from tests.unit.test_library_adapters import REQUESTS as LIBRARY_REQUESTS
 from tests.unit.test_library_adapters import tiny_request, tiny_spec, tiny_tool
 
@@ -81,11 +82,6 @@ def test_ltx2_at_another_frame_rate_writes_a_silent_video_and_says_why(tiny_cach
         assert len(container.streams.video) == 1 and len(container.streams.audio) == 0
     assert message.artifact["adjustments"][-1] == (
         "its audio left out: made for 24 fps, the video is written at 8 fps; ask for 24 fps to keep it")
-
-
-def invoke_for_message(tool, request: dict):
-    """The tool's message as the graph gets it: the path, and the adjustments as its artifact."""
-    return tool.invoke({"type": "tool_call", "name": tool.name, "id": "call-1", "args": request})
 
 
 def test_ltx2_video_to_video_reads_the_input_video(tiny_cache, tmp_path, panning_mp4):

@@ -1,4 +1,4 @@
-"""The pipeline pool: reuse, eviction order, one load under concurrency; and the tool's
+"""The pipeline pool: reuse, eviction order, one load under concurrency, room for a call; and the tool's
 recovery from out-of-memory and its step timeout, on a real demo pipeline."""
 
 from __future__ import annotations
@@ -13,10 +13,15 @@ import torch
 
 from spagent_graph.errors import ToolError, ToolTimeoutError
 from spagent_graph.media import inspect_media
+from spagent_graph.tool_adapters.acceleration import Levers
+from spagent_graph.tool_adapters.diffusers_adapter import DiffusersTool
+from spagent_graph.tool_adapters.memory import estimate_memory
 from spagent_graph.tool_adapters.pipeline_calls import CALL_STYLES, generic
 from spagent_graph.tool_adapters.pool import PipelinePool
 from spagent_graph.tool_adapters.registry import ToolRegistry
 from spagent_graph.tool_adapters.toolbox import Toolbox
+from tests.conftest import invoke_for_message
+from tests.unit.test_doctor import attn1_taylorseer
 
 
 class Loader:
@@ -62,6 +67,10 @@ def test_concurrent_requests_for_one_tool_load_it_once():
 GB = 10**9
 
 
+class StandIn:
+    """Stands for a loaded pipeline; unlike a bare object(), the pool's call locks can name it weakly."""
+
+
 class SimulatedGPUs:
     """GPUs whose free memory is their capacity less the pipelines the pool placed on them."""
 
@@ -78,7 +87,7 @@ class SimulatedGPUs:
     def load(self, key: str) -> torch.device:
         def loader(device):
             self.placed[key] = device
-            return object()
+            return StandIn()
 
         return self.pool.get(key, loader, estimate_bytes=lambda: self.sizes[key]).device
 
@@ -99,6 +108,48 @@ def test_making_room_evicts_least_recently_used_until_the_load_fits():
     gpus.load("a"), gpus.load("b"), gpus.load("a")  # a used last
     assert gpus.load("c") == torch.device("cuda", 0)
     assert gpus.pool.evictions == ["b", "a"]  # b alone leaves 7 GB free, short of 7.8
+
+
+def test_a_call_makes_room_for_what_it_allocates_sparing_itself_and_pipelines_in_a_call():
+    gpus = SimulatedGPUs([10], {"a": 3, "b": 2, "c": 2})
+    for key in "bca":
+        gpus.load(key)  # 3 GB free; b least recently used
+    pool, gpu = gpus.pool, torch.device("cuda", 0)
+    busy = pool.get("b", lambda device: pytest.fail("b is resident")).pipeline
+    pool.get("a", lambda device: pytest.fail("a is resident"))  # a the most recent again
+    with pool.calling(busy):
+        assert pool.make_room(gpu, 6 * GB, keep="a") == ["c"]  # a runs and b is in a call: only c may go
+    assert pool.resident_keys() == ["b", "a"] and gpus.free(gpu) == 5 * GB
+    assert pool.make_room(gpu, 6 * GB, keep="a") == ["b"]  # b's call has ended
+    assert pool.make_room(gpu, 6 * GB, keep="a") == []  # enough is free now
+    assert pool.resident_keys() == ["a"]
+
+
+def test_making_room_leaves_a_device_whose_free_memory_is_unknown_alone():
+    pool = PipelinePool(free_bytes=lambda device: None)  # a CPU's, by default
+    pool.get("a", Loader())
+    assert pool.make_room(torch.device("cpu"), 10**15) == [] and pool.resident_keys() == ["a"]
+
+
+def test_evicting_a_pipelines_neighbours_spares_it_and_other_gpus():
+    gpus = SimulatedGPUs([10, 9], {"a": 2, "b": 2, "c": 2, "d": 2})
+    for key in "abcd":
+        gpus.load(key)  # a and c on cuda:0, b and d on cuda:1
+    assert gpus.pool.evict_neighbours("c") == ["a"]
+    assert gpus.pool.resident_keys() == ["b", "c", "d"]
+    assert gpus.pool.evict_neighbours("never placed") == []
+
+
+def test_a_load_that_ran_out_of_memory_can_still_clear_its_gpu():
+    gpus = SimulatedGPUs([10, 10], {"a": 2, "b": 2})
+    gpus.load("a"), gpus.load("b")  # one on each GPU
+
+    def out_of_memory(device):
+        raise torch.OutOfMemoryError("CUDA out of memory.")
+
+    with pytest.raises(torch.OutOfMemoryError):
+        gpus.pool.get("c", out_of_memory)  # placed on cuda:0, where a is: a tie goes to the first
+    assert gpus.pool.evict_neighbours("c") == ["a"] and gpus.pool.resident_keys() == ["b"]
 
 
 def test_toolbox_tools_share_the_pool_across_calls(tmp_path: Path, demo_cache: Path):
@@ -125,6 +176,10 @@ def flaky_style():
     del CALL_STYLES["out_of_memory_once"]
 
 
+def cat_request(tmp_path: Path) -> dict:
+    return {"output_path": str(tmp_path / "x.png"), "prompt": "a cat", "height": 64, "width": 64}
+
+
 def demo_tool(demo_cache: Path, **changes):
     registry = ToolRegistry.from_yaml("demo")
     spec = registry.get("demo-sd").model_copy(update=changes)
@@ -133,10 +188,86 @@ def demo_tool(demo_cache: Path, **changes):
 
 def test_out_of_memory_reloads_with_low_memory_settings_and_retries_once(flaky_style, tmp_path: Path, demo_cache: Path):
     toolbox = demo_tool(demo_cache, call_style="out_of_memory_once")
-    path = toolbox.tool("demo-sd").invoke({"output_path": str(tmp_path / "x.png"), "prompt": "a cat", "height": 64, "width": 64})
-    assert inspect_media(path, "image").kind == "single image"
+    message = invoke_for_message(toolbox.tool("demo-sd"), cat_request(tmp_path))
+    assert inspect_media(message.content, "image").kind == "single image"
     assert flaky_style["n"] == 2
+    # Nothing else was resident to make way, so the tool fell back to its low-memory settings at once.
     assert toolbox.pool.evictions == ["demo-sd"] and toolbox.pool.resident_keys() == ["demo-sd@low-memory"]
+    assert message.artifact["adjustments"] == [
+        "ran out of memory (CUDA out of memory. Tried to allocate 20.00 GiB); ran again with its low-memory "
+        "settings (cpu_offload model, vae_tiling True, vae_slicing True) and no acceleration levers"]
+
+
+def two_demo_tools(demo_cache: Path, call_style: str, pool: PipelinePool | None = None) -> Toolbox:
+    """demo-sd calling through `call_style`, beside demo-sd3 in the same pool."""
+    registry = ToolRegistry.from_yaml("demo")
+    specs = {"demo-sd": registry.get("demo-sd").model_copy(update={"call_style": call_style}),
+             "demo-sd3": registry.get("demo-sd3")}
+    return Toolbox(ToolRegistry(specs), device="cpu", cache_dir=demo_cache, pool=pool)
+
+
+
+def test_out_of_memory_first_unloads_the_other_idle_pipelines_and_runs_again_as_it_was(flaky_style, tmp_path,
+                                                                                         demo_cache):
+    toolbox = two_demo_tools(demo_cache, "out_of_memory_once")
+    toolbox.tool("demo-sd3").pipeline()  # loaded by an earlier step, idle now
+    message = invoke_for_message(toolbox.tool("demo-sd"), cat_request(tmp_path))
+    assert inspect_media(message.content, "image").kind == "single image"
+    assert flaky_style["n"] == 2
+    assert toolbox.pool.evictions == ["demo-sd3"]
+    assert toolbox.pool.resident_keys() == ["demo-sd"]  # as it was, not in its low-memory mode
+    assert message.artifact["adjustments"] == [
+        "ran out of memory (CUDA out of memory. Tried to allocate 20.00 GiB); ran again after unloading "
+        "demo-sd3 from its GPU"]
+
+
+def test_out_of_memory_after_the_others_made_way_falls_back_to_the_low_memory_settings(tmp_path: Path,
+                                                                                        demo_cache: Path,
+                                                                                        monkeypatch):
+    calls = []
+
+    def out_of_memory_twice(pipeline, offered, spec):
+        calls.append(pipeline)
+        if len(calls) <= 2:
+            asked = f"{len(calls)}0.00 GiB"
+            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {asked}. Some advice.")
+        return generic(pipeline, offered, spec)
+
+    monkeypatch.setitem(CALL_STYLES, "out_of_memory_twice", out_of_memory_twice)
+    toolbox = two_demo_tools(demo_cache, "out_of_memory_twice")
+    toolbox.tool("demo-sd3").pipeline()
+    message = invoke_for_message(toolbox.tool("demo-sd"), cat_request(tmp_path))
+    assert len(calls) == 3 and calls[0] is calls[1] is not calls[2]
+    assert toolbox.pool.evictions == ["demo-sd3", "demo-sd"]
+    assert toolbox.pool.resident_keys() == ["demo-sd@low-memory"]
+    # The note quotes the second message: what the last try before the fallback met.
+    assert message.artifact["adjustments"] == [
+        "ran out of memory (CUDA out of memory. Tried to allocate 20.00 GiB); ran again with its low-memory "
+        "settings (cpu_offload model, vae_tiling True, vae_slicing True) and no acceleration levers"]
+
+
+def test_each_call_makes_room_on_its_device_for_the_memory_it_will_allocate(tmp_path: Path, demo_cache: Path,
+                                                                             monkeypatch):
+    # The CPU stands for a 10 GB GPU: each resident demo pipeline takes 3 GB of it, and a demo-sd call
+    # allocates 5 GB more (the doctor has no estimate for demo tools: `_call_bytes` gives it here).
+    pool = PipelinePool(free_bytes=lambda device: 10 * GB - 3 * GB * len(pool.resident_keys()))
+    toolbox = two_demo_tools(demo_cache, "generic", pool)
+    asked = []
+
+    def call_bytes(tool, offered, levers):
+        asked.append((tool.name, offered["height"], offered["width"], levers))
+        return 5 * GB if tool.name == "demo-sd" else 0
+
+    monkeypatch.setattr(DiffusersTool, "_call_bytes", call_bytes)
+    request = {"output_path": str(tmp_path / "x.png"), "prompt": "a cat", "height": 64, "width": 96}
+    invoke_for_message(toolbox.tool("demo-sd3"), {**request, "output_path": str(tmp_path / "y.png")})
+    message = invoke_for_message(toolbox.tool("demo-sd"), request)
+    assert asked == [("demo-sd3", 64, 96, Levers()), ("demo-sd", 64, 96, Levers())]
+    assert pool.evictions == ["demo-sd3"]  # 4 GB free beside both pipelines, 7 GB once demo-sd3 had gone
+    assert pool.resident_keys() == ["demo-sd"] and message.artifact["adjustments"] == []
+
+
+
 
 
 def test_a_low_memory_retry_that_fails_otherwise_says_the_first_call_ran_out_of_memory(tmp_path: Path,
@@ -202,3 +333,22 @@ def test_transient_errors_are_retried(tmp_path: Path, demo_cache: Path):
     finally:
         del CALL_STYLES["connection_drops_twice"]
     assert calls["n"] == 3
+
+
+def test_a_calls_need_is_the_doctors_estimate_of_what_the_call_adds_to_its_resident_weights(demo_cache: Path):
+    library = Toolbox(ToolRegistry.from_yaml("library"), device="cpu", cache_dir=demo_cache)
+    wan, size = library.tool("wan22-5b-t2v"), {"num_frames": 121, "height": 704, "width": 1280}
+    plain = estimate_memory(wan.spec, frames=121, height=704, width=1280)
+    cache = attn1_taylorseer("blocks")
+    cached = estimate_memory(wan.spec, frames=121, height=704, width=1280, levers=cache)
+    assert wan._call_bytes(size, None) == plain.activations_bytes  # the decode's 19.8 GiB
+    assert cached.cache_bytes > 0
+    assert wan._call_bytes(size, cache) == plain.activations_bytes + cached.cache_bytes
+    # Offloaded weights come to the GPU as the call runs: the whole offloaded peak is the call's.
+    kandinsky = library.tool("kandinsky5-i2v")  # memory: {cpu_offload: model}
+    assert kandinsky._call_bytes({"num_frames": 121, "height": 512, "width": 768}, None) == estimate_memory(
+        kandinsky.spec, frames=121, height=512, width=768).model_offload_peak_bytes
+    wan._low_memory = True  # after an out-of-memory: model offload and no levers
+    assert wan._call_bytes(size, cache) == plain.model_offload_peak_bytes
+    demo = demo_tool(demo_cache).tool("demo-sd")
+    assert demo._call_bytes({"height": 64, "width": 64}, None) == 0  # the doctor cannot tell a demo's size
