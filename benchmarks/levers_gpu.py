@@ -261,9 +261,10 @@ def main() -> None:
         spec = spec.model_copy(update={"memory": spec.memory.model_copy(update={"cpu_offload": "model"})})
     offloaded = spec.memory.cpu_offload != "none"
     # Each variant's pipeline is held here and put in the pool by hand: the pool must not evict one to make
-    # room for a call (its memory would not be freed, and its next call would load the weights from disk).
+    # room for a call or after an out-of-memory (its memory would not be freed, and its next call would load
+    # the weights from disk).
     toolbox = Toolbox(ToolRegistry({args.tool: spec}), device=args.device,
-                      pool=PipelinePool(free_bytes=lambda device: None))
+                      pool=PipelinePool(evict_to_fit=False))
     tool = toolbox.tool(args.tool)
     import diffusers
     import transformers

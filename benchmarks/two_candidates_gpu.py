@@ -148,8 +148,9 @@ def main() -> None:
             update.update(torch_dtype="float32" if args.tiny else "bfloat16", variant=None)
         specs[name] = library.get(name).model_copy(update=update)
     # The pipelines are built here and put in the pool by hand: the pool must not evict one to make room for
-    # a call (this script holds them all, so nothing would be freed, and the next call would load from disk).
-    toolbox = Toolbox(ToolRegistry(specs), device=args.device, pool=PipelinePool(free_bytes=lambda device: None))
+    # a call or after an out-of-memory (this script holds them all, so nothing would be freed, and the next
+    # call would load from disk).
+    toolbox = Toolbox(ToolRegistry(specs), device=args.device, pool=PipelinePool(evict_to_fit=False))
 
     # Real-size random weights (or the tiny stand-ins), built on the device; one pipeline per entry, entries on
     # the same weights sharing their modules.

@@ -91,7 +91,7 @@ class StepControl:
     timeout_s: float | None = None
     levers: Levers = field(default_factory=Levers)  # the run's acceleration for this tool; plain by default
     notes: list[str] = field(default_factory=list)  # what the call changed from the request, found as it ran
-    made_with: ToolRecord | None = None  # set by a tool that learns it from elsewhere (a Ray replica)
+    made_with: ToolRecord | None = None  # set as the call ends (or learnt from elsewhere: a Ray replica)
 
     def step(self, step: int, total: int) -> None:
         if self.progress is not None:

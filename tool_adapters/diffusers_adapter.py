@@ -8,21 +8,26 @@ arguments where the pipeline's `__call__` takes them.
 Pipelines live in the shared `PipelinePool`: loaded once, reused by every
 step, route and request; a component on the same weights as one another
 pipeline holds is handed to it rather than loaded again (`sharing.py`).
-Before each call the pool makes room on the GPU for what the call will
-allocate beyond its weights (the doctor's estimate: `memory.py`), evicting
-other idle pipelines there. A CUDA out-of-memory error all the same first
-evicts every other idle pipeline on that GPU and runs the call again as it
-was; if that is not enough, or nothing could go, it reloads the tool with its
-`low_memory` settings (CPU offload, VAE tiling and slicing) and retries once.
-The step's adjustments say which.
+Memory, by the doctor's estimates (`memory.py`): a call its GPU could not hold
+even alone runs with the entry's `low_memory` settings (CPU offload, VAE
+tiling and slicing; no levers) from the start. Before each call the pool
+makes room on the GPU for what the call will allocate beyond its weights,
+evicting other idle pipelines there. A CUDA out-of-memory error all the same
+first evicts every other idle pipeline on that GPU and, where that gave memory
+back, runs the call again as it was; else it reloads the tool with its
+`low_memory` settings and retries once. The step's adjustments say which.
+The low-memory fallback is kept per set of levers: an exact call that fell
+back leaves the `fast` row's pipeline, which may fit, as it is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
+import logging
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +43,16 @@ from spagent_graph.media import read_frames, resample, write_image, write_video
 
 from .acceleration import Levers, apply_levers, denoiser_names, set_attention_backend
 from .base import TRANSIENT_ERRORS, GenerationArgs, GenerativeTool, StepControl
-from .memory import estimate_memory
+from .gpus import GiB, gpu_for_device
+from .memory import USABLE_SHARE, MemoryEstimate, estimate_memory, fit_on
 from .pipeline_calls import CALL_STYLES
-from .pool import PipelinePool
+from .pool import PipelinePool, Resident
 from .registry import DEMO_SCHEME, ComponentSpec, MemoryOptions, ToolSpec
 from .sharing import files_identity, remember_encodings
 
 __all__ = ["COMPILE_CACHE_FOLDER", "DiffusersTool", "pick_dtype", "resolve_dtypes"]
+
+_log = logging.getLogger(__name__)
 
 #: Under the tool's cache folder: PyTorch's persistent compile caches (acceleration.use_compile_cache).
 COMPILE_CACHE_FOLDER = "torch-compile"
@@ -77,7 +85,9 @@ class DiffusersTool(GenerativeTool):
     cache_dir: Path = Path.home() / ".cache" / "spagent_graph"
     pool: PipelinePool
 
-    _low_memory: bool = PrivateAttr(default=False)
+    # The sets of levers (by pool key) whose calls run with the low-memory settings and no levers instead,
+    # with the reason in words for each call's record.
+    _low_memory: dict[str, str] = PrivateAttr(default_factory=dict)
     _keys: set[str] = PrivateAttr(default_factory=set)
     _weights: dict[str, WeightsRecord] = PrivateAttr(default_factory=dict)
 
@@ -99,36 +109,47 @@ class DiffusersTool(GenerativeTool):
 
     def pool_key(self, levers: Levers | None = None) -> str:
         """One resident pipeline per set of levers: a cache's hooks and compiled blocks belong to
-        the modules they were put on, so an exact call never runs through them."""
-        if self._low_memory:
-            return f"{self.name}@low-memory"
+        the modules they were put on, so an exact call never runs through them. The sets that fell back
+        to the low-memory settings share one pipeline without levers."""
+        return f"{self.name}@low-memory" if self._in_low_memory(levers) else self._levered_key(levers)
+
+    def _levered_key(self, levers: Levers | None) -> str:
         return self.name if levers is None or levers.is_plain else f"{self.name}@{levers.key()}"
 
-    @property
-    def _memory_options(self) -> MemoryOptions:
-        return self.spec.low_memory if self._low_memory else self.spec.memory
+    def _in_low_memory(self, levers: Levers | None) -> bool:
+        return self._levered_key(levers) in self._low_memory
+
+    def _memory_options(self, levers: Levers | None) -> MemoryOptions:
+        return self.spec.low_memory if self._in_low_memory(levers) else self.spec.memory
 
     def pipeline(self, levers: Levers | None = None) -> Any:
         """The resident pipeline; the first call loads it, later calls reuse it."""
         return self._resident(levers).pipeline
 
-    def _resident(self, levers: Levers | None = None):
-        levers = Levers() if self._low_memory or levers is None else levers
-        key = self.pool_key(levers)
+    def _resident(self, levers: Levers | None = None, *, hold: bool = False):
+        key, options = self.pool_key(levers), self._memory_options(levers)
+        levers = Levers() if self._in_low_memory(levers) or levers is None else levers
         self._keys.add(key)
-        return self.pool.get(key, lambda device: self._quietly_loaded(device, levers), device=self.device,
-                             estimate_bytes=self._estimate_bytes)
+        return self.pool.get(key, lambda device: self._quietly_loaded(device, levers, options),
+                             device=self.device, estimate_bytes=self._estimate_bytes, hold=hold)
 
-    def _quietly_loaded(self, device: torch.device, levers: Levers | None = None) -> Any:
+    @contextlib.contextmanager
+    def _held(self, levers: Levers | None) -> Iterator[Resident]:
+        """The resident pipeline, held until the block ends: another call's room-making leaves it be."""
+        resident = self._resident(levers, hold=True)
+        try:
+            yield resident
+        finally:
+            self.pool.release(resident)
+
+    def _quietly_loaded(self, device: torch.device, levers: Levers, options: MemoryOptions) -> Any:
         with quiet_loading():
-            return self._load(device, levers)
+            return self._load(device, levers, options)
 
-    def _load(self, device: torch.device, levers: Levers | None = None) -> Any:
+    def _load(self, device: torch.device, levers: Levers, options: MemoryOptions) -> Any:
         import diffusers
 
-        levers = levers or Levers()
         dtype = resolve_dtypes(self.spec.torch_dtype, device)
-        options = self._memory_options
         model = self._resolve_model(self.spec.model)
         identities = self._component_identities(model, dtype, device, options, levers)
         # Components another resident pipeline already holds are handed in rather than loaded again.
@@ -199,9 +220,11 @@ class DiffusersTool(GenerativeTool):
             self.pool.evict(key)
 
     def made_with(self, levers: Levers) -> ToolRecord:
+        return self._record(self._resident(levers), levers)
+
+    def _record(self, resident: Resident, levers: Levers) -> ToolRecord:
         from .weights import local_weights
 
-        resident = self._resident(levers)
         dtype = resolve_dtypes(self.spec.torch_dtype, resident.device)
         # The pipeline's own folder, and each other model a component is loaded from.
         sources = {self.spec.model: (None, True)}
@@ -217,7 +240,7 @@ class DiffusersTool(GenerativeTool):
             name=self.name, adapter=self.spec.adapter, entry=self.spec.model_dump(mode="json"),
             pipeline=type(resident.pipeline).__name__, device=str(resident.device),
             dtype={k: str(v) for k, v in dtype.items()} if isinstance(dtype, dict) else str(dtype),
-            memory=self._memory_options.model_dump(mode="json"),
+            memory=self._memory_options(levers).model_dump(mode="json"),
             weights=weights)
 
     def _weights_of(self, model: str, folder: Path) -> WeightsRecord:
@@ -230,30 +253,36 @@ class DiffusersTool(GenerativeTool):
     # Calling -------------------------------------------------------------------
 
     def _generate(self, args: GenerationArgs, control: StepControl) -> Path:
+        levers = control.levers
+        self._fall_back_if_too_big(args, levers)
+        if why := self._low_memory.get(self._levered_key(levers)):
+            control.notes.append(f"{why}: ran with its low-memory settings ({self._low_memory_settings()}) "
+                                 "and no acceleration levers")
         try:
             return self._generate_once(args, control)
         except torch.OutOfMemoryError as error:
-            if self._low_memory:
+            if self._in_low_memory(levers):
                 raise
             # Only the message is kept: the exception's frames hold the failed call's tensors.
             out_of_memory = _first_sentences(error)
         # The other pipelines idle on this GPU go first: a reload of theirs later costs less than a call
         # with everything offloaded.
-        evicted = self.pool.evict_neighbours(self.pool_key(control.levers))
-        if evicted:
+        freed = self.pool.evict_neighbours(self.pool_key(levers))
+        # A rerun repeats every step: worth it only where the evictions gave the GPU memory back (a
+        # pipeline whose modules the caller shares gives none).
+        if freed.keys and (freed.bytes is None or freed.bytes > 0):
             try:
                 path = self._generate_once(args, control)
             except torch.OutOfMemoryError as error:
                 out_of_memory = _first_sentences(error)
             else:
-                unloaded = ", ".join(dict.fromkeys(key.split("@")[0] for key in evicted))  # tools, not levers
                 control.notes.append(f"ran out of memory ({out_of_memory}); ran again after unloading "
-                                     f"{unloaded} from its GPU")
+                                     f"{self._pipelines_in_words(freed.keys)} from its GPU")
                 return path
         # Then what this tool holds, and once more with the low-memory settings (and no levers: compiled
         # blocks and cache hooks are not made for offloaded weights).
         self.unload()
-        self._low_memory = True
+        self._low_memory[self._levered_key(levers)] = f"an earlier call ran out of memory ({out_of_memory})"
         try:
             path = self._generate_once(args, control)
         except (torch.OutOfMemoryError, SpagentError, *TRANSIENT_ERRORS):
@@ -263,15 +292,56 @@ class DiffusersTool(GenerativeTool):
             # that the first call ran out of memory.
             raise ToolError(self.name, f"ran out of memory ({out_of_memory}), and the retry with its "
                             f"low-memory settings failed: {type(error).__name__}: {error}") from error
-        settings = ", ".join(f"{name} {value}" for name, value in self.spec.low_memory.model_dump(
-            exclude_defaults=True).items()) or "none set"
         control.notes.append(f"ran out of memory ({out_of_memory}); ran again with its low-memory settings "
-                             f"({settings}) and no acceleration levers")
+                             f"({self._low_memory_settings()}) and no acceleration levers")
         return path
 
-    def _generate_once(self, args: GenerationArgs, control: StepControl) -> Path:
-        resident = self._resident(control.levers)
+    def _fall_back_if_too_big(self, args: GenerationArgs, levers: Levers) -> str | None:
+        """Found before loading, where the call would not fit its GPU as the entry places it even alone
+        there (the doctor's estimate and verdict: memory.fit_on): else it would load, run every step and
+        run out of memory at the decode. Moves these levers' calls to the low-memory settings; why, or
+        None where the call fits, where nothing tells, or where they had moved already."""
+        if (self._in_low_memory(levers) or self.spec.memory.cpu_offload != "none"
+                or (gpu := gpu_for_device(self.device)) is None):
+            return None
+        memory = self._estimate(args.num_frames, args.height, args.width, levers)
+        if memory is None or fit_on(memory, gpu).verdict == "fits":
+            return None
+        self.pool.evict(self._levered_key(levers))  # an earlier warm-up may have loaded it all on the GPU
+        why = (f"would need about {memory.peak_bytes / GiB:.1f} GiB with everything on {gpu.label}, "
+               f"more than the {USABLE_SHARE:.0%} of it a call may count on (the doctor's estimate)")
+        self._low_memory[self._levered_key(levers)] = why
+        return why
 
+    def _estimate(self, frames: int | None, height: int, width: int,
+                  levers: Levers | None) -> MemoryEstimate | None:
+        """The doctor's estimate of a call; None where nothing tells, or where the weights' headers cannot
+        be read (the load will say why, and a call's room-making is no reason to fail it)."""
+        try:
+            return estimate_memory(self.spec, frames=frames or 1, height=height, width=width, levers=levers)
+        except ConfigError:
+            return None
+
+    def _pipelines_in_words(self, keys: list[str]) -> str:
+        """Pool keys as a user knows them: the tools' names, this tool's own other pipelines as such."""
+        words = ["its own pipeline with other levers" if key.split("@")[0] == self.name else key.split("@")[0]
+                 for key in keys]
+        return ", ".join(dict.fromkeys(words))
+
+    def _low_memory_settings(self) -> str:
+        return ", ".join(f"{name} {value}" for name, value in self.spec.low_memory.model_dump(
+            exclude_defaults=True).items()) or "none set"
+
+    def _generate_once(self, args: GenerationArgs, control: StepControl) -> Path:
+        with self._held(control.levers) as resident:
+            path = self._generate_with(resident, args, control)
+            try:  # now, while the pipeline cannot have been evicted: afterwards a record would load it again
+                control.made_with = self._record(resident, control.levers)
+            except Exception:  # noqa: BLE001 - the artifact is written; the step records what it can
+                pass
+            return path
+
+    def _generate_with(self, resident: Resident, args: GenerationArgs, control: StepControl) -> Path:
         # 1. Read the inputs the previous step wrote, fitted to this model's size and frame count.
         size = (args.width, args.height)
         image = ImageOps.fit(Image.open(args.image).convert("RGB"), size) if args.image else None
@@ -299,7 +369,7 @@ class DiffusersTool(GenerativeTool):
             return write_video(frames, output, fps=args.fps, **soundtrack)
         return write_image(_first_image(result, self.name), output)
 
-    def _call(self, resident: Any, offered: dict[str, Any], output_type: str = "pil", *,
+    def _call(self, resident: Resident, offered: dict[str, Any], output_type: str = "pil", *,
               levers: Levers | None = None) -> Any:
         """3. Run; one call at a time per pipeline object and per module it shares (PipelinePool.calling).
         The call style runs under the same lock: some (LEdits++) keep inversion state on the pipeline."""
@@ -309,7 +379,8 @@ class DiffusersTool(GenerativeTool):
         offered = {**self.spec.defaults, **offered, "output_type": output_type, "generator": generator}
         del offered["seed"]
         with self.pool.gpu_slot(resident.device):
-            # Inside the GPU's slot: no other call there can allocate between the count and this call.
+            # Inside the GPU's slot, so that (with one call per GPU, the pool's default) no other call there
+            # allocates between the count and this call.
             self.pool.make_room(resident.device, need, keep=resident.key)
             with self.pool.calling(pipeline), torch.inference_mode():
                 kwargs = CALL_STYLES[self.spec.call_style](pipeline, offered, self.spec)
@@ -319,12 +390,11 @@ class DiffusersTool(GenerativeTool):
         """What a call at `offered`'s size allocates on its GPU beyond the weights resident there, as the
         doctor estimates it (0 where nothing tells the tool's size): its activations and its levers' cache,
         or under CPU offload the offloaded peak, since the weights come to the GPU as the call runs."""
-        levers = None if self._low_memory else levers
-        memory = estimate_memory(self.spec, frames=offered.get("num_frames") or 1, height=offered["height"],
-                                 width=offered["width"], levers=levers)
+        offload = self._memory_options(levers).cpu_offload
+        memory = self._estimate(offered.get("num_frames"), offered["height"], offered["width"],
+                                None if self._in_low_memory(levers) else levers)
         if memory is None:
             return 0
-        offload = self._memory_options.cpu_offload
         if offload == "model":
             return memory.model_offload_peak_bytes
         if offload == "sequential":
@@ -332,23 +402,27 @@ class DiffusersTool(GenerativeTool):
         return memory.activations_bytes + memory.cache_bytes
 
     def warm_up(self, levers: Levers | None = None, *, steps: int = 2) -> float:
-        """Loads the pipeline `levers` ask for and, when they compile, runs it for `steps` steps at the
-        entry's usual size without decoding, so that the compile happens now and not in a user's call.
-        The seconds it took. A request of another shape still compiles for that shape."""
+        """Loads the pipeline `levers` ask for (placed as a call at the entry's usual size would be) and,
+        when they compile, runs it for `steps` steps at that size without decoding, so that the compile
+        happens now and not in a user's call. The seconds it took. A request of another shape still
+        compiles for that shape."""
         started = time.perf_counter()
-        resident = self._resident(levers)
-        if levers is None or levers.compile == "none" or self.spec.usual is None or self._low_memory:
-            return time.perf_counter() - started
+        levers = levers or Levers()
         usual = self.spec.usual
-        args = self.fit({"output_path": "unused", "prompt": "warm-up", "num_frames": usual.frames,
-                         "height": usual.height, "width": usual.width}).args
-        grey = Image.new("RGB", (args.width, args.height), (128, 128, 128))
-        self._call(resident, {
-            "prompt": args.prompt, "height": args.height, "width": args.width, "num_frames": args.num_frames,
-            "image": grey if self.spec.task.startswith("image_to") else None,
-            "video": [grey] * args.num_frames if self.spec.task.startswith("video_to") else None,
-            "num_inference_steps": steps, "seed": 0,
-        }, output_type="latent", levers=levers)
+        args = usual and self.fit({"output_path": "unused", "prompt": "warm-up", "num_frames": usual.frames,
+                                   "height": usual.height, "width": usual.width}).args
+        if args is not None and (too_big := self._fall_back_if_too_big(args, levers)):
+            _log.info("%s %s: it will run with its low-memory settings", self.name, too_big)
+        with self._held(levers) as resident:
+            if args is not None and levers.compile != "none" and not self._in_low_memory(levers):
+                grey = Image.new("RGB", (args.width, args.height), (128, 128, 128))
+                task = self.spec.task
+                self._call(resident, {
+                    "prompt": args.prompt, "height": args.height, "width": args.width, "num_frames": args.num_frames,
+                    "image": grey if task.startswith("image_to") else None,
+                    "video": [grey] * args.num_frames if task.startswith("video_to") else None,
+                    "num_inference_steps": steps, "seed": 0,
+                }, output_type="latent", levers=levers)
         return time.perf_counter() - started
 
 

@@ -20,12 +20,15 @@ Placement: a new pipeline goes to the visible GPU with the most free memory.
 When its estimated size does not fit there, resident pipelines on that GPU
 are evicted, least recently used first, until it does. A call makes room the
 same way for what it will allocate beyond its weights (`make_room`, from the
-doctor's estimate; the caller's own pipeline and any pipeline in a call stay),
-and a call that runs out of memory all the same may ask for every other idle
-pipeline on its GPU to go (`evict_neighbours`) before it tries again. Free
-memory counts what PyTorch's allocator holds cached but unused, which a new
-allocation takes before asking CUDA. `max_resident` caps the number of resident
-pipelines regardless of memory (useful on a CPU).
+doctor's estimate), and a call that runs out of memory all the same may ask
+for every other idle pipeline on its GPU to go (`evict_neighbours`) before it
+tries again. Only idle pipelines go: one a call holds (`get(..., hold=True)`,
+from the moment the call has it until it ends) stays, and so does one whose weights are all
+off the GPU (CPU offload), whose eviction would free nothing there. Free memory
+counts what PyTorch's allocator holds cached but unused, which a new allocation
+takes before asking CUDA. `evict_to_fit=False` turns all of this eviction off,
+for a caller that holds its pipelines itself (the benchmarks). `max_resident`
+caps the number of resident pipelines regardless of memory (useful on a CPU).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["PipelinePool", "Resident"]
+__all__ = ["Freed", "PipelinePool", "Resident"]
 
 # Kept free on a GPU beside the weights for activations; a rough share, refined by OOM handling.
 _ACTIVATION_HEADROOM = 1.3
@@ -56,6 +59,16 @@ class Resident:
     bytes: int
     loaded_at: float = field(default_factory=time.time)
     uses: int = 0
+    holders: int = 0  # calls holding it now (`PipelinePool.get`'s `hold`)
+
+
+@dataclass(frozen=True)
+class Freed:
+    """What `evict_neighbours` did: the keys it evicted, and the GPU memory that freed (None where the
+    device's free memory is not known)."""
+
+    keys: list[str]
+    bytes: int | None
 
 
 class PipelinePool:
@@ -70,8 +83,10 @@ class PipelinePool:
         gpus: Callable[[], list[torch.device]] | None = None,
         free_bytes: Callable[[torch.device], int | None] | None = None,
         calls_per_gpu: int | None = 1,
+        evict_to_fit: bool = True,
     ) -> None:
         self.max_resident = max_resident
+        self.evict_to_fit = evict_to_fit
         self.calls_per_gpu = calls_per_gpu
         self._gpu_slots: dict[torch.device, threading.Semaphore] = {}
         self._gpus = gpus or _visible_gpus
@@ -93,10 +108,13 @@ class PipelinePool:
         *,
         device: str = "auto",
         estimate_bytes: Callable[[], int] = lambda: 0,
+        hold: bool = False,
     ) -> Resident:
         """The resident pipeline for `key`, loading it with `load(device)` when absent.
 
-        `estimate_bytes` is asked only when a load is needed, to make room for it.
+        `estimate_bytes` is asked only when a load is needed, to make room for it. With `hold`, the
+        pipeline is held as it is handed over, so that no room-making evicts it before the caller's
+        `release`.
         """
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
@@ -106,18 +124,25 @@ class PipelinePool:
                 if resident is not None:
                     self._residents.move_to_end(key)
                     resident.uses += 1
+                    resident.holders += hold
                     return resident
             target = self._place(estimate_bytes(), device)
             with self._lock:
                 self._placed[key] = target  # kept should the load fail, for `evict_neighbours`
             with self._loading:
                 pipeline = load(target)
-            resident = Resident(key=key, pipeline=pipeline, device=target, bytes=_pipeline_bytes(pipeline), uses=1)
+            resident = Resident(key=key, pipeline=pipeline, device=target, bytes=_pipeline_bytes(pipeline),
+                                uses=1, holders=int(hold))
             with self._lock:
                 self._residents[key] = resident
                 self.loads[key] = self.loads.get(key, 0) + 1
                 self._enforce_count()
             return resident
+
+    def release(self, resident: Resident) -> None:
+        """Ends a hold that `get(..., hold=True)` took."""
+        with self._lock:
+            resident.holders -= 1
 
     def evict(self, key: str) -> bool:
         with self._lock:
@@ -134,34 +159,42 @@ class PipelinePool:
             self.evict(key)
 
     def make_room(self, device: torch.device, needed_bytes: int, *, keep: str | None = None) -> list[str]:
-        """Evicts pipelines resident on `device`, least recently used first, until `needed_bytes` are free
-        there or none is left that may go; the keys evicted. `keep` (the pipeline about to run) stays, and
-        so does a pipeline in a call: dropping it would free nothing until its call ends."""
-        evicted = []
+        """Evicts idle pipelines on `device` (see the module docstring), least recently used first, until
+        `needed_bytes` are free there or none is left that may go; the keys evicted. `keep` stays too."""
+        evicted: list[str] = []
+        if not self.evict_to_fit:
+            return evicted
         while needed_bytes > 0 and (free := self._free_bytes(device)) is not None and free < needed_bytes:
             victims = self._idle_on(device, keep)
             if not victims:
                 break
-            self.evict(victims[0])
-            evicted.append(victims[0])
+            if self.evict(victims[0]):
+                evicted.append(victims[0])
         return evicted
 
-    def evict_neighbours(self, key: str) -> list[str]:
-        """Evicts every idle pipeline but `key` on the device where `key` was placed (its load may have
-        failed); the keys evicted (none where `key` was never placed)."""
+    def evict_neighbours(self, key: str) -> Freed:
+        """Evicts every idle pipeline but `key` on the device where `key` is, or was being loaded."""
         with self._lock:
-            device = self._placed.get(key)
-        if device is None:
-            return []
-        return [victim for victim in self._idle_on(device, key) if self.evict(victim)]
+            resident = self._residents.get(key)
+            device = resident.device if resident is not None else self._placed.get(key)
+        if device is None or not self.evict_to_fit:
+            return Freed([], 0)
+        before = self._free_bytes(device)
+        evicted = [victim for victim in self._idle_on(device, key) if self.evict(victim)]
+        after = self._free_bytes(device)
+        return Freed(evicted, None if before is None or after is None else after - before)
 
     def _idle_on(self, device: torch.device, keep: str | None) -> list[str]:
-        """Keys of the pipelines on `device` that no call is running, least recently used first."""
+        """Keys of the pipelines on `device` that no call holds and that have weights on it, least
+        recently used first."""
         with self._lock:
-            return [key for key, resident in self._residents.items()
-                    if resident.device == device and key != keep and not self._in_call(resident.pipeline)]
+            residents = [resident for key, resident in self._residents.items()
+                         if resident.device == device and key != keep and not resident.holders]
+        return [resident.key for resident in residents
+                if not self._in_call(resident.pipeline) and _has_weights_on(resident.pipeline, device)]
 
     def _in_call(self, pipeline: Any) -> bool:
+        """Whether a call holds the pipeline's lock: one made through `calling` but not `using`."""
         try:
             lock = self._call_locks.get(pipeline)
         except TypeError:  # an object no weak reference can name was never called through `calling`
@@ -219,6 +252,8 @@ class PipelinePool:
     def _place(self, estimated_bytes: int, device: str) -> torch.device:
         if device != "auto":
             chosen = torch.device(device)
+            if chosen.type == "cuda" and chosen.index is None:  # one name per GPU, as placement compares them
+                chosen = torch.device("cuda", torch.cuda.current_device())
             if chosen.type == "cuda":
                 self._make_room(chosen, estimated_bytes)
             return chosen
@@ -260,6 +295,15 @@ def _free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def _has_weights_on(pipeline: Any, device: torch.device) -> bool:
+    """Whether evicting the pipeline could free memory on `device`: not where its modules all wait on
+    another device (CPU offload between calls); always for a stand-in with no modules (placement's tests)."""
+    modules = [c for c in getattr(pipeline, "components", {}).values() if isinstance(c, torch.nn.Module)]
+    if not modules:
+        return True
+    return any(parameter.device == device for module in modules for parameter in module.parameters())
 
 
 def _pipeline_bytes(pipeline: Any) -> int:

@@ -63,8 +63,6 @@ def test_eviction_frees_gpu_memory(tmp_path: Path):
     assert toolbox.pool.resident_keys() == []
 
 
-@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9),
-                    reason="FP8 weights need a GPU of compute capability 8.9 or later")
 def test_free_memory_counts_what_the_allocator_holds_cached():
     # A freed tensor's block stays reserved by PyTorch: CUDA counts it as used, the next allocation takes it.
     from spagent_graph.tool_adapters.pool import _free_bytes
@@ -77,6 +75,8 @@ def test_free_memory_counts_what_the_allocator_holds_cached():
     torch.cuda.empty_cache()
 
 
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9),
+                    reason="FP8 weights need a GPU of compute capability 8.9 or later")
 def test_wan_fast_profile_runs_fp8_experts_under_model_cpu_offload(tmp_path: Path, monkeypatch):
     """A deployment that places Wan 2.2 A14B with model offload (`memory: {cpu_offload: model}`: a 48 GB card,
     or one GPU shared with other models) and runs its `fast` row quantizes both experts to FP8 before any

@@ -3,6 +3,7 @@ recovery from out-of-memory and its step timeout, on a real demo pipeline."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,13 +16,15 @@ from spagent_graph.errors import ToolError, ToolTimeoutError
 from spagent_graph.media import inspect_media
 from spagent_graph.tool_adapters.acceleration import Levers
 from spagent_graph.tool_adapters.diffusers_adapter import DiffusersTool
+from spagent_graph.tool_adapters.gpus import GiB, Gpu
 from spagent_graph.tool_adapters.memory import estimate_memory
 from spagent_graph.tool_adapters.pipeline_calls import CALL_STYLES, generic
-from spagent_graph.tool_adapters.pool import PipelinePool
+from spagent_graph.tool_adapters.pool import Freed, PipelinePool
 from spagent_graph.tool_adapters.registry import ToolRegistry
 from spagent_graph.tool_adapters.toolbox import Toolbox
 from tests.conftest import invoke_for_message
 from tests.unit.test_doctor import attn1_taylorseer
+from tests.unit.test_library_adapters import tiny_cache, tiny_request, tiny_tool  # noqa: F401 (a fixture)
 
 
 class Loader:
@@ -71,23 +74,30 @@ class StandIn:
     """Stands for a loaded pipeline; unlike a bare object(), the pool's call locks can name it weakly."""
 
 
+class Offloaded(StandIn):
+    """Stands for a pipeline under CPU offload between calls: its weights wait on the host."""
+
+    def __init__(self) -> None:
+        self.components = {"transformer": torch.nn.Linear(2, 2)}
+
+
 class SimulatedGPUs:
     """GPUs whose free memory is their capacity less the pipelines the pool placed on them."""
 
-    def __init__(self, capacities_gb: list[int], sizes_gb: dict[str, int]) -> None:
+    def __init__(self, capacities_gb: list[int], sizes_gb: dict[str, int], **options) -> None:
         self.capacity = {torch.device("cuda", i): gb * GB for i, gb in enumerate(capacities_gb)}
         self.sizes = {key: gb * GB for key, gb in sizes_gb.items()}
         self.placed: dict[str, torch.device] = {}
-        self.pool = PipelinePool(gpus=lambda: list(self.capacity), free_bytes=self.free)
+        self.pool = PipelinePool(gpus=lambda: list(self.capacity), free_bytes=self.free, **options)
 
     def free(self, device: torch.device) -> int:
         used = sum(self.sizes[key] for key in self.pool.resident_keys() if self.placed[key] == device)
         return self.capacity[device] - used
 
-    def load(self, key: str) -> torch.device:
+    def load(self, key: str, kind: type = StandIn) -> torch.device:
         def loader(device):
             self.placed[key] = device
-            return StandIn()
+            return kind()
 
         return self.pool.get(key, loader, estimate_bytes=lambda: self.sizes[key]).device
 
@@ -110,19 +120,33 @@ def test_making_room_evicts_least_recently_used_until_the_load_fits():
     assert gpus.pool.evictions == ["b", "a"]  # b alone leaves 7 GB free, short of 7.8
 
 
-def test_a_call_makes_room_for_what_it_allocates_sparing_itself_and_pipelines_in_a_call():
-    gpus = SimulatedGPUs([10], {"a": 3, "b": 2, "c": 2})
-    for key in "bca":
-        gpus.load(key)  # 3 GB free; b least recently used
+def resident(key: str):
+    """A loader for a key the test knows is resident: loading it again would be a failure."""
+    return lambda device: pytest.fail(f"{key} is resident and was loaded again")
+
+
+def test_room_for_a_call_is_made_of_idle_pipelines_only():
+    gpus = SimulatedGPUs([12], {"a": 3, "b": 2, "c": 2, "d": 2})
+    for key in "bcda":
+        gpus.load(key)  # 3 GB free
     pool, gpu = gpus.pool, torch.device("cuda", 0)
-    busy = pool.get("b", lambda device: pytest.fail("b is resident")).pipeline
-    pool.get("a", lambda device: pytest.fail("a is resident"))  # a the most recent again
-    with pool.calling(busy):
-        assert pool.make_room(gpu, 6 * GB, keep="a") == ["c"]  # a runs and b is in a call: only c may go
-    assert pool.resident_keys() == ["b", "a"] and gpus.free(gpu) == 5 * GB
-    assert pool.make_room(gpu, 6 * GB, keep="a") == ["b"]  # b's call has ended
-    assert pool.make_room(gpu, 6 * GB, keep="a") == []  # enough is free now
+    held = pool.get("b", resident("b"), hold=True)  # handed to a call that has not started yet
+    running = pool.get("c", resident("c")).pipeline
+    pool.get("a", resident("a"))  # least recently used first: d, b, c, a
+    with pool.calling(running):
+        assert pool.make_room(gpu, 8 * GB, keep="a") == ["d"]  # a is the caller, b held, c in a call
+    pool.release(held)
+    assert pool.resident_keys() == ["b", "c", "a"] and gpus.free(gpu) == 5 * GB
+    assert pool.make_room(gpu, 8 * GB, keep="a") == ["b", "c"]  # idle now
+    assert pool.make_room(gpu, 8 * GB, keep="a") == []  # enough is free
     assert pool.resident_keys() == ["a"]
+
+
+def test_a_pipeline_whose_weights_wait_on_the_host_is_not_evicted_for_room():
+    gpus = SimulatedGPUs([10], {"offloaded": 0, "a": 3})
+    gpus.load("offloaded", Offloaded), gpus.load("a")
+    assert gpus.pool.make_room(torch.device("cuda", 0), 100 * GB) == ["a"]  # a goes, in vain; offloaded stays
+    assert gpus.pool.resident_keys() == ["offloaded"]
 
 
 def test_making_room_leaves_a_device_whose_free_memory_is_unknown_alone():
@@ -131,13 +155,21 @@ def test_making_room_leaves_a_device_whose_free_memory_is_unknown_alone():
     assert pool.make_room(torch.device("cpu"), 10**15) == [] and pool.resident_keys() == ["a"]
 
 
+def test_a_pool_told_not_to_evict_to_fit_keeps_every_pipeline():
+    gpus = SimulatedGPUs([10], {"a": 6, "b": 6}, evict_to_fit=False)
+    gpus.load("a"), gpus.load("b")  # b does not fit beside a; the caller holds its pipelines itself
+    assert gpus.pool.make_room(torch.device("cuda", 0), 8 * GB) == []
+    assert gpus.pool.evict_neighbours("b") == Freed([], 0)
+    assert gpus.pool.resident_keys() == ["a", "b"] and gpus.pool.evictions == []
+
+
 def test_evicting_a_pipelines_neighbours_spares_it_and_other_gpus():
     gpus = SimulatedGPUs([10, 9], {"a": 2, "b": 2, "c": 2, "d": 2})
     for key in "abcd":
         gpus.load(key)  # a and c on cuda:0, b and d on cuda:1
-    assert gpus.pool.evict_neighbours("c") == ["a"]
+    assert gpus.pool.evict_neighbours("c") == Freed(["a"], 2 * GB)
     assert gpus.pool.resident_keys() == ["b", "c", "d"]
-    assert gpus.pool.evict_neighbours("never placed") == []
+    assert gpus.pool.evict_neighbours("never placed") == Freed([], 0)
 
 
 def test_a_load_that_ran_out_of_memory_can_still_clear_its_gpu():
@@ -149,7 +181,7 @@ def test_a_load_that_ran_out_of_memory_can_still_clear_its_gpu():
 
     with pytest.raises(torch.OutOfMemoryError):
         gpus.pool.get("c", out_of_memory)  # placed on cuda:0, where a is: a tie goes to the first
-    assert gpus.pool.evict_neighbours("c") == ["a"] and gpus.pool.resident_keys() == ["b"]
+    assert gpus.pool.evict_neighbours("c") == Freed(["a"], 2 * GB) and gpus.pool.resident_keys() == ["b"]
 
 
 def test_toolbox_tools_share_the_pool_across_calls(tmp_path: Path, demo_cache: Path):
@@ -219,6 +251,48 @@ def test_out_of_memory_first_unloads_the_other_idle_pipelines_and_runs_again_as_
     assert message.artifact["adjustments"] == [
         "ran out of memory (CUDA out of memory. Tried to allocate 20.00 GiB); ran again after unloading "
         "demo-sd3 from its GPU"]
+
+
+def test_out_of_memory_is_not_run_again_where_the_evictions_gave_the_gpu_nothing_back(flaky_style, tmp_path,
+                                                                                        demo_cache):
+    # The CPU stands for a GPU whose free memory stays as it was when demo-sd3 goes (its modules shared,
+    # say): running every step again as before would only run out of memory again.
+    toolbox = two_demo_tools(demo_cache, "out_of_memory_once", PipelinePool(free_bytes=lambda device: 5 * GB))
+    toolbox.tool("demo-sd3").pipeline()
+    message = invoke_for_message(toolbox.tool("demo-sd"), cat_request(tmp_path))
+    assert flaky_style["n"] == 2  # the first call, then the low-memory one
+    assert toolbox.pool.evictions == ["demo-sd3", "demo-sd"]
+    assert toolbox.pool.resident_keys() == ["demo-sd@low-memory"]
+    assert message.artifact["adjustments"][0].endswith("ran again with its low-memory settings (cpu_offload "
+                                                       "model, vae_tiling True, vae_slicing True) and no "
+                                                       "acceleration levers")
+
+
+def test_a_call_its_gpu_could_not_hold_runs_with_the_low_memory_settings_from_the_start(tiny_cache, tmp_path,
+                                                                                        monkeypatch):
+    # Found out before loading; else the call would run every step and run out of memory at the decode.
+    from spagent_graph.tool_adapters import diffusers_adapter
+
+    monkeypatch.setattr(diffusers_adapter, "gpu_for_device", lambda device: Gpu("simulated 1 MiB", 2**20))
+    tool = tiny_tool("wan22-5b-t2v", tiny_cache, tmp_path)
+    tool.warm_up()  # as a server starts: loaded as its calls will run
+    assert tool.pool.resident_keys() == ["wan22-5b-t2v@low-memory"]
+    for _ in range(2):  # each call's record says why
+        message = invoke_for_message(tool, tiny_request("wan22-5b-t2v", tmp_path))
+        assert inspect_media(message.content, "video").frame_count > 1
+        (note,) = [note for note in message.artifact["adjustments"] if "low-memory" in note]
+    assert tool.pool.loads == {"wan22-5b-t2v@low-memory": 1}
+    assert re.fullmatch(r"would need about \d+\.\d GiB with everything on simulated 1 MiB, more than the "
+                        r"90% of it a call may count on \(the doctor's estimate\): ran with its low-memory "
+                        r"settings \(cpu_offload model, vae_tiling True, vae_slicing True\) and no "
+                        r"acceleration levers", note), note
+    assert message.artifact["made_with"]["memory"]["cpu_offload"] == "model"
+    # Where the GPU can hold it, the same call runs as the entry places it.
+    monkeypatch.setattr(diffusers_adapter, "gpu_for_device", lambda device: Gpu("simulated 80 GiB", 80 * GiB))
+    roomy = tiny_tool("wan22-5b-t2v", tiny_cache, tmp_path / "roomy")
+    message = invoke_for_message(roomy, tiny_request("wan22-5b-t2v", tmp_path))
+    assert roomy.pool.resident_keys() == ["wan22-5b-t2v"]
+    assert not any("low-memory" in note for note in message.artifact["adjustments"])
 
 
 def test_out_of_memory_after_the_others_made_way_falls_back_to_the_low_memory_settings(tmp_path: Path,
@@ -348,7 +422,8 @@ def test_a_calls_need_is_the_doctors_estimate_of_what_the_call_adds_to_its_resid
     kandinsky = library.tool("kandinsky5-i2v")  # memory: {cpu_offload: model}
     assert kandinsky._call_bytes({"num_frames": 121, "height": 512, "width": 768}, None) == estimate_memory(
         kandinsky.spec, frames=121, height=512, width=768).model_offload_peak_bytes
-    wan._low_memory = True  # after an out-of-memory: model offload and no levers
+    wan._low_memory[wan.pool_key(cache)] = "an earlier call ran out of memory"  # model offload, no levers
     assert wan._call_bytes(size, cache) == plain.model_offload_peak_bytes
+    assert wan._call_bytes(size, None) == plain.activations_bytes  # the plain call did not fall back
     demo = demo_tool(demo_cache).tool("demo-sd")
     assert demo._call_bytes({"height": 64, "width": 64}, None) == 0  # the doctor cannot tell a demo's size
