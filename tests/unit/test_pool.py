@@ -192,20 +192,26 @@ def test_toolbox_tools_share_the_pool_across_calls(tmp_path: Path, demo_cache: P
     assert toolbox.pool.loads == {"demo-sd": 1}
 
 
-@pytest.fixture
-def flaky_style():
-    """A call style that runs out of memory on its first call: a fault injected at the public hook."""
-    calls = {"n": 0}
+def scripted_style(monkeypatch, name: str, *failures: BaseException) -> list:
+    """Registers the call style `name`, whose calls raise `failures` in turn and then run as `generic`
+    does (a fault injected at the public hook); the pipelines it is called with, as they come."""
+    calls = []
 
-    def out_of_memory_once(pipeline, offered, spec):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+    def style(pipeline, offered, spec):
+        calls.append(pipeline)
+        if len(calls) <= len(failures):
+            raise failures[len(calls) - 1]
         return generic(pipeline, offered, spec)
 
-    CALL_STYLES["out_of_memory_once"] = out_of_memory_once
-    yield calls
-    del CALL_STYLES["out_of_memory_once"]
+    monkeypatch.setitem(CALL_STYLES, name, style)
+    return calls
+
+
+@pytest.fixture
+def flaky_style(monkeypatch):
+    """A call style that runs out of memory on its first call."""
+    return scripted_style(monkeypatch, "out_of_memory_once",
+                          torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"))
 
 
 def cat_request(tmp_path: Path) -> dict:
@@ -222,7 +228,7 @@ def test_out_of_memory_reloads_with_low_memory_settings_and_retries_once(flaky_s
     toolbox = demo_tool(demo_cache, call_style="out_of_memory_once")
     message = invoke_for_message(toolbox.tool("demo-sd"), cat_request(tmp_path))
     assert inspect_media(message.content, "image").kind == "single image"
-    assert flaky_style["n"] == 2
+    assert len(flaky_style) == 2
     # Nothing else was resident to make way, so the tool fell back to its low-memory settings at once.
     assert toolbox.pool.evictions == ["demo-sd"] and toolbox.pool.resident_keys() == ["demo-sd@low-memory"]
     assert message.artifact["adjustments"] == [
@@ -238,14 +244,13 @@ def two_demo_tools(demo_cache: Path, call_style: str, pool: PipelinePool | None 
     return Toolbox(ToolRegistry(specs), device="cpu", cache_dir=demo_cache, pool=pool)
 
 
-
 def test_out_of_memory_first_unloads_the_other_idle_pipelines_and_runs_again_as_it_was(flaky_style, tmp_path,
                                                                                          demo_cache):
     toolbox = two_demo_tools(demo_cache, "out_of_memory_once")
     toolbox.tool("demo-sd3").pipeline()  # loaded by an earlier step, idle now
     message = invoke_for_message(toolbox.tool("demo-sd"), cat_request(tmp_path))
     assert inspect_media(message.content, "image").kind == "single image"
-    assert flaky_style["n"] == 2
+    assert len(flaky_style) == 2
     assert toolbox.pool.evictions == ["demo-sd3"]
     assert toolbox.pool.resident_keys() == ["demo-sd"]  # as it was, not in its low-memory mode
     assert message.artifact["adjustments"] == [
@@ -260,7 +265,7 @@ def test_out_of_memory_is_not_run_again_where_the_evictions_gave_the_gpu_nothing
     toolbox = two_demo_tools(demo_cache, "out_of_memory_once", PipelinePool(free_bytes=lambda device: 5 * GB))
     toolbox.tool("demo-sd3").pipeline()
     message = invoke_for_message(toolbox.tool("demo-sd"), cat_request(tmp_path))
-    assert flaky_style["n"] == 2  # the first call, then the low-memory one
+    assert len(flaky_style) == 2  # the first call, then the low-memory one
     assert toolbox.pool.evictions == ["demo-sd3", "demo-sd"]
     assert toolbox.pool.resident_keys() == ["demo-sd@low-memory"]
     assert message.artifact["adjustments"][0].endswith("ran again with its low-memory settings (cpu_offload "
@@ -298,16 +303,9 @@ def test_a_call_its_gpu_could_not_hold_runs_with_the_low_memory_settings_from_th
 def test_out_of_memory_after_the_others_made_way_falls_back_to_the_low_memory_settings(tmp_path: Path,
                                                                                         demo_cache: Path,
                                                                                         monkeypatch):
-    calls = []
-
-    def out_of_memory_twice(pipeline, offered, spec):
-        calls.append(pipeline)
-        if len(calls) <= 2:
-            asked = f"{len(calls)}0.00 GiB"
-            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {asked}. Some advice.")
-        return generic(pipeline, offered, spec)
-
-    monkeypatch.setitem(CALL_STYLES, "out_of_memory_twice", out_of_memory_twice)
+    calls = scripted_style(monkeypatch, "out_of_memory_twice", *(
+        torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {gib}.00 GiB. Some advice.")
+        for gib in (10, 20)))
     toolbox = two_demo_tools(demo_cache, "out_of_memory_twice")
     toolbox.tool("demo-sd3").pipeline()
     message = invoke_for_message(toolbox.tool("demo-sd"), cat_request(tmp_path))
@@ -341,25 +339,16 @@ def test_each_call_makes_room_on_its_device_for_the_memory_it_will_allocate(tmp_
     assert pool.resident_keys() == ["demo-sd"] and message.artifact["adjustments"] == []
 
 
-
-
-
 def test_a_low_memory_retry_that_fails_otherwise_says_the_first_call_ran_out_of_memory(tmp_path: Path,
                                                                                       demo_cache: Path,
                                                                                       monkeypatch):
-    calls = []
-
-    def out_of_memory_then_broken(pipeline, offered, spec):
-        calls.append(pipeline)
-        if len(calls) == 1:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has 1 GiB "
-                                         "free.")
-        raise ValueError("the low-memory pipeline is broken")
-
-    monkeypatch.setitem(CALL_STYLES, "out_of_memory_then_broken", out_of_memory_then_broken)
+    calls = scripted_style(monkeypatch, "out_of_memory_then_broken",
+                           torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB. "
+                                                  "GPU 0 has 1 GiB free."),
+                           ValueError("the low-memory pipeline is broken"))
     tool = demo_tool(demo_cache, call_style="out_of_memory_then_broken").tool("demo-sd")
     with pytest.raises(ToolError) as caught:
-        tool.invoke({"output_path": str(tmp_path / "x.png"), "prompt": "a cat", "height": 64, "width": 64})
+        tool.invoke(cat_request(tmp_path))
     assert str(caught.value) == (
         "Tool `demo-sd`: ran out of memory (CUDA out of memory. Tried to allocate 20.00 GiB), and the retry "
         "with its low-memory settings failed: ValueError: the low-memory pipeline is broken")
@@ -391,22 +380,12 @@ def test_memory_options_are_applied_when_the_pipeline_loads(demo_cache: Path):
     assert pipeline.device.type == "cpu"  # offloading needs a GPU; on a CPU the pipeline just stays there
 
 
-def test_transient_errors_are_retried(tmp_path: Path, demo_cache: Path):
-    calls = {"n": 0}
-
-    def connection_drops_twice(pipeline, offered, spec):
-        calls["n"] += 1
-        if calls["n"] <= 2:
-            raise ConnectionError("connection reset while fetching a shard")
-        return generic(pipeline, offered, spec)
-
-    CALL_STYLES["connection_drops_twice"] = connection_drops_twice
-    try:
-        tool = demo_tool(demo_cache, call_style="connection_drops_twice", max_retries=2).tool("demo-sd")
-        tool.invoke({"output_path": str(tmp_path / "x.png"), "prompt": "a cat", "height": 64, "width": 64})
-    finally:
-        del CALL_STYLES["connection_drops_twice"]
-    assert calls["n"] == 3
+def test_transient_errors_are_retried(tmp_path: Path, demo_cache: Path, monkeypatch):
+    drop = ConnectionError("connection reset while fetching a shard")
+    calls = scripted_style(monkeypatch, "connection_drops_twice", drop, drop)
+    tool = demo_tool(demo_cache, call_style="connection_drops_twice", max_retries=2).tool("demo-sd")
+    tool.invoke(cat_request(tmp_path))
+    assert len(calls) == 3
 
 
 def test_a_calls_need_is_the_doctors_estimate_of_what_the_call_adds_to_its_resident_weights(demo_cache: Path):
