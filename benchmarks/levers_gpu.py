@@ -264,7 +264,7 @@ def main() -> None:
     # room for a call or after an out-of-memory (its memory would not be freed, and its next call would load
     # the weights from disk).
     toolbox = Toolbox(ToolRegistry({args.tool: spec}), device=args.device,
-                      pool=PipelinePool(evict_to_fit=False))
+                      pool=PipelinePool(manage_memory=False))
     tool = toolbox.tool(args.tool)
     import diffusers
     import transformers

@@ -150,7 +150,7 @@ def main() -> None:
     # The pipelines are built here and put in the pool by hand: the pool must not evict one to make room for
     # a call or after an out-of-memory (this script holds them all, so nothing would be freed, and the next
     # call would load from disk).
-    toolbox = Toolbox(ToolRegistry(specs), device=args.device, pool=PipelinePool(evict_to_fit=False))
+    toolbox = Toolbox(ToolRegistry(specs), device=args.device, pool=PipelinePool(manage_memory=False))
 
     # Real-size random weights (or the tiny stand-ins), built on the device; one pipeline per entry, entries on
     # the same weights sharing their modules.

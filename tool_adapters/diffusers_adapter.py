@@ -10,14 +10,16 @@ step, route and request; a component on the same weights as one another
 pipeline holds is handed to it rather than loaded again (`sharing.py`).
 Memory, by the doctor's estimates (`memory.py`): a call its GPU could not hold
 even alone runs with the entry's `low_memory` settings (CPU offload, VAE
-tiling and slicing; no levers) from the start. Before each call the pool
-makes room on the GPU for what the call will allocate beyond its weights,
-evicting other idle pipelines there. A CUDA out-of-memory error all the same
-first evicts every other idle pipeline on that GPU and, where that gave memory
-back, runs the call again as it was; else it reloads the tool with its
-`low_memory` settings and retries once. The step's adjustments say which.
-The low-memory fallback is kept per set of levers: an exact call that fell
-back leaves the `fast` row's pipeline, which may fit, as it is.
+tiling and slicing; no levers) from the start; a smaller one later runs as
+placed. Before each call the pool makes room on the GPU for what the call will
+allocate beyond its weights, evicting other idle pipelines there. A CUDA
+out-of-memory error all the same first evicts every other idle pipeline on
+that GPU and, where that freed what the failed allocation asked for, runs the
+call again as it was; else it reloads the tool with its `low_memory` settings
+and retries once, and that set of levers keeps them for later calls (another
+set, the `fast` row's, say, which may fit, stays as it is). The step's
+adjustments say which. A pool made with `manage_memory=False` (its caller
+places the pipelines) turns all of this off.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import contextlib
 import inspect
 import json
 import logging
+import re
 import time
 from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +89,10 @@ class DiffusersTool(GenerativeTool):
     cache_dir: Path = Path.home() / ".cache" / "spagent_graph"
     pool: PipelinePool
 
-    # The sets of levers (by pool key) whose calls run with the low-memory settings and no levers instead,
-    # with the reason in words for each call's record.
+    # The sets of levers (by pool key) whose calls run with the low-memory settings and no levers since one
+    # ran out of memory, with the reason in words for each call's record.
     _low_memory: dict[str, str] = PrivateAttr(default_factory=dict)
+    _estimates: dict[tuple, MemoryEstimate | None] = PrivateAttr(default_factory=dict)
     _keys: set[str] = PrivateAttr(default_factory=set)
     _weights: dict[str, WeightsRecord] = PrivateAttr(default_factory=dict)
 
@@ -109,46 +114,48 @@ class DiffusersTool(GenerativeTool):
 
     def pool_key(self, levers: Levers | None = None) -> str:
         """One resident pipeline per set of levers: a cache's hooks and compiled blocks belong to
-        the modules they were put on, so an exact call never runs through them. The sets that fell back
-        to the low-memory settings share one pipeline without levers."""
-        return f"{self.name}@low-memory" if self._in_low_memory(levers) else self._levered_key(levers)
+        the modules they were put on, so an exact call never runs through them. Calls with the
+        low-memory settings share one pipeline without levers."""
+        return self._placement(levers).key
 
-    def _levered_key(self, levers: Levers | None) -> str:
-        return self.name if levers is None or levers.is_plain else f"{self.name}@{levers.key()}"
-
-    def _in_low_memory(self, levers: Levers | None) -> bool:
-        return self._levered_key(levers) in self._low_memory
-
-    def _memory_options(self, levers: Levers | None) -> MemoryOptions:
-        return self.spec.low_memory if self._in_low_memory(levers) else self.spec.memory
+    def _placement(self, levers: Levers | None, *, low_memory: bool | None = None) -> Placement:
+        """Where and how a call with `levers` runs: as the entry places it, or (`low_memory`, by default
+        where these levers ran out of memory before) with the low-memory settings and no levers."""
+        levers = levers or Levers()
+        levered = self.name if levers.is_plain else f"{self.name}@{levers.key()}"
+        if low_memory is None:
+            low_memory = levered in self._low_memory
+        if low_memory:
+            return Placement(f"{self.name}@low-memory", self.spec.low_memory, Levers(), levered,
+                             low_memory=True)
+        return Placement(levered, self.spec.memory, levers, levered)
 
     def pipeline(self, levers: Levers | None = None) -> Any:
         """The resident pipeline; the first call loads it, later calls reuse it."""
-        return self._resident(levers).pipeline
+        return self._resident(self._placement(levers)).pipeline
 
-    def _resident(self, levers: Levers | None = None, *, hold: bool = False):
-        key, options = self.pool_key(levers), self._memory_options(levers)
-        levers = Levers() if self._in_low_memory(levers) or levers is None else levers
-        self._keys.add(key)
-        return self.pool.get(key, lambda device: self._quietly_loaded(device, levers, options),
+    def _resident(self, placement: Placement, *, hold: bool = False) -> Resident:
+        self._keys.add(placement.key)
+        return self.pool.get(placement.key, lambda device: self._quietly_loaded(device, placement),
                              device=self.device, estimate_bytes=self._estimate_bytes, hold=hold)
 
     @contextlib.contextmanager
-    def _held(self, levers: Levers | None) -> Iterator[Resident]:
+    def _held(self, placement: Placement) -> Iterator[Resident]:
         """The resident pipeline, held until the block ends: another call's room-making leaves it be."""
-        resident = self._resident(levers, hold=True)
+        resident = self._resident(placement, hold=True)
         try:
             yield resident
         finally:
             self.pool.release(resident)
 
-    def _quietly_loaded(self, device: torch.device, levers: Levers, options: MemoryOptions) -> Any:
+    def _quietly_loaded(self, device: torch.device, placement: Placement) -> Any:
         with quiet_loading():
-            return self._load(device, levers, options)
+            return self._load(device, placement)
 
-    def _load(self, device: torch.device, levers: Levers, options: MemoryOptions) -> Any:
+    def _load(self, device: torch.device, placement: Placement) -> Any:
         import diffusers
 
+        levers, options = placement.levers, placement.options
         dtype = resolve_dtypes(self.spec.torch_dtype, device)
         model = self._resolve_model(self.spec.model)
         identities = self._component_identities(model, dtype, device, options, levers)
@@ -220,9 +227,10 @@ class DiffusersTool(GenerativeTool):
             self.pool.evict(key)
 
     def made_with(self, levers: Levers) -> ToolRecord:
-        return self._record(self._resident(levers), levers)
+        placement = self._placement(levers)
+        return self._record(self._resident(placement), placement)
 
-    def _record(self, resident: Resident, levers: Levers) -> ToolRecord:
+    def _record(self, resident: Resident, placement: Placement) -> ToolRecord:
         from .weights import local_weights
 
         dtype = resolve_dtypes(self.spec.torch_dtype, resident.device)
@@ -240,7 +248,7 @@ class DiffusersTool(GenerativeTool):
             name=self.name, adapter=self.spec.adapter, entry=self.spec.model_dump(mode="json"),
             pipeline=type(resident.pipeline).__name__, device=str(resident.device),
             dtype={k: str(v) for k, v in dtype.items()} if isinstance(dtype, dict) else str(dtype),
-            memory=self._memory_options(levers).model_dump(mode="json"),
+            memory=placement.options.model_dump(mode="json"),
             weights=weights)
 
     def _weights_of(self, model: str, folder: Path) -> WeightsRecord:
@@ -253,38 +261,40 @@ class DiffusersTool(GenerativeTool):
     # Calling -------------------------------------------------------------------
 
     def _generate(self, args: GenerationArgs, control: StepControl) -> Path:
-        levers = control.levers
-        self._fall_back_if_too_big(args, levers)
-        if why := self._low_memory.get(self._levered_key(levers)):
+        placement = self._placement(control.levers)
+        if why := self._low_memory.get(placement.levered):
+            control.notes.append(f"{why}: ran with its low-memory settings ({self._low_memory_settings()}) "
+                                 "and no acceleration levers")
+        elif why := self._too_big_for_its_gpu(args, placement):
+            placement = self._placement(control.levers, low_memory=True)  # this call only: it is its size
             control.notes.append(f"{why}: ran with its low-memory settings ({self._low_memory_settings()}) "
                                  "and no acceleration levers")
         try:
-            return self._generate_once(args, control)
+            return self._generate_once(args, control, placement)
         except torch.OutOfMemoryError as error:
-            if self._in_low_memory(levers):
+            if placement.low_memory:
                 raise
             # Only the message is kept: the exception's frames hold the failed call's tensors.
-            out_of_memory = _first_sentences(error)
+            out_of_memory, asked = _first_sentences(error), _bytes_asked(error)
         # The other pipelines idle on this GPU go first: a reload of theirs later costs less than a call
-        # with everything offloaded.
-        freed = self.pool.evict_neighbours(self.pool_key(levers))
-        # A rerun repeats every step: worth it only where the evictions gave the GPU memory back (a
-        # pipeline whose modules the caller shares gives none).
-        if freed.keys and (freed.bytes is None or freed.bytes > 0):
+        # with everything offloaded. A rerun repeats every step, so only where they freed what the failed
+        # allocation asked for (a pipeline whose modules the caller shares frees nothing).
+        freed = self.pool.evict_neighbours(placement.key)
+        if freed.keys and (freed.bytes is None or freed.bytes >= asked):
             try:
-                path = self._generate_once(args, control)
+                path = self._generate_once(args, control, placement)
             except torch.OutOfMemoryError as error:
                 out_of_memory = _first_sentences(error)
             else:
                 control.notes.append(f"ran out of memory ({out_of_memory}); ran again after unloading "
                                      f"{self._pipelines_in_words(freed.keys)} from its GPU")
                 return path
-        # Then what this tool holds, and once more with the low-memory settings (and no levers: compiled
-        # blocks and cache hooks are not made for offloaded weights).
-        self.unload()
-        self._low_memory[self._levered_key(levers)] = f"an earlier call ran out of memory ({out_of_memory})"
+        # Then its own pipeline, unless another call has it in hand, and once more with the low-memory
+        # settings (and no levers: compiled blocks and cache hooks are not made for offloaded weights).
+        self.pool.evict(placement.key, only_idle=True)
+        self._low_memory[placement.levered] = f"an earlier call ran out of memory ({out_of_memory})"
         try:
-            path = self._generate_once(args, control)
+            path = self._generate_once(args, control, self._placement(control.levers, low_memory=True))
         except (torch.OutOfMemoryError, SpagentError, *TRANSIENT_ERRORS):
             raise  # each says what it is, and a transient error is retried whole
         except Exception as error:
@@ -296,31 +306,30 @@ class DiffusersTool(GenerativeTool):
                              f"({self._low_memory_settings()}) and no acceleration levers")
         return path
 
-    def _fall_back_if_too_big(self, args: GenerationArgs, levers: Levers) -> str | None:
-        """Found before loading, where the call would not fit its GPU as the entry places it even alone
-        there (the doctor's estimate and verdict: memory.fit_on): else it would load, run every step and
-        run out of memory at the decode. Moves these levers' calls to the low-memory settings; why, or
-        None where the call fits, where nothing tells, or where they had moved already."""
-        if (self._in_low_memory(levers) or self.spec.memory.cpu_offload != "none"
+    def _too_big_for_its_gpu(self, args: GenerationArgs, placement: Placement) -> str | None:
+        """Why the call would not fit its GPU as placed, even alone there (the doctor's estimate and
+        verdict: memory.fit_on), which it would find out only at the decode, after every step; None where
+        it fits, where nothing tells, or where the pool's caller places the pipelines itself."""
+        if (placement.options.cpu_offload != "none" or not self.pool.manage_memory
                 or (gpu := gpu_for_device(self.device)) is None):
             return None
-        memory = self._estimate(args.num_frames, args.height, args.width, levers)
+        memory = self._estimate(args.num_frames, args.height, args.width, placement.levers)
         if memory is None or fit_on(memory, gpu).verdict == "fits":
             return None
-        self.pool.evict(self._levered_key(levers))  # an earlier warm-up may have loaded it all on the GPU
-        why = (f"would need about {memory.peak_bytes / GiB:.1f} GiB with everything on {gpu.label}, "
-               f"more than the {USABLE_SHARE:.0%} of it a call may count on (the doctor's estimate)")
-        self._low_memory[self._levered_key(levers)] = why
-        return why
+        return (f"would need about {memory.peak_bytes / GiB:.1f} GiB with everything on {gpu.label}, "
+                f"more than the {USABLE_SHARE:.0%} of it a call may count on (the doctor's estimate)")
 
-    def _estimate(self, frames: int | None, height: int, width: int,
-                  levers: Levers | None) -> MemoryEstimate | None:
-        """The doctor's estimate of a call; None where nothing tells, or where the weights' headers cannot
-        be read (the load will say why, and a call's room-making is no reason to fail it)."""
-        try:
-            return estimate_memory(self.spec, frames=frames or 1, height=height, width=width, levers=levers)
-        except ConfigError:
-            return None
+    def _estimate(self, frames: int | None, height: int, width: int, levers: Levers) -> MemoryEstimate | None:
+        """The doctor's estimate of a call, kept per size and levers (it reads the weights' headers); None
+        where nothing tells or it cannot be made: a call's placement is no reason to fail the call."""
+        key = (frames or 1, height, width, levers.key())
+        if key not in self._estimates:
+            try:
+                self._estimates[key] = estimate_memory(self.spec, frames=frames or 1, height=height,
+                                                       width=width, levers=levers)
+            except Exception:  # noqa: BLE001 - the load reports unreadable weights in full
+                self._estimates[key] = None
+        return self._estimates[key]
 
     def _pipelines_in_words(self, keys: list[str]) -> str:
         """Pool keys as a user knows them: the tools' names, this tool's own other pipelines as such."""
@@ -332,16 +341,17 @@ class DiffusersTool(GenerativeTool):
         return ", ".join(f"{name} {value}" for name, value in self.spec.low_memory.model_dump(
             exclude_defaults=True).items()) or "none set"
 
-    def _generate_once(self, args: GenerationArgs, control: StepControl) -> Path:
-        with self._held(control.levers) as resident:
-            path = self._generate_with(resident, args, control)
+    def _generate_once(self, args: GenerationArgs, control: StepControl, placement: Placement) -> Path:
+        with self._held(placement) as resident:
+            path = self._generate_with(resident, placement, args, control)
             try:  # now, while the pipeline cannot have been evicted: afterwards a record would load it again
-                control.made_with = self._record(resident, control.levers)
+                control.made_with = self._record(resident, placement)
             except Exception:  # noqa: BLE001 - the artifact is written; the step records what it can
                 pass
             return path
 
-    def _generate_with(self, resident: Resident, args: GenerationArgs, control: StepControl) -> Path:
+    def _generate_with(self, resident: Resident, placement: Placement, args: GenerationArgs,
+                       control: StepControl) -> Path:
         # 1. Read the inputs the previous step wrote, fitted to this model's size and frame count.
         size = (args.width, args.height)
         image = ImageOps.fit(Image.open(args.image).convert("RGB"), size) if args.image else None
@@ -359,7 +369,7 @@ class DiffusersTool(GenerativeTool):
             "prompt": args.prompt, "image": image, "video": video, "height": args.height, "width": args.width,
             "num_frames": args.num_frames, "num_inference_steps": steps, "seed": args.seed,
             "callback_on_step_end": on_step_end,
-        }, levers=control.levers)
+        }, placement)
 
         # 4. Write the artifact.
         output = Path(args.output_path)
@@ -369,13 +379,13 @@ class DiffusersTool(GenerativeTool):
             return write_video(frames, output, fps=args.fps, **soundtrack)
         return write_image(_first_image(result, self.name), output)
 
-    def _call(self, resident: Resident, offered: dict[str, Any], output_type: str = "pil", *,
-              levers: Levers | None = None) -> Any:
+    def _call(self, resident: Resident, offered: dict[str, Any], placement: Placement,
+              output_type: str = "pil") -> Any:
         """3. Run; one call at a time per pipeline object and per module it shares (PipelinePool.calling).
         The call style runs under the same lock: some (LEdits++) keep inversion state on the pipeline."""
         pipeline = resident.pipeline
         generator = torch.Generator(device="cpu").manual_seed(offered["seed"])
-        need = self._call_bytes(offered, levers)
+        need = self._call_bytes(offered, placement)
         offered = {**self.spec.defaults, **offered, "output_type": output_type, "generator": generator}
         del offered["seed"]
         with self.pool.gpu_slot(resident.device):
@@ -386,35 +396,35 @@ class DiffusersTool(GenerativeTool):
                 kwargs = CALL_STYLES[self.spec.call_style](pipeline, offered, self.spec)
                 return pipeline(**kwargs)
 
-    def _call_bytes(self, offered: dict[str, Any], levers: Levers | None) -> int:
+    def _call_bytes(self, offered: dict[str, Any], placement: Placement) -> int:
         """What a call at `offered`'s size allocates on its GPU beyond the weights resident there, as the
         doctor estimates it (0 where nothing tells the tool's size): its activations and its levers' cache,
         or under CPU offload the offloaded peak, since the weights come to the GPU as the call runs."""
-        offload = self._memory_options(levers).cpu_offload
         memory = self._estimate(offered.get("num_frames"), offered["height"], offered["width"],
-                                None if self._in_low_memory(levers) else levers)
+                                placement.levers)
         if memory is None:
             return 0
-        if offload == "model":
+        if placement.options.cpu_offload == "model":
             return memory.model_offload_peak_bytes
-        if offload == "sequential":
+        if placement.options.cpu_offload == "sequential":
             return memory.sequential_offload_peak_bytes
         return memory.activations_bytes + memory.cache_bytes
 
     def warm_up(self, levers: Levers | None = None, *, steps: int = 2) -> float:
-        """Loads the pipeline `levers` ask for (placed as a call at the entry's usual size would be) and,
+        """Loads the pipeline `levers` ask for, placed as a call at the entry's usual size would be, and,
         when they compile, runs it for `steps` steps at that size without decoding, so that the compile
         happens now and not in a user's call. The seconds it took. A request of another shape still
         compiles for that shape."""
         started = time.perf_counter()
-        levers = levers or Levers()
+        placement = self._placement(levers)
         usual = self.spec.usual
         args = usual and self.fit({"output_path": "unused", "prompt": "warm-up", "num_frames": usual.frames,
                                    "height": usual.height, "width": usual.width}).args
-        if args is not None and (too_big := self._fall_back_if_too_big(args, levers)):
-            _log.info("%s %s: it will run with its low-memory settings", self.name, too_big)
-        with self._held(levers) as resident:
-            if args is not None and levers.compile != "none" and not self._in_low_memory(levers):
+        if args is not None and (why := self._too_big_for_its_gpu(args, placement)):
+            _log.info("%s %s: it runs with its low-memory settings", self.name, why)
+            placement = self._placement(levers, low_memory=True)
+        with self._held(placement) as resident:
+            if args is not None and placement.levers.compile != "none":
                 grey = Image.new("RGB", (args.width, args.height), (128, 128, 128))
                 task = self.spec.task
                 self._call(resident, {
@@ -422,7 +432,7 @@ class DiffusersTool(GenerativeTool):
                     "image": grey if task.startswith("image_to") else None,
                     "video": [grey] * args.num_frames if task.startswith("video_to") else None,
                     "num_inference_steps": steps, "seed": 0,
-                }, output_type="latent", levers=levers)
+                }, placement, output_type="latent")
         return time.perf_counter() - started
 
 
@@ -470,6 +480,26 @@ def _component_class(name: str) -> Any:
         if hasattr(module, name):
             return getattr(module, name)
     raise ConfigError(f"Component class `{name}` is in neither diffusers nor transformers.")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How one call runs: the pool key of its pipeline, the memory options it was loaded with, the levers
+    pulled on it, and the key of the levers asked for (which `_low_memory` remembers)."""
+
+    key: str
+    options: MemoryOptions
+    levers: Levers
+    levered: str
+    low_memory: bool = False
+
+
+def _bytes_asked(error: BaseException) -> int:
+    """What the failed allocation asked for, from CUDA's message; 1 where it does not say."""
+    found = re.search(r"Tried to allocate (\d+(?:\.\d+)?) (GiB|MiB|KiB|B)\b", str(error))
+    if found is None:
+        return 1
+    return int(float(found.group(1)) * {"GiB": 2**30, "MiB": 2**20, "KiB": 2**10, "B": 1}[found.group(2)])
 
 
 def _first_sentences(error: BaseException, count: int = 2) -> str:

@@ -26,8 +26,9 @@ tries again. Only idle pipelines go: one a call holds (`get(..., hold=True)`,
 from the moment the call has it until it ends) stays, and so does one whose weights are all
 off the GPU (CPU offload), whose eviction would free nothing there. Free memory
 counts what PyTorch's allocator holds cached but unused, which a new allocation
-takes before asking CUDA. `evict_to_fit=False` turns all of this eviction off,
-for a caller that holds its pipelines itself (the benchmarks). `max_resident`
+takes before asking CUDA. `manage_memory=False` turns all of this off (and the
+tools' own moves to their low-memory settings before a call), for a caller that
+places and holds its pipelines itself (the benchmarks). `max_resident`
 caps the number of resident pipelines regardless of memory (useful on a CPU).
 """
 
@@ -83,10 +84,10 @@ class PipelinePool:
         gpus: Callable[[], list[torch.device]] | None = None,
         free_bytes: Callable[[torch.device], int | None] | None = None,
         calls_per_gpu: int | None = 1,
-        evict_to_fit: bool = True,
+        manage_memory: bool = True,
     ) -> None:
         self.max_resident = max_resident
-        self.evict_to_fit = evict_to_fit
+        self.manage_memory = manage_memory
         self.calls_per_gpu = calls_per_gpu
         self._gpu_slots: dict[torch.device, threading.Semaphore] = {}
         self._gpus = gpus or _visible_gpus
@@ -144,11 +145,14 @@ class PipelinePool:
         with self._lock:
             resident.holders -= 1
 
-    def evict(self, key: str) -> bool:
+    def evict(self, key: str, *, only_idle: bool = False) -> bool:
+        """Drops the pool's pipeline for `key` (its memory goes once no caller holds it any more); with
+        `only_idle`, not while a call holds it. Whether it went."""
         with self._lock:
-            resident = self._residents.pop(key, None)
-        if resident is None:
-            return False
+            resident = self._residents.get(key)
+            if resident is None or (only_idle and resident.holders):
+                return False
+            del self._residents[key]
         self.evictions.append(key)
         del resident
         _free_memory()
@@ -162,13 +166,13 @@ class PipelinePool:
         """Evicts idle pipelines on `device` (see the module docstring), least recently used first, until
         `needed_bytes` are free there or none is left that may go; the keys evicted. `keep` stays too."""
         evicted: list[str] = []
-        if not self.evict_to_fit:
+        if not self.manage_memory:
             return evicted
         while needed_bytes > 0 and (free := self._free_bytes(device)) is not None and free < needed_bytes:
             victims = self._idle_on(device, keep)
             if not victims:
                 break
-            if self.evict(victims[0]):
+            if self.evict(victims[0], only_idle=True):
                 evicted.append(victims[0])
         return evicted
 
@@ -177,10 +181,10 @@ class PipelinePool:
         with self._lock:
             resident = self._residents.get(key)
             device = resident.device if resident is not None else self._placed.get(key)
-        if device is None or not self.evict_to_fit:
+        if device is None or not self.manage_memory:
             return Freed([], 0)
         before = self._free_bytes(device)
-        evicted = [victim for victim in self._idle_on(device, key) if self.evict(victim)]
+        evicted = [victim for victim in self._idle_on(device, key) if self.evict(victim, only_idle=True)]
         after = self._free_bytes(device)
         return Freed(evicted, None if before is None or after is None else after - before)
 

@@ -75,6 +75,15 @@ def test_free_memory_counts_what_the_allocator_holds_cached():
     torch.cuda.empty_cache()
 
 
+def test_a_gpu_named_without_its_index_is_placed_under_its_full_name():
+    # Placement compares devices: "cuda" and "cuda:0" must not be two GPUs to it.
+    from spagent_graph.tool_adapters.pool import PipelinePool
+
+    pool = PipelinePool()
+    assert pool.get("a", lambda device: device, device="cuda").device == torch.device(
+        "cuda", torch.cuda.current_device())
+
+
 @pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9),
                     reason="FP8 weights need a GPU of compute capability 8.9 or later")
 def test_wan_fast_profile_runs_fp8_experts_under_model_cpu_offload(tmp_path: Path, monkeypatch):

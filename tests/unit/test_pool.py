@@ -120,6 +120,11 @@ def test_making_room_evicts_least_recently_used_until_the_load_fits():
     assert gpus.pool.evictions == ["b", "a"]  # b alone leaves 7 GB free, short of 7.8
 
 
+def holders(pool: PipelinePool) -> dict[str, int]:
+    """How many calls hold each resident pipeline now."""
+    return {key: pool.get(key, resident(key)).holders for key in pool.resident_keys()}
+
+
 def resident(key: str):
     """A loader for a key the test knows is resident: loading it again would be a failure."""
     return lambda device: pytest.fail(f"{key} is resident and was loaded again")
@@ -155,8 +160,8 @@ def test_making_room_leaves_a_device_whose_free_memory_is_unknown_alone():
     assert pool.make_room(torch.device("cpu"), 10**15) == [] and pool.resident_keys() == ["a"]
 
 
-def test_a_pool_told_not_to_evict_to_fit_keeps_every_pipeline():
-    gpus = SimulatedGPUs([10], {"a": 6, "b": 6}, evict_to_fit=False)
+def test_a_pool_whose_caller_manages_memory_keeps_every_pipeline():
+    gpus = SimulatedGPUs([10], {"a": 6, "b": 6}, manage_memory=False)
     gpus.load("a"), gpus.load("b")  # b does not fit beside a; the caller holds its pipelines itself
     assert gpus.pool.make_room(torch.device("cuda", 0), 8 * GB) == []
     assert gpus.pool.evict_neighbours("b") == Freed([], 0)
@@ -326,15 +331,15 @@ def test_each_call_makes_room_on_its_device_for_the_memory_it_will_allocate(tmp_
     toolbox = two_demo_tools(demo_cache, "generic", pool)
     asked = []
 
-    def call_bytes(tool, offered, levers):
-        asked.append((tool.name, offered["height"], offered["width"], levers))
+    def call_bytes(tool, offered, placement):
+        asked.append((tool.name, offered["height"], offered["width"], placement.key))
         return 5 * GB if tool.name == "demo-sd" else 0
 
     monkeypatch.setattr(DiffusersTool, "_call_bytes", call_bytes)
     request = {"output_path": str(tmp_path / "x.png"), "prompt": "a cat", "height": 64, "width": 96}
     invoke_for_message(toolbox.tool("demo-sd3"), {**request, "output_path": str(tmp_path / "y.png")})
     message = invoke_for_message(toolbox.tool("demo-sd"), request)
-    assert asked == [("demo-sd3", 64, 96, Levers()), ("demo-sd", 64, 96, Levers())]
+    assert asked == [("demo-sd3", 64, 96, "demo-sd3"), ("demo-sd", 64, 96, "demo-sd")]
     assert pool.evictions == ["demo-sd3"]  # 4 GB free beside both pipelines, 7 GB once demo-sd3 had gone
     assert pool.resident_keys() == ["demo-sd"] and message.artifact["adjustments"] == []
 
@@ -353,6 +358,7 @@ def test_a_low_memory_retry_that_fails_otherwise_says_the_first_call_ran_out_of_
         "Tool `demo-sd`: ran out of memory (CUDA out of memory. Tried to allocate 20.00 GiB), and the retry "
         "with its low-memory settings failed: ValueError: the low-memory pipeline is broken")
     assert len(calls) == 2 and calls[0] is not calls[1]  # the retry ran on a pipeline loaded anew
+    assert holders(tool.pool) == {"demo-sd@low-memory": 0}  # the failed call let go of it
     assert not list(tmp_path.iterdir())
 
 
@@ -385,7 +391,7 @@ def test_transient_errors_are_retried(tmp_path: Path, demo_cache: Path, monkeypa
     calls = scripted_style(monkeypatch, "connection_drops_twice", drop, drop)
     tool = demo_tool(demo_cache, call_style="connection_drops_twice", max_retries=2).tool("demo-sd")
     tool.invoke(cat_request(tmp_path))
-    assert len(calls) == 3
+    assert len(calls) == 3 and holders(tool.pool) == {"demo-sd": 0}  # each attempt let go of its pipeline
 
 
 def test_a_calls_need_is_the_doctors_estimate_of_what_the_call_adds_to_its_resident_weights(demo_cache: Path):
@@ -394,15 +400,26 @@ def test_a_calls_need_is_the_doctors_estimate_of_what_the_call_adds_to_its_resid
     plain = estimate_memory(wan.spec, frames=121, height=704, width=1280)
     cache = attn1_taylorseer("blocks")
     cached = estimate_memory(wan.spec, frames=121, height=704, width=1280, levers=cache)
-    assert wan._call_bytes(size, None) == plain.activations_bytes  # the decode's 19.8 GiB
+    assert wan._call_bytes(size, wan._placement(None)) == plain.activations_bytes  # the decode's 19.8 GiB
     assert cached.cache_bytes > 0
-    assert wan._call_bytes(size, cache) == plain.activations_bytes + cached.cache_bytes
+    assert wan._call_bytes(size, wan._placement(cache)) == plain.activations_bytes + cached.cache_bytes
     # Offloaded weights come to the GPU as the call runs: the whole offloaded peak is the call's.
     kandinsky = library.tool("kandinsky5-i2v")  # memory: {cpu_offload: model}
-    assert kandinsky._call_bytes({"num_frames": 121, "height": 512, "width": 768}, None) == estimate_memory(
+    assert kandinsky._call_bytes({"num_frames": 121, "height": 512, "width": 768},
+                                 kandinsky._placement(None)) == estimate_memory(
         kandinsky.spec, frames=121, height=512, width=768).model_offload_peak_bytes
-    wan._low_memory[wan.pool_key(cache)] = "an earlier call ran out of memory"  # model offload, no levers
-    assert wan._call_bytes(size, cache) == plain.model_offload_peak_bytes
-    assert wan._call_bytes(size, None) == plain.activations_bytes  # the plain call did not fall back
+    assert wan._call_bytes(size, wan._placement(cache, low_memory=True)) == plain.model_offload_peak_bytes
     demo = demo_tool(demo_cache).tool("demo-sd")
-    assert demo._call_bytes({"height": 64, "width": 64}, None) == 0  # the doctor cannot tell a demo's size
+    assert demo._call_bytes({"height": 64, "width": 64}, demo._placement(None)) == 0  # the doctor cannot tell
+
+
+def test_the_low_memory_fallback_is_kept_for_the_levers_that_needed_it_only(demo_cache: Path):
+    wan = Toolbox(ToolRegistry.from_yaml("library"), device="cpu", cache_dir=demo_cache).tool("wan22-5b-t2v")
+    fast = wan.spec.acceleration["fast"]
+    wan._low_memory[wan.pool_key(None)] = "an earlier call ran out of memory"  # the exact call fell back
+    exact, levered = wan._placement(None), wan._placement(fast)
+    assert (exact.key, exact.options, exact.levers, exact.low_memory) == (
+        "wan22-5b-t2v@low-memory", wan.spec.low_memory, Levers(), True)
+    assert (levered.key, levered.options, levered.levers, levered.low_memory) == (
+        f"wan22-5b-t2v@{fast.key()}", wan.spec.memory, fast, False)
+    assert wan.pool_key(fast) == levered.key
