@@ -17,19 +17,20 @@ a module lives as long as some resident pipeline holds it, and pipelines
 that share a module never run at once (`calling`).
 
 Placement: a new pipeline goes to the visible GPU with the most free memory.
-When its estimated size does not fit there, resident pipelines on that GPU
-are evicted, least recently used first, until it does. A call makes room the
-same way for what it will allocate beyond its weights (`make_room`, from the
+When its estimated size does not fit there, resident pipelines on that GPU are
+evicted, least recently used first, until it does. A call makes room the same
+way for what it will allocate beyond its weights (`make_room`, from the
 doctor's estimate), and a call that runs out of memory all the same may ask
 for every other idle pipeline on its GPU to go (`evict_neighbours`) before it
 tries again. Only idle pipelines go: one a call holds (`get(..., hold=True)`,
-from the moment the call has it until it ends) stays, and so does one whose weights are all
-off the GPU (CPU offload), whose eviction would free nothing there. Free memory
-counts what PyTorch's allocator holds cached but unused, which a new allocation
-takes before asking CUDA. `manage_memory=False` turns all of this off (and the
-tools' own moves to their low-memory settings before a call), for a caller that
-places and holds its pipelines itself (the benchmarks). `max_resident`
-caps the number of resident pipelines regardless of memory (useful on a CPU).
+from the moment the call has it until it ends) stays, and so does one whose
+weights are all off the GPU (CPU offload), whose eviction would free nothing
+there. Free memory counts what PyTorch's allocator holds cached but unused,
+which a new allocation takes before asking CUDA. `manage_memory=False` turns
+all of this off (and the tools' own moves to their low-memory settings before
+a call), for a caller that places and holds its pipelines itself (the
+benchmarks). `max_resident` caps the number of resident pipelines regardless
+of memory (useful on a CPU).
 """
 
 from __future__ import annotations
