@@ -262,11 +262,10 @@ class DiffusersTool(GenerativeTool):
 
     def _generate(self, args: GenerationArgs, control: StepControl) -> Path:
         placement = self._placement(control.levers)
-        if why := self._low_memory.get(placement.levered):
-            control.notes.append(f"{why}: ran with its low-memory settings ({self._low_memory_settings()}) "
-                                 "and no acceleration levers")
-        elif why := self._too_big_for_its_gpu(args, placement):
+        why = self._low_memory.get(placement.levered)
+        if why is None and (why := self._too_big_for_its_gpu(args, placement)):
             placement = self._placement(control.levers, low_memory=True)  # this call only: it is its size
+        if why:
             control.notes.append(f"{why}: ran with its low-memory settings ({self._low_memory_settings()}) "
                                  "and no acceleration levers")
         try:

@@ -199,7 +199,7 @@ class PipelinePool:
                 if not self._in_call(resident.pipeline) and _has_weights_on(resident.pipeline, device)]
 
     def _in_call(self, pipeline: Any) -> bool:
-        """Whether a call holds the pipeline's lock: one made through `calling` but not `using`."""
+        """Whether a call holds the pipeline's lock: one made through `calling` without a hold."""
         try:
             lock = self._call_locks.get(pipeline)
         except TypeError:  # an object no weak reference can name was never called through `calling`
@@ -230,7 +230,7 @@ class PipelinePool:
             yield
 
     def call_locks(self, pipeline: Any) -> list[threading.Lock]:
-        modules = [c for c in getattr(pipeline, "components", {}).values() if isinstance(c, torch.nn.Module)]
+        modules = _modules(pipeline)
         owners = sorted({id(owner): owner for owner in (pipeline, *modules)}.items())
         with self._lock:
             return [self._call_locks.setdefault(owner, threading.Lock()) for _, owner in owners]
@@ -305,15 +305,16 @@ def _free_memory() -> None:
 def _has_weights_on(pipeline: Any, device: torch.device) -> bool:
     """Whether evicting the pipeline could free memory on `device`: not where its modules all wait on
     another device (CPU offload between calls); always for a stand-in with no modules (placement's tests)."""
-    modules = [c for c in getattr(pipeline, "components", {}).values() if isinstance(c, torch.nn.Module)]
+    modules = _modules(pipeline)
     if not modules:
         return True
     return any(parameter.device == device for module in modules for parameter in module.parameters())
 
 
 def _pipeline_bytes(pipeline: Any) -> int:
-    total = 0
-    for component in getattr(pipeline, "components", {}).values():
-        if isinstance(component, torch.nn.Module):
-            total += sum(p.numel() * p.element_size() for p in component.parameters())
-    return total
+    return sum(p.numel() * p.element_size() for module in _modules(pipeline) for p in module.parameters())
+
+
+def _modules(pipeline: Any) -> list[torch.nn.Module]:
+    """The pipeline's components that hold weights (none for a stand-in without components)."""
+    return [c for c in getattr(pipeline, "components", {}).values() if isinstance(c, torch.nn.Module)]
